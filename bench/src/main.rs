@@ -1,0 +1,376 @@
+//! Benchmarks ptychat against a raw pty loop, expectrl and rexpect, and
+//! prints one markdown report with ratios measured in the same run.
+//!
+//! `cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only GROUPS] [--impls NAMES]`
+
+mod emit;
+mod expectrl_impl;
+mod ptychat_impl;
+mod raw;
+mod report;
+mod rexpect_impl;
+mod scenarios;
+mod session;
+mod stats;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use report::{Cell, Row, Unit};
+use session::{Impl, Pat, Result};
+
+const USAGE: &str =
+    "usage: ptychat-bench [--quick] [--only GROUP[,GROUP..]] [--impls NAME[,NAME..]]
+  --quick   fewer iterations; throughput at 1 and 10 MiB only
+  --only    throughput, roundtrip, spawn, idle (default: all)
+  --impls   raw, ptychat, expectrl, rexpect (default: all)";
+
+const GROUPS: [&str; 4] = ["throughput", "roundtrip", "spawn", "idle"];
+
+/// Versions pinned in bench/Cargo.toml.
+const VERSIONS: &str = "expectrl 0.9.0, rexpect 0.7.1";
+
+struct Options {
+    quick: bool,
+    groups: Vec<&'static str>,
+    impls: Vec<Impl>,
+}
+
+/// How much work each benchmark does.
+struct Plan {
+    sizes_mib: Vec<usize>,
+    /// Give up on one throughput measurement after this long.
+    run_timeout: Duration,
+    trips: usize,
+    trip_budget: Duration,
+    spawns: usize,
+    spawn_budget: Duration,
+    idle_wait: Duration,
+    quick: bool,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        Self {
+            sizes_mib: if quick { vec![1, 10] } else { vec![1, 10, 50] },
+            run_timeout: Duration::from_secs(if quick { 10 } else { 30 }),
+            trips: if quick { 500 } else { 2000 },
+            trip_budget: Duration::from_secs(if quick { 5 } else { 20 }),
+            spawns: if quick { 50 } else { 200 },
+            spawn_budget: Duration::from_secs(if quick { 5 } else { 20 }),
+            idle_wait: Duration::from_secs(3),
+            quick,
+        }
+    }
+
+    fn throughput_reps(&self, mib: usize) -> usize {
+        match (self.quick, mib >= 50) {
+            (true, _) => 3,
+            (false, false) => 5,
+            (false, true) => 3,
+        }
+    }
+}
+
+fn parse_list<T>(
+    value: Option<&String>,
+    what: &str,
+    lookup: impl Fn(&str) -> Option<T>,
+) -> std::result::Result<Vec<T>, String> {
+    let value = value.ok_or(format!("{what} needs a value"))?;
+    value
+        .split(',')
+        .map(|name| lookup(name.trim()).ok_or(format!("unknown {what} value: {name}")))
+        .collect()
+}
+
+fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
+    let mut options = Options {
+        quick: false,
+        groups: GROUPS.to_vec(),
+        impls: Impl::ALL.to_vec(),
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => options.quick = true,
+            "--only" => {
+                options.groups = parse_list(args.next(), "--only", |name| {
+                    GROUPS.into_iter().find(|&g| g == name)
+                })?;
+            }
+            "--impls" => options.impls = parse_list(args.next(), "--impls", Impl::from_name)?,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument: {other}")),
+        }
+    }
+    Ok(options)
+}
+
+/// Errors from expect libraries can quote everything they buffered.
+fn short(error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string();
+    match text.char_indices().nth(160) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
+struct Bench {
+    plan: Plan,
+    impls: Vec<Impl>,
+    rows: Vec<Row>,
+    notes: Vec<String>,
+}
+
+impl Bench {
+    fn failed(&mut self, imp: Impl, what: &str, error: &dyn std::fmt::Display) -> Cell {
+        eprintln!("  {imp}: {what}: error: {}", short(error));
+        self.notes
+            .push(format!("{imp}, {what}: error: {}", short(error)));
+        Cell::Failed
+    }
+
+    fn throughput(&mut self) {
+        let patterns = [
+            ("exact", Pat::Exact(emit::MARKER)),
+            ("regex", Pat::Regex(emit::MARKER_REGEX)),
+        ];
+        for (kind, pat) in patterns {
+            let mut gave_up: Vec<Impl> = Vec::new();
+            for mib in self.plan.sizes_mib.clone() {
+                let label = format!("throughput, {kind}, {mib} MiB");
+                let mut row = Row::new(&label, Unit::Seconds, Some(mib as f64));
+                for imp in self.impls.clone() {
+                    if gave_up.contains(&imp) {
+                        continue;
+                    }
+                    let cell = self.throughput_cell(imp, mib, pat, &label);
+                    if matches!(cell, Cell::AtLeast(_) | Cell::Failed) {
+                        gave_up.push(imp);
+                    }
+                    row.set(imp, cell);
+                }
+                self.rows.push(row);
+            }
+            for imp in gave_up {
+                self.notes.push(format!(
+                    "{imp}, throughput {kind}: larger sizes skipped after a timeout or error."
+                ));
+            }
+        }
+    }
+
+    fn throughput_cell(&mut self, imp: Impl, mib: usize, pat: Pat<'_>, label: &str) -> Cell {
+        let timeout = self.plan.run_timeout;
+        let begin = Instant::now();
+        let mut samples = Vec::new();
+        for _ in 0..self.plan.throughput_reps(mib) {
+            if !samples.is_empty() && begin.elapsed() > timeout {
+                break;
+            }
+            match scenarios::throughput_run(imp, mib << 20, pat, timeout) {
+                Ok(Some(secs)) => samples.push(secs),
+                Ok(None) => {
+                    eprintln!("  {imp}: {label}: timeout after {timeout:?}");
+                    return Cell::AtLeast(timeout.as_secs_f64());
+                }
+                Err(e) => return self.failed(imp, label, &e),
+            }
+        }
+        let median = stats::median(&stats::sorted(samples.clone()));
+        eprintln!(
+            "  {imp}: {label}: median {median:.4} s of {} runs",
+            samples.len()
+        );
+        Cell::Value(median)
+    }
+
+    fn round_trips(&mut self) {
+        let mut median_row = Row::new("round trip via cat, median", Unit::Seconds, None);
+        let mut p99_row = Row::new("round trip via cat, p99", Unit::Seconds, None);
+        for imp in self.impls.clone() {
+            match scenarios::round_trips(imp, self.plan.trips, self.plan.trip_budget) {
+                Ok(samples) => {
+                    if samples.len() < self.plan.trips {
+                        self.notes.push(format!(
+                            "{imp}: {} of {} round trips fit in the {:?} budget.",
+                            samples.len(),
+                            self.plan.trips,
+                            self.plan.trip_budget
+                        ));
+                    }
+                    let sorted = stats::sorted(samples);
+                    let (median, p99) = (stats::median(&sorted), stats::percentile(&sorted, 99.0));
+                    eprintln!(
+                        "  {imp}: round trips: n={} median {median:.6} s p99 {p99:.6} s",
+                        sorted.len()
+                    );
+                    median_row.set(imp, Cell::Value(median));
+                    p99_row.set(imp, Cell::Value(p99));
+                }
+                Err(e) => {
+                    let cell = self.failed(imp, "round trips", &e);
+                    median_row.set(imp, cell.clone());
+                    p99_row.set(imp, cell);
+                }
+            }
+        }
+        self.rows.push(median_row);
+        self.rows.push(p99_row);
+    }
+
+    fn spawns(&mut self) {
+        let mut row = Row::new("spawn + wait `true`, median", Unit::Seconds, None);
+        for imp in self.impls.clone() {
+            let cell = match scenarios::spawn_waits(imp, self.plan.spawns, self.plan.spawn_budget) {
+                Ok(samples) => {
+                    if samples.len() < self.plan.spawns {
+                        self.notes.push(format!(
+                            "{imp}: {} of {} spawns fit in the {:?} budget.",
+                            samples.len(),
+                            self.plan.spawns,
+                            self.plan.spawn_budget
+                        ));
+                    }
+                    let median = stats::median(&stats::sorted(samples));
+                    eprintln!("  {imp}: spawn + wait: median {median:.6} s");
+                    Cell::Value(median)
+                }
+                Err(e) => self.failed(imp, "spawn + wait", &e),
+            };
+            row.set(imp, cell);
+        }
+        self.rows.push(row);
+    }
+
+    fn idle(&mut self) {
+        let wait = self.plan.idle_wait;
+        let label = format!("CPU during a {}s expect that times out", wait.as_secs());
+        let mut row = Row::new(label, Unit::CpuSeconds, None);
+        for imp in self.impls.clone() {
+            let cell = match scenarios::idle_cpu(imp, wait) {
+                Ok(cpu) => {
+                    eprintln!("  {imp}: idle: {:.3} ms CPU", cpu * 1e3);
+                    Cell::Value(cpu)
+                }
+                Err(e) => self.failed(imp, "idle", &e),
+            };
+            row.set(imp, cell);
+        }
+        if let Cell::Value(cpu) = row.cell(Impl::Ptychat) {
+            let verdict = if *cpu < 0.005 { "met" } else { "NOT met" };
+            self.notes
+                .push(format!("ptychat idle CPU target (< 5 ms): {verdict}."));
+        }
+        self.rows.push(row);
+    }
+
+    fn print(&self, options: &Options) {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map_or(0, |(soft, _)| soft);
+        println!(
+            "### ptychat benchmarks ({})\n",
+            if self.plan.quick { "quick" } else { "full" }
+        );
+        println!(
+            "Linux {}, {cpus} CPUs, {VERSIONS}, open-file limit {nofile}. \
+             Times are medians; ratios are time ratios (below 1× means the first one is faster).\n",
+            kernel.trim()
+        );
+        println!("{}", report::table(&self.rows));
+        if options.groups.contains(&"throughput") {
+            for kind in ["exact", "regex"] {
+                let rows: Vec<&Row> = self
+                    .rows
+                    .iter()
+                    .filter(|r| r.mib.is_some() && r.label.contains(kind))
+                    .collect();
+                println!(
+                    "{}",
+                    report::linearity(&format!("throughput, {kind}"), &rows)
+                );
+            }
+        }
+        println!("Method:");
+        println!(
+            "- throughput: the child (this binary, `--emit N`) turns echo off, prints READY, waits \
+             for a line, then writes N bytes of 80-byte lines from memory and `{}`; timed from \
+             sending that line to the match of `{}` or `{}`.",
+            emit::MARKER,
+            emit::MARKER,
+            emit::MARKER_REGEX
+        );
+        println!(
+            "- round trip: `sh -c 'stty -echo; echo READY; exec cat'`; send `ping-N\\n`, expect `ping-N\\r\\n`."
+        );
+        println!("- spawn: spawn `true` on a new pty, wait for it, drop the session.");
+        println!(
+            "- CPU: user + system time of this whole process (all threads) across one expect on `sleep 30`."
+        );
+        if !self.notes.is_empty() {
+            println!("\nNotes:");
+            for note in &self.notes {
+                println!("- {note}");
+            }
+        }
+    }
+}
+
+fn run(options: &Options) -> Result<()> {
+    let mut bench = Bench {
+        plan: Plan::new(options.quick),
+        impls: options.impls.clone(),
+        rows: Vec::new(),
+        notes: Vec::new(),
+    };
+    for group in &options.groups {
+        eprintln!("== {group}");
+        match *group {
+            "throughput" => bench.throughput(),
+            "roundtrip" => bench.round_trips(),
+            "spawn" => bench.spawns(),
+            "idle" => bench.idle(),
+            _ => unreachable!("groups are validated"),
+        }
+    }
+    bench.print(options);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--emit") {
+        let bytes = args.get(1).and_then(|n| n.parse().ok());
+        let Some(bytes) = bytes else {
+            eprintln!("--emit needs a byte count");
+            return ExitCode::from(2);
+        };
+        return match emit::run(bytes) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("emit: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let options = match parse_args(&args) {
+        Ok(options) => options,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

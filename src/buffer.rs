@@ -1,0 +1,169 @@
+//! The session's buffer of output that has arrived but has not been matched yet.
+//!
+//! Bytes are read straight into the buffer's spare room (no intermediate copy). Consumed
+//! bytes are dropped lazily: the live region moves forward and is compacted only when that
+//! costs at most as much as the data appended since the last compaction, so every byte is
+//! copied O(1) times however the buffer is used.
+//!
+//! Positions are absolute (counted from the first byte the session ever read) so matchers
+//! can remember how far they scanned even when old bytes are dropped.
+
+/// What a session does when unmatched output reaches its maximum buffer size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BufferFull {
+    /// Drop the oldest bytes, keeping the newest `max` bytes (Tcl Expect's `match_max`
+    /// behaviour). A match must fit inside the window of kept bytes. The number of dropped
+    /// bytes is reported by [`Session::discarded`](crate::Session::discarded).
+    #[default]
+    DiscardOldest,
+    /// Stop reading and fail the `expect` call with [`Error::BufferFull`](crate::Error::BufferFull);
+    /// nothing is lost and the data stays readable.
+    Error,
+}
+
+/// The smallest allowed maximum: one read must always fit.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
+
+pub(crate) struct Buffer {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Absolute position of `data[start]`.
+    base: u64,
+    max: usize,
+    discarded: u64,
+}
+
+impl Buffer {
+    pub(crate) fn new(max: usize) -> Self {
+        Buffer {
+            data: Vec::new(),
+            start: 0,
+            end: 0,
+            base: 0,
+            max: max.max(READ_CHUNK),
+            discarded: 0,
+        }
+    }
+
+    /// The unmatched bytes.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Absolute position of the first unmatched byte.
+    pub(crate) fn base(&self) -> u64 {
+        self.base
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
+    pub(crate) fn set_max(&mut self, max: usize) {
+        self.max = max.max(READ_CHUNK);
+        self.enforce_max();
+    }
+
+    /// Bytes dropped so far under [`BufferFull::DiscardOldest`].
+    pub(crate) fn discarded(&self) -> u64 {
+        self.discarded
+    }
+
+    /// True when one more read would exceed the maximum.
+    pub(crate) fn is_full(&self) -> bool {
+        self.len() + READ_CHUNK > self.max
+    }
+
+    /// Room for one read at the end of the buffer. Fill it, then call [`Buffer::commit`].
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        if self.data.len() - self.end < READ_CHUNK {
+            if self.start > 0 && self.start >= self.len() {
+                // The live bytes are no more than the dead prefix: moving them costs no more
+                // than what was consumed, so the copying is amortised O(1) per byte.
+                self.data.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.data.len() - self.end < READ_CHUNK {
+                let wanted = (self.end + READ_CHUNK).max(self.data.len() * 2);
+                self.data.resize(wanted, 0);
+            }
+        }
+        &mut self.data[self.end..self.end + READ_CHUNK]
+    }
+
+    /// Marks `n` bytes of [`Buffer::spare`] as filled.
+    pub(crate) fn commit(&mut self, n: usize) {
+        debug_assert!(self.end + n <= self.data.len());
+        self.end += n;
+    }
+
+    /// Appends a copy of `bytes`.
+    #[cfg(test)]
+    pub(crate) fn extend(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let spare = self.spare();
+            let n = spare.len().min(bytes.len());
+            spare[..n].copy_from_slice(&bytes[..n]);
+            self.commit(n);
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// Drops the oldest bytes beyond the maximum size.
+    pub(crate) fn enforce_max(&mut self) {
+        let excess = self.len().saturating_sub(self.max);
+        if excess > 0 {
+            self.consume(excess);
+            self.discarded += excess as u64;
+        }
+    }
+
+    /// Marks the first `n` unmatched bytes as matched.
+    pub(crate) fn consume(&mut self, n: usize) {
+        assert!(n <= self.len(), "consume past the end of the buffer");
+        self.start += n;
+        self.base += n as u64;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_order_across_consume_and_compaction() {
+        let mut b = Buffer::new(0);
+        let mut expected = Vec::new();
+        for round in 0..1000u32 {
+            let chunk: Vec<u8> = (0..(round % 97 + 1) * 37).map(|i| (i ^ round) as u8).collect();
+            b.extend(&chunk);
+            expected.extend_from_slice(&chunk);
+            let eat = (round as usize * 13) % (b.len() + 1);
+            b.consume(eat);
+            expected.drain(..eat);
+            assert_eq!(b.as_slice(), &expected[..]);
+        }
+    }
+
+    #[test]
+    fn discards_oldest_beyond_max() {
+        let mut b = Buffer::new(READ_CHUNK);
+        b.extend(&vec![1u8; READ_CHUNK]);
+        b.extend(b"tail");
+        b.enforce_max();
+        assert_eq!(b.len(), READ_CHUNK);
+        assert_eq!(b.discarded(), 4);
+        assert_eq!(b.base(), 4);
+        assert!(b.as_slice().ends_with(b"tail"));
+    }
+}

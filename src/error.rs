@@ -1,0 +1,153 @@
+//! The crate's one error type.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// Everything that can go wrong while spawning, talking to or waiting for a program.
+///
+/// Timeout and end-of-file errors carry what a person needs to see why an expectation
+/// failed: the patterns that were awaited, the deadline, how long the call waited and the
+/// escaped tail (the last KiB) of the output that arrived but did not match.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut session = ptychat::Command::new("echo").arg("hello").spawn()?;
+/// let err = session.expect_timeout("goodbye", Some(Duration::from_secs(5))).unwrap_err();
+/// assert!(matches!(err, ptychat::Error::Eof { .. }));
+/// assert!(err.to_string().contains(r#"hello\r\n"#), "{err}");
+/// # Ok::<(), ptychat::Error>(())
+/// ```
+#[derive(thiserror::Error)]
+pub enum Error {
+    /// The program could not be started (missing, not executable, bad working directory...).
+    #[error("cannot spawn `{program}`: {source}")]
+    Spawn {
+        /// The program as it was given to the builder.
+        program: String,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The deadline passed before any of the patterns matched.
+    #[error(
+        "timed out after {waited:?} (deadline {timeout:?}) waiting for {patterns}; \
+         {buffered} unmatched bytes buffered, ending with: \"{tail}\""
+    )]
+    Timeout {
+        /// The awaited patterns, as text.
+        patterns: String,
+        /// The deadline that was given for the call.
+        timeout: Duration,
+        /// How long the call actually waited.
+        waited: Duration,
+        /// How many unmatched bytes are in the buffer.
+        buffered: usize,
+        /// The escaped last KiB of the unmatched buffer.
+        tail: String,
+    },
+
+    /// The program closed its output (usually: it exited) before any of the patterns matched.
+    #[error(
+        "end of output after {waited:?} while waiting for {patterns}; \
+         {buffered} unmatched bytes buffered, ending with: \"{tail}\""
+    )]
+    Eof {
+        /// The awaited patterns, as text.
+        patterns: String,
+        /// How long the call waited before the output ended.
+        waited: Duration,
+        /// How many unmatched bytes are in the buffer.
+        buffered: usize,
+        /// The escaped last KiB of the unmatched buffer.
+        tail: String,
+    },
+
+    /// A regular expression did not compile.
+    #[error("invalid regex: {0}")]
+    Regex(#[from] regex::Error),
+
+    /// An argument was out of range or meaningless (an unknown control character, a zero
+    /// window size, an empty pattern list...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The output buffer reached its maximum size with the [`BufferFull::Error`] policy.
+    ///
+    /// [`BufferFull::Error`]: crate::BufferFull::Error
+    #[error("output buffer full ({max} bytes) while waiting for {patterns}; ending with: \"{tail}\"")]
+    BufferFull {
+        /// The buffer's maximum size.
+        max: usize,
+        /// The awaited patterns, as text.
+        patterns: String,
+        /// The escaped last KiB of the buffer.
+        tail: String,
+    },
+
+    /// A script line could not be parsed or run.
+    #[error("{file}:{line}: {message}")]
+    Script {
+        /// The script's path (or `-`).
+        file: String,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// An operating-system call failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Shows the same text as `Display`, so `unwrap()` and `main` returning an error print a
+/// readable message (with the escaped output tail) rather than a struct dump.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every variant's text already includes its source.
+        write!(f, "{self}")
+    }
+}
+
+/// Shorthand for results whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Builds an [`Error::Io`] from anything that converts to an `io::Error` (such as a
+    /// `nix` errno).
+    pub(crate) fn io(context: &'static str, source: impl Into<io::Error>) -> Self {
+        Error::Io {
+            context,
+            source: source.into(),
+        }
+    }
+
+    /// True for [`Error::Timeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
+    /// True for [`Error::Eof`].
+    pub fn is_eof(&self) -> bool {
+        matches!(self, Error::Eof { .. })
+    }
+}
+
+/// Adds an operation's description to a low-level error.
+pub(crate) trait Context<T> {
+    fn context(self, context: &'static str) -> Result<T>;
+}
+
+impl<T, E: Into<io::Error>> Context<T> for std::result::Result<T, E> {
+    fn context(self, context: &'static str) -> Result<T> {
+        self.map_err(|e| Error::io(context, e))
+    }
+}

@@ -1,0 +1,96 @@
+//! The result of a successful `expect`.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// What an `expect` call found.
+///
+/// `before` is the output that arrived ahead of the match, `matched` the matching bytes;
+/// both have been removed from the session's buffer. Output after the match stays buffered
+/// for the next call.
+///
+/// ```
+/// use ptychat::{Command, Pattern};
+/// let mut s = Command::new("echo").arg("total: 42 files").spawn()?;
+/// let m = s.expect(Pattern::regex(r"total: (?<count>\d+)")?)?;
+/// assert_eq!(m.matched(), b"total: 42");
+/// assert_eq!(m.group(1), Some(&b"42"[..]));
+/// assert_eq!(m.name("count"), Some(&b"42"[..]));
+/// assert_eq!(m.before(), b"");
+/// # Ok::<(), ptychat::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub(crate) index: usize,
+    pub(crate) kind: MatchKind,
+    pub(crate) before: Vec<u8>,
+    pub(crate) matched: Vec<u8>,
+    /// Capture groups as ranges into `matched` (group 0 is the whole match).
+    pub(crate) groups: Vec<Option<Range<usize>>>,
+    pub(crate) names: Vec<Option<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MatchKind {
+    Data,
+    Eof,
+    Timeout,
+}
+
+impl Match {
+    /// Which pattern matched: its index in the list given to `expect` (0 for one pattern).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The output that arrived before the match.
+    pub fn before(&self) -> &[u8] {
+        &self.before
+    }
+
+    /// The matching bytes (empty for EOF and timeout patterns).
+    pub fn matched(&self) -> &[u8] {
+        &self.matched
+    }
+
+    /// `before`, decoded as UTF-8 with invalid sequences replaced.
+    pub fn before_str(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.before)
+    }
+
+    /// `matched`, decoded as UTF-8 with invalid sequences replaced.
+    pub fn matched_str(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.matched)
+    }
+
+    /// Capture group `i` of a regex match (0 is the whole match); `None` if the group did
+    /// not take part in the match or does not exist. Exact patterns have only group 0.
+    pub fn group(&self, i: usize) -> Option<&[u8]> {
+        if self.groups.is_empty() {
+            return (i == 0 && self.kind == MatchKind::Data).then_some(&self.matched[..]);
+        }
+        let range = self.groups.get(i)?.clone()?;
+        Some(&self.matched[range])
+    }
+
+    /// The named capture group `name` of a regex match.
+    pub fn name(&self, name: &str) -> Option<&[u8]> {
+        let i = self.names.iter().position(|n| n.as_deref() == Some(name))?;
+        self.group(i)
+    }
+
+    /// The number of capture groups, group 0 included.
+    pub fn group_count(&self) -> usize {
+        self.groups.len().max(1)
+    }
+
+    /// True when an [`eof`](crate::Pattern::eof) pattern matched.
+    pub fn is_eof(&self) -> bool {
+        self.kind == MatchKind::Eof
+    }
+
+    /// True when a [`timeout`](crate::Pattern::timeout) pattern matched.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == MatchKind::Timeout
+    }
+}

@@ -1,0 +1,228 @@
+//! What an `expect` call waits for.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use memchr::memmem;
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::util::prefilter::Prefilter;
+use regex_automata::util::syntax;
+
+use crate::error::Result;
+use crate::escape::escape;
+
+/// One thing to wait for in a program's output.
+///
+/// Build patterns with the constructors, or let `&str`, `String`, `&[u8]` and
+/// [`regex::bytes::Regex`] convert into one. A pattern is cheap to clone (compiled state is
+/// shared) and can be reused across `expect` calls.
+///
+/// ```
+/// use ptychat::Pattern;
+/// let prompt = Pattern::regex(r"(?m)^\$ $")?;   // a regex, compiled now
+/// let greeting = Pattern::exact("hello");         // exact text, also `"hello".into()`
+/// let done = Pattern::eof();                      // the program closed its output
+/// assert_eq!(greeting.to_string(), r#""hello""#);
+/// assert!(Pattern::regex("(unclosed").is_err());  // an invalid regex is an error, not a panic
+/// # Ok::<(), ptychat::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Pattern {
+    pub(crate) kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Kind {
+    Exact(Arc<memmem::Finder<'static>>),
+    Regex(Arc<CompiledRegex>),
+    Eof,
+    NBytes(usize),
+    Timeout,
+}
+
+impl Pattern {
+    /// Matches these exact bytes (or text) wherever they appear.
+    ///
+    /// An empty needle matches immediately with empty `matched`.
+    pub fn exact(needle: impl AsRef<[u8]>) -> Self {
+        let finder = memmem::Finder::new(needle.as_ref()).into_owned();
+        Pattern {
+            kind: Kind::Exact(Arc::new(finder)),
+        }
+    }
+
+    /// Matches a regular expression (syntax of the [`regex`] crate, bytes flavour: `.` and
+    /// classes match UTF-8 characters, `(?-u:\xFF)` matches a raw byte). Flags go inline,
+    /// e.g. `(?i)` for case-insensitive or `(?m)` so `^`/`$` match at line boundaries.
+    ///
+    /// The regex is applied to everything buffered when it is checked: `$` without `(?m)`
+    /// matches at the end of the data received so far, and a greedy `\d+` takes the digits
+    /// that have arrived. Captures are available from the [`Match`](crate::Match).
+    pub fn regex(pattern: &str) -> Result<Self> {
+        let regex = regex::bytes::Regex::new(pattern)?;
+        Ok(Pattern::from(regex))
+    }
+
+    /// Matches when the program has closed its output (for a pty: all its processes closed
+    /// the terminal, usually by exiting). `before` is everything that was still unmatched.
+    pub fn eof() -> Self {
+        Pattern { kind: Kind::Eof }
+    }
+
+    /// Matches as soon as `n` bytes are buffered, whatever they are; `matched` is those `n`
+    /// bytes. `Pattern::nbytes(0)` matches immediately.
+    pub fn nbytes(n: usize) -> Self {
+        Pattern {
+            kind: Kind::NBytes(n),
+        }
+    }
+
+    /// Matches when the deadline passes, so `expect` returns a [`Match`](crate::Match)
+    /// instead of failing with [`Error::Timeout`](crate::Error::Timeout). Nothing is consumed:
+    /// `before` is a copy of the unmatched buffer, which stays buffered.
+    pub fn timeout() -> Self {
+        Pattern {
+            kind: Kind::Timeout,
+        }
+    }
+}
+
+impl From<&str> for Pattern {
+    fn from(text: &str) -> Self {
+        Pattern::exact(text)
+    }
+}
+
+impl From<&String> for Pattern {
+    fn from(text: &String) -> Self {
+        Pattern::exact(text)
+    }
+}
+
+impl From<String> for Pattern {
+    fn from(text: String) -> Self {
+        Pattern::exact(text)
+    }
+}
+
+impl From<&[u8]> for Pattern {
+    fn from(bytes: &[u8]) -> Self {
+        Pattern::exact(bytes)
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for Pattern {
+    fn from(bytes: &[u8; N]) -> Self {
+        Pattern::exact(bytes)
+    }
+}
+
+impl From<regex::bytes::Regex> for Pattern {
+    /// Uses the regex as compiled for captures. Incremental scanning is built from its
+    /// pattern text, so flags set through a `RegexBuilder` rather than inline are honoured
+    /// only by the final match (the scan then falls back to re-running the regex).
+    fn from(regex: regex::bytes::Regex) -> Self {
+        Pattern {
+            kind: Kind::Regex(Arc::new(CompiledRegex::new(regex))),
+        }
+    }
+}
+
+impl From<&regex::bytes::Regex> for Pattern {
+    fn from(regex: &regex::bytes::Regex) -> Self {
+        Pattern::from(regex.clone())
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Exact(finder) => write!(f, "\"{}\"", escape(finder.needle())),
+            Kind::Regex(re) => write!(f, "/{}/", re.regex.as_str()),
+            Kind::Eof => f.write_str("EOF"),
+            Kind::NBytes(n) => write!(f, "{n} bytes"),
+            Kind::Timeout => f.write_str("TIMEOUT"),
+        }
+    }
+}
+
+/// Describes a list of patterns for error messages.
+pub(crate) fn describe(patterns: &[Pattern]) -> String {
+    match patterns {
+        [one] => one.to_string(),
+        many => {
+            let list: Vec<String> = many.iter().map(Pattern::to_string).collect();
+            format!("one of [{}]", list.join(", "))
+        }
+    }
+}
+
+/// A regex plus the lazy DFA that lets a session scan only newly arrived bytes.
+#[derive(Debug)]
+pub(crate) struct CompiledRegex {
+    pub(crate) regex: regex::bytes::Regex,
+    pub(crate) scan: Option<IncrementalDfa>,
+}
+
+#[derive(Debug)]
+pub(crate) struct IncrementalDfa {
+    pub(crate) dfa: DFA,
+    pub(crate) prefilter: Option<Prefilter>,
+    /// True when the start state does not depend on the byte before the scan position, so
+    /// a prefilter skip needs no new start state.
+    pub(crate) universal_start: bool,
+    caches: Mutex<Vec<Cache>>,
+}
+
+impl CompiledRegex {
+    fn new(regex: regex::bytes::Regex) -> Self {
+        let scan = IncrementalDfa::build(regex.as_str());
+        CompiledRegex { regex, scan }
+    }
+}
+
+impl IncrementalDfa {
+    /// `None` when the pattern cannot be scanned incrementally; the session then re-runs
+    /// the regex over the buffer instead.
+    fn build(pattern: &str) -> Option<Self> {
+        // The same syntax as `regex::bytes::Regex`: Unicode on, but matches may split UTF-8.
+        let syntax = syntax::Config::new().utf8(false);
+        let hir = regex_syntax::ParserBuilder::new()
+            .utf8(false)
+            .build()
+            .parse(pattern)
+            .ok()?;
+        let prefilter =
+            Prefilter::from_hir_prefix(regex_automata::MatchKind::LeftmostFirst, &hir)
+                .filter(Prefilter::is_fast);
+        let dfa = DFA::builder()
+            .syntax(syntax)
+            .configure(
+                DFA::config()
+                    .specialize_start_states(true)
+                    .unicode_word_boundary(true),
+            )
+            .build(pattern)
+            .ok()?;
+        let universal_start = dfa.get_nfa().look_set_prefix_any().is_empty();
+        Some(IncrementalDfa {
+            dfa,
+            prefilter,
+            universal_start,
+            caches: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub(crate) fn take_cache(&self) -> Cache {
+        let pooled = self.caches.lock().ok().and_then(|mut pool| pool.pop());
+        pooled.unwrap_or_else(|| self.dfa.create_cache())
+    }
+
+    pub(crate) fn return_cache(&self, cache: Cache) {
+        if let Ok(mut pool) = self.caches.lock() {
+            if pool.len() < 4 {
+                pool.push(cache);
+            }
+        }
+    }
+}
