@@ -1,6 +1,7 @@
 //! Building and spawning a program on a pseudo-terminal.
 
 use std::ffi::{OsStr, OsString};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -9,7 +10,8 @@ use crate::error::{Context, Error, Result};
 use crate::process::Child;
 use crate::pty::{Pty, open_pair};
 use crate::session::{DEFAULT_TIMEOUT, Session};
-use crate::sys;
+use crate::pipes::{PipeSession, Pipes, StderrMode};
+use crate::sys::{self, Placement};
 use crate::transport::set_nonblocking;
 
 /// A session with a program running on a pseudo-terminal.
@@ -148,14 +150,66 @@ impl Command {
         }
         let (master, slave) =
             open_pair(self.rows, self.cols, self.echo).context("opening a pseudo-terminal")?;
-        self.inner
-            .stdin(Stdio::from(slave.try_clone().context("duplicating the pty slave")?))
-            .stdout(Stdio::from(slave.try_clone().context("duplicating the pty slave")?))
-            .stderr(Stdio::from(slave));
-        sys::make_session_leader_on_stdin(&mut self.inner);
+        let stdio = [
+            slave.try_clone().context("duplicating the pty slave")?,
+            slave.try_clone().context("duplicating the pty slave")?,
+            slave,
+        ];
+        let child = self.spawn_child(stdio.map(Stdio::from), Placement::SessionOnTerminal)?;
+        set_nonblocking(&master).context("making the pty master non-blocking")?;
+        let mut session = Session::with_transport(Pty::new(master, child), b"\r");
+        session.set_timeout(self.timeout);
+        Ok(session)
+    }
+
+    /// Starts the program with plain pipes instead of a terminal (Perl's `open2`/`open3`):
+    /// our session writes its stdin and reads its stdout, and `stderr` says where its
+    /// stderr goes. [`StderrMode::Separate`] is open3: expect on it with
+    /// [`Session::stderr`]. The window size and echo settings do not apply.
+    ///
+    /// Pipes are unbuffered on our side, but many programs block-buffer their own output
+    /// when it is not a terminal: that is what ptys are for.
+    ///
+    /// ```
+    /// use ptychat::{Command, Pattern, StderrMode};
+    /// let mut tr = Command::new("tr").args(["a-z", "A-Z"]).spawn_piped(StderrMode::Merge)?;
+    /// tr.send_line("hello")?;
+    /// tr.close_input()?; // tr sees end of input, flushes and exits
+    /// let m = tr.expect(Pattern::eof())?;
+    /// assert_eq!(m.before(), b"HELLO\n");
+    /// assert!(tr.wait()?.success());
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn spawn_piped(&mut self, stderr: StderrMode) -> Result<PipeSession> {
+        let (stdin_read, stdin_write) = pipe()?;
+        let (stdout_read, stdout_write) = pipe()?;
+        let (stderr_read, child_stderr) = match stderr {
+            StderrMode::Inherit => (None, Stdio::inherit()),
+            StderrMode::Null => (None, Stdio::null()),
+            StderrMode::Merge => {
+                let copy = stdout_write.try_clone().context("duplicating a pipe")?;
+                (None, Stdio::from(copy))
+            }
+            StderrMode::Separate => {
+                let (read, write) = pipe()?;
+                (Some(read), Stdio::from(write))
+            }
+        };
+        let stdio = [Stdio::from(stdin_read), Stdio::from(stdout_write), child_stderr];
+        let child = self.spawn_child(stdio, Placement::ProcessGroup)?;
+        let pipes = Pipes::new(stdin_write, stdout_read, stderr_read, child)
+            .context("making the pipes non-blocking")?;
+        let mut session = Session::with_transport(pipes, b"\n");
+        session.set_timeout(self.timeout);
+        Ok(session)
+    }
+
+    /// Spawns with the given stdio, then drops our copies of the child's ends: they must
+    /// not outlive the spawn, or we would never see the end of the program's output.
+    fn spawn_child(&mut self, [stdin, stdout, stderr]: [Stdio; 3], placement: Placement) -> Result<Child> {
+        self.inner.stdin(stdin).stdout(stdout).stderr(stderr);
+        sys::prepare_child(&mut self.inner, placement);
         let spawned = self.inner.spawn();
-        // The stdio handles (our copies of the slave) must not outlive the spawn, or we
-        // would never see the end of the program's output.
         self.inner
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -164,10 +218,11 @@ impl Command {
             program: self.program.to_string_lossy().into_owned(),
             source,
         })?;
-        let child = Child::new(child.id());
-        set_nonblocking(&master).context("making the pty master non-blocking")?;
-        let mut session = Session::with_transport(Pty::new(master, child), b"\r");
-        session.set_timeout(self.timeout);
-        Ok(session)
+        Ok(Child::new(child.id()))
     }
+}
+
+/// A close-on-exec pipe: (read end, write end).
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")
 }

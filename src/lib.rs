@@ -29,18 +29,26 @@
 //! - Every fd is close-on-exec; the child gets only its terminal. Every child is reaped,
 //!   also when its session is dropped.
 
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
 mod buffer;
 mod command;
 mod error;
 mod escape;
 mod matched;
+mod output;
 mod pattern;
+mod pipes;
 mod poll;
 mod process;
+mod process_control;
 mod pty;
 mod pty_session;
 mod scanner;
 mod session;
+mod stream;
+#[allow(unsafe_code)]
 mod sys;
 mod transport;
 
@@ -50,8 +58,10 @@ pub use error::{Error, Result};
 pub use escape::escape;
 pub use matched::Match;
 pub use nix::sys::signal::Signal;
-pub use pattern::Pattern;
-pub use process::ExitStatus;
+pub use pattern::{Pattern, Patterns};
+pub use pipes::{PipeSession, Pipes, StderrMode};
+pub use process::{Child, ChildTransport, ExitStatus};
 pub use pty::Pty;
-pub use session::{DEFAULT_MAX_BUFFER, DEFAULT_TIMEOUT, Patterns, Session};
+pub use session::{DEFAULT_MAX_BUFFER, DEFAULT_TIMEOUT, Session, StderrView};
+pub use stream::{FdPair, FdStream, StreamSession};
 pub use transport::Transport;

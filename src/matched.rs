@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// What an `expect` call found.
 ///
@@ -27,7 +28,7 @@ pub struct Match {
     pub(crate) matched: Vec<u8>,
     /// Capture groups as ranges into `matched` (group 0 is the whole match).
     pub(crate) groups: Vec<Option<Range<usize>>>,
-    pub(crate) names: Vec<Option<String>>,
+    pub(crate) names: Arc<[Option<String>]>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! What an `expect` call waits for.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -146,6 +147,55 @@ impl fmt::Display for Pattern {
     }
 }
 
+/// The patterns given to one `expect` call: one pattern, or a list of them.
+///
+/// Anything that converts into a [`Pattern`] converts into `Patterns`, and so do slices,
+/// arrays and vectors of patterns.
+#[derive(Debug, Clone)]
+pub struct Patterns<'a>(pub(crate) Cow<'a, [Pattern]>);
+
+impl<P: Into<Pattern>> From<P> for Patterns<'_> {
+    fn from(pattern: P) -> Self {
+        Patterns(Cow::Owned(vec![pattern.into()]))
+    }
+}
+
+impl<'a> From<&'a [Pattern]> for Patterns<'a> {
+    fn from(patterns: &'a [Pattern]) -> Self {
+        Patterns(Cow::Borrowed(patterns))
+    }
+}
+
+impl<'a> From<&'a Vec<Pattern>> for Patterns<'a> {
+    fn from(patterns: &'a Vec<Pattern>) -> Self {
+        Patterns(Cow::Borrowed(patterns))
+    }
+}
+
+impl From<Vec<Pattern>> for Patterns<'_> {
+    fn from(patterns: Vec<Pattern>) -> Self {
+        Patterns(Cow::Owned(patterns))
+    }
+}
+
+impl<const N: usize> From<[Pattern; N]> for Patterns<'_> {
+    fn from(patterns: [Pattern; N]) -> Self {
+        Patterns(Cow::Owned(patterns.into()))
+    }
+}
+
+impl<'a, const N: usize> From<&'a [Pattern; N]> for Patterns<'a> {
+    fn from(patterns: &'a [Pattern; N]) -> Self {
+        Patterns(Cow::Borrowed(patterns))
+    }
+}
+
+impl<'a> From<&'a Pattern> for Patterns<'a> {
+    fn from(pattern: &'a Pattern) -> Self {
+        Patterns(Cow::Borrowed(std::slice::from_ref(pattern)))
+    }
+}
+
 /// Describes a list of patterns for error messages.
 pub(crate) fn describe(patterns: &[Pattern]) -> String {
     match patterns {
@@ -161,6 +211,8 @@ pub(crate) fn describe(patterns: &[Pattern]) -> String {
 #[derive(Debug)]
 pub(crate) struct CompiledRegex {
     pub(crate) regex: regex::bytes::Regex,
+    /// Capture group names by index, shared by every match.
+    pub(crate) names: Arc<[Option<String>]>,
     pub(crate) scan: Option<IncrementalDfa>,
 }
 
@@ -177,7 +229,8 @@ pub(crate) struct IncrementalDfa {
 impl CompiledRegex {
     fn new(regex: regex::bytes::Regex) -> Self {
         let scan = IncrementalDfa::build(regex.as_str());
-        CompiledRegex { regex, scan }
+        let names = regex.capture_names().map(|n| n.map(str::to_owned)).collect();
+        CompiledRegex { regex, names, scan }
     }
 }
 

@@ -64,10 +64,17 @@ impl fmt::Display for ExitStatus {
     }
 }
 
-/// Our handle on a child process. Dropping it ends the process (politely first) and reaps
-/// it, so no zombie is left behind.
+/// A child process we started. Dropping it ends the process (politely first: SIGHUP and
+/// SIGCONT, then SIGTERM, then SIGKILL, to its whole process group) and reaps it, so no
+/// zombie is left behind.
+///
+/// Sessions with a child expose these operations directly ([`Session::wait`],
+/// [`Session::kill`]...); see [`ChildTransport`].
+///
+/// [`Session::wait`]: crate::Session::wait
+/// [`Session::kill`]: crate::Session::kill
 #[derive(Debug)]
-pub(crate) struct Child {
+pub struct Child {
     pid: Pid,
     status: Option<ExitStatus>,
     /// Readable once the process exits; `None` on kernels without pidfds.
@@ -87,12 +94,13 @@ impl Child {
         }
     }
 
-    pub(crate) fn pid(&self) -> u32 {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
         self.pid.as_raw() as u32
     }
 
     /// The exit status if the process has ended, without waiting.
-    pub(crate) fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
         if self.status.is_none() {
             self.reap(Some(WaitPidFlag::WNOHANG))?;
         }
@@ -100,7 +108,7 @@ impl Child {
     }
 
     /// Waits for the process to end.
-    pub(crate) fn wait(&mut self) -> Result<ExitStatus> {
+    pub fn wait(&mut self) -> Result<ExitStatus> {
         loop {
             if let Some(status) = self.status {
                 return Ok(status);
@@ -110,7 +118,7 @@ impl Child {
     }
 
     /// Waits up to `timeout` for the process to end; `None` if it is still running.
-    pub(crate) fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
         let deadline = Instant::now() + timeout;
         let mut backoff = Duration::from_millis(1);
         loop {
@@ -136,16 +144,16 @@ impl Child {
     }
 
     /// Sends `signal` to the process (not to its whole process group).
-    pub(crate) fn kill(&mut self, signal: Signal) -> Result<()> {
+    pub fn kill(&mut self, signal: Signal) -> Result<()> {
         if self.status.is_some() {
             return Ok(());
         }
         kill(self.pid, signal).context("sending a signal to the child")
     }
 
-    /// Ends the process: SIGHUP and SIGCONT, then SIGINT, then SIGTERM, each followed by a
-    /// wait of `grace`, and finally SIGKILL. Returns how it ended.
-    pub(crate) fn terminate(&mut self, grace: Duration) -> Result<ExitStatus> {
+    /// Ends the process: SIGHUP and SIGCONT, then SIGINT, then SIGTERM, each followed by up
+    /// to `grace` of waiting, and finally SIGKILL. Returns how it ended.
+    pub fn terminate(&mut self, grace: Duration) -> Result<ExitStatus> {
         for signal in [Signal::SIGHUP, Signal::SIGINT, Signal::SIGTERM] {
             self.kill(signal)?;
             if signal == Signal::SIGHUP {
@@ -198,4 +206,15 @@ impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.end();
     }
+}
+
+/// A transport that owns the child process at its other end. Sessions over such a
+/// transport get process control: [`pid`](crate::Session::pid),
+/// [`wait`](crate::Session::wait), [`kill`](crate::Session::kill) and the rest.
+pub trait ChildTransport: crate::Transport {
+    /// The child process.
+    fn child(&self) -> &Child;
+
+    /// The child process, mutably.
+    fn child_mut(&mut self) -> &mut Child;
 }

@@ -8,7 +8,7 @@ use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::stat::Mode;
 use nix::sys::termios::{LocalFlags, SetArg, SpecialCharacterIndices, tcgetattr, tcsetattr};
 
-use crate::process::Child;
+use crate::process::{Child, ChildTransport};
 use crate::sys;
 use crate::transport::Transport;
 
@@ -21,7 +21,7 @@ use crate::transport::Transport;
 pub struct Pty {
     // Field order matters: the master closes before the child is reaped.
     master: OwnedFd,
-    pub(crate) child: Child,
+    child: Child,
 }
 
 impl Pty {
@@ -40,8 +40,13 @@ impl Transport for Pty {
         self.master.as_fd()
     }
 
-    fn write_fd(&self) -> BorrowedFd<'_> {
-        self.master.as_fd()
+    fn write_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.master.as_fd())
+    }
+
+    /// A pty never raises SIGPIPE (a closed slave reports EIO), so this is a plain write.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(nix::unistd::write(&self.master, buf)?)
     }
 
     /// Linux reports a closed slave side as EIO, after every byte written to it has been
@@ -52,6 +57,16 @@ impl Transport for Pty {
             Err(nix::errno::Errno::EIO) => Ok(0),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+impl ChildTransport for Pty {
+    fn child(&self) -> &Child {
+        &self.child
+    }
+
+    fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
     }
 }
 

@@ -1,62 +1,15 @@
-//! Process and terminal control for sessions on a pseudo-terminal.
+//! Terminal control for sessions on a pseudo-terminal.
 
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use nix::sys::termios::SpecialCharacterIndices;
 
 use crate::error::{Context, Error, Result};
-use crate::process::ExitStatus;
 use crate::pty::{self, Pty};
 use crate::session::Session;
 use crate::sys;
 
 impl Session<Pty> {
-    /// The child's process id.
-    pub fn pid(&self) -> u32 {
-        self.transport().child.pid()
-    }
-
-    /// True while the child has not exited.
-    pub fn is_alive(&mut self) -> Result<bool> {
-        Ok(self.try_wait()?.is_none())
-    }
-
-    /// The child's exit status if it has ended, without waiting.
-    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
-        self.transport_mut().child.try_wait()
-    }
-
-    /// Waits for the child to end and returns how it ended. Output stays readable: call
-    /// `expect(Pattern::eof())` first if you want it.
-    pub fn wait(&mut self) -> Result<ExitStatus> {
-        self.transport_mut().child.wait()
-    }
-
-    /// Waits up to `timeout` for the child to end; `Ok(None)` if it is still running.
-    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
-        self.transport_mut().child.wait_timeout(timeout)
-    }
-
-    /// Sends `signal` to the child.
-    ///
-    /// ```
-    /// use ptychat::{Command, ExitStatus, Signal};
-    /// let mut s = Command::new("sleep").arg("30").spawn()?;
-    /// s.kill(Signal::SIGTERM)?;
-    /// assert_eq!(s.wait()?, ExitStatus::Signaled(Signal::SIGTERM));
-    /// # Ok::<(), ptychat::Error>(())
-    /// ```
-    pub fn kill(&mut self, signal: Signal) -> Result<()> {
-        self.transport_mut().child.kill(signal)
-    }
-
-    /// Ends the child politely: SIGHUP (with SIGCONT), SIGINT, SIGTERM, each followed by up
-    /// to `grace` of waiting, then SIGKILL. Returns how it ended.
-    pub fn terminate(&mut self, grace: Duration) -> Result<ExitStatus> {
-        self.transport_mut().child.terminate(grace)
-    }
-
     /// The terminal's size as (rows, columns).
     pub fn window_size(&self) -> Result<(u16, u16)> {
         sys::window_size(self.transport().master()).context("reading the window size")

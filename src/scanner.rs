@@ -12,6 +12,7 @@
 //! regex after each read.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use regex::bytes::CaptureLocations;
 use regex_automata::hybrid::LazyStateID;
@@ -23,8 +24,14 @@ use crate::pattern::{CompiledRegex, IncrementalDfa, Kind, Pattern};
 /// Where a pattern matched in the buffer (positions relative to the unmatched buffer).
 pub(crate) struct Found {
     pub(crate) range: Range<usize>,
-    /// Capture groups (group 0 included) for regexes.
-    pub(crate) groups: Option<(Vec<Option<Range<usize>>>, Vec<Option<String>>)>,
+    /// Capture groups for regexes.
+    pub(crate) groups: Option<Groups>,
+}
+
+/// A regex match's capture groups, group 0 included.
+pub(crate) struct Groups {
+    pub(crate) ranges: Vec<Option<Range<usize>>>,
+    pub(crate) names: Arc<[Option<String>]>,
 }
 
 pub(crate) enum Scanner<'p> {
@@ -33,7 +40,7 @@ pub(crate) enum Scanner<'p> {
         /// Absolute position up to which no match can start.
         next_start: u64,
     },
-    Regex(RegexScanner<'p>),
+    Regex(Box<RegexScanner<'p>>),
     Eof,
     NBytes(usize),
     Timeout,
@@ -60,7 +67,7 @@ impl<'p> Scanner<'p> {
                 finder,
                 next_start: base,
             },
-            Kind::Regex(re) => Scanner::Regex(RegexScanner {
+            Kind::Regex(re) => Scanner::Regex(Box::new(RegexScanner {
                 re,
                 locations: re.regex.capture_locations(),
                 dfa: re.scan.as_ref().map(|inc| DfaScan {
@@ -69,7 +76,7 @@ impl<'p> Scanner<'p> {
                     state: None,
                     scanned: base,
                 }),
-            }),
+            })),
             Kind::Eof => Scanner::Eof,
             Kind::NBytes(n) => Scanner::NBytes(*n),
             Kind::Timeout => Scanner::Timeout,
@@ -118,18 +125,15 @@ impl RegexScanner<'_> {
             }
         }
         let m = self.re.regex.captures_read(&mut self.locations, hay)?;
-        let groups = (0..self.locations.len())
+        let ranges = (0..self.locations.len())
             .map(|i| self.locations.get(i).map(|(s, e)| s..e))
-            .collect();
-        let names = self
-            .re
-            .regex
-            .capture_names()
-            .map(|n| n.map(str::to_owned))
             .collect();
         Some(Found {
             range: m.range(),
-            groups: Some((groups, names)),
+            groups: Some(Groups {
+                ranges,
+                names: self.re.names.clone(),
+            }),
         })
     }
 }
@@ -213,6 +217,112 @@ impl Drop for DfaScan<'_> {
     fn drop(&mut self) {
         if let Some(cache) = self.cache.take() {
             self.inc.return_cache(cache);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffer::Buffer;
+
+    /// A tiny deterministic generator (xorshift64*), so failures reproduce.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    const REGEXES: &[&str] = &[
+        "abc",
+        "a+b",
+        "ab|ba|cab",
+        r"\d{3}",
+        "(?m)^ab$",
+        "b$",
+        r"\bab\b",
+        "a.*c",
+        "é+",
+        "(?i)ABC",
+        r"x?\r\n",
+        "(?s)c.a",
+        "[^ab]{2}",
+        "^a",
+    ];
+    const ALPHABET: &[&[u8]] = &[
+        b"a", b"b", b"c", b" ", b"\n", b"\r", b"1", b"2", b"x", "é".as_bytes(), b"\xff", b"A",
+    ];
+
+    /// Feeds random text in random chunks and checks after every chunk that the scanner
+    /// finds exactly what the regex finds in all the text so far.
+    #[test]
+    fn incremental_scan_agrees_with_regex_on_every_prefix() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for source in REGEXES {
+            let pattern = Pattern::regex(source).unwrap();
+            let Kind::Regex(re) = &pattern.kind else {
+                unreachable!()
+            };
+            assert!(re.scan.is_some(), "{source} should scan incrementally");
+            for _ in 0..300 {
+                let mut text = Vec::new();
+                for _ in 0..rng.below(60) {
+                    text.extend_from_slice(ALPHABET[rng.below(ALPHABET.len())]);
+                }
+                check_chunked(&pattern, &text, &mut rng, source);
+            }
+        }
+    }
+
+    #[test]
+    fn exact_scan_finds_needles_split_across_chunks() {
+        let mut rng = Rng(7);
+        let pattern = Pattern::exact("abab");
+        for _ in 0..2000 {
+            let text: Vec<u8> = (0..rng.below(40)).map(|_| b"ab"[rng.below(2)]).collect();
+            check_chunked(&pattern, &text, &mut rng, "abab");
+        }
+    }
+
+    fn check_chunked(pattern: &Pattern, text: &[u8], rng: &mut Rng, source: &str) {
+        let reference = match &pattern.kind {
+            Kind::Regex(re) => re.regex.clone(),
+            Kind::Exact(f) => {
+                regex::bytes::Regex::new(&regex::escape(std::str::from_utf8(f.needle()).unwrap()))
+                    .unwrap()
+            }
+            _ => unreachable!(),
+        };
+        // Some text already consumed before the call starts: the scan starts at `base`.
+        let mut buffer = Buffer::new(0);
+        buffer.spare()[..3].copy_from_slice(b"zzz");
+        buffer.commit(3);
+        buffer.consume(3);
+        let mut scanner = Scanner::new(pattern, buffer.base());
+        let mut fed = 0;
+        while fed < text.len() {
+            let n = 1 + rng.below(8.min(text.len() - fed));
+            buffer.spare()[..n].copy_from_slice(&text[fed..fed + n]);
+            buffer.commit(n);
+            fed += n;
+            let got = scanner.find(buffer.as_slice(), buffer.base()).map(|f| f.range);
+            let want = reference.find(&text[..fed]).map(|m| m.range());
+            assert_eq!(
+                got,
+                want,
+                "/{source}/ on {:?} after {fed} bytes",
+                crate::escape(&text[..fed])
+            );
+            if got.is_some() {
+                return;
+            }
         }
     }
 }

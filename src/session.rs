@@ -1,22 +1,27 @@
-//! The expect engine: a buffer, deadlines and patterns over any [`Transport`].
+//! The expect engine: buffers, deadlines and patterns over any [`Transport`].
 
 use std::borrow::Cow;
 use std::io;
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::buffer::{Buffer, BufferFull};
+use nix::poll::{PollFd, PollFlags};
+
+use crate::buffer::BufferFull;
 use crate::error::{Context, Error, Result};
 use crate::escape::escape_tail;
 use crate::matched::{Match, MatchKind};
-use crate::pattern::{Kind, Pattern, describe};
-use crate::poll::{Readiness, wait_readable, wait_writable};
+use crate::output::{Output, Stream};
+use crate::pattern::{Kind, Pattern, Patterns, describe};
+use crate::poll::{is_ready, wait};
 use crate::scanner::{Found, Scanner};
 use crate::transport::Transport;
 
 /// The default deadline of `expect` and `send` calls.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The default maximum size of the unmatched-output buffer (16 MiB).
+/// The default maximum size of each unmatched-output buffer (16 MiB).
 pub const DEFAULT_MAX_BUFFER: usize = 16 * 1024 * 1024;
 
 /// How much of the unmatched output an error message shows.
@@ -24,8 +29,10 @@ const ERROR_TAIL: usize = 1024;
 
 /// A conversation with a program: send bytes, expect patterns in what comes back.
 ///
-/// The engine is the same whatever the transport; [`PtySession`](crate::PtySession)
-/// (`Session<Pty>`) adds process control for programs spawned on a pseudo-terminal.
+/// The engine is the same whatever the transport: a pty ([`PtySession`](crate::PtySession)),
+/// pipes ([`PipeSession`](crate::PipeSession)) or any socket or fd
+/// ([`StreamSession`](crate::StreamSession)). Sessions with a child process add process
+/// control, pty sessions add terminal control.
 ///
 /// Output is read into a buffer only while a call waits for it. `expect` returns as soon
 /// as one of its patterns matches what is buffered; the matched bytes and everything before
@@ -34,10 +41,10 @@ const ERROR_TAIL: usize = 1024;
 ///
 /// ```
 /// use ptychat::{Command, Pattern};
-/// let mut bc = Command::new("bc").arg("-q").spawn()?;
+/// let mut bc = Command::new("bc").arg("-q").env("TERM", "dumb").spawn()?;
 /// bc.send_line("6 * 7")?;
-/// bc.expect("6 * 7\r\n")?; // the terminal echoes what we type
-/// let m = bc.expect(Pattern::regex(r"(\d+)\r\n")?)?;
+/// // The terminal echoes what we type; the answer is a line of digits of its own.
+/// let m = bc.expect(Pattern::regex(r"(?m)^(\d+)\r$")?)?;
 /// assert_eq!(m.group(1), Some(&b"42"[..]));
 /// bc.send_line("quit")?;
 /// bc.expect(Pattern::eof())?;
@@ -46,68 +53,19 @@ const ERROR_TAIL: usize = 1024;
 /// ```
 pub struct Session<T: Transport> {
     transport: T,
-    buffer: Buffer,
+    main: Output,
+    stderr: Output,
     on_full: BufferFull,
     timeout: Option<Duration>,
     line_ending: Cow<'static, [u8]>,
-    eof: bool,
-}
-
-/// The patterns given to one `expect` call: one pattern, or a list of them.
-///
-/// Anything that converts into a [`Pattern`] converts into `Patterns`, and so do slices,
-/// arrays and vectors of patterns.
-#[derive(Debug, Clone)]
-pub struct Patterns<'a>(Cow<'a, [Pattern]>);
-
-impl<P: Into<Pattern>> From<P> for Patterns<'_> {
-    fn from(pattern: P) -> Self {
-        Patterns(Cow::Owned(vec![pattern.into()]))
-    }
-}
-
-impl<'a> From<&'a [Pattern]> for Patterns<'a> {
-    fn from(patterns: &'a [Pattern]) -> Self {
-        Patterns(Cow::Borrowed(patterns))
-    }
-}
-
-impl<'a> From<&'a Vec<Pattern>> for Patterns<'a> {
-    fn from(patterns: &'a Vec<Pattern>) -> Self {
-        Patterns(Cow::Borrowed(patterns))
-    }
-}
-
-impl From<Vec<Pattern>> for Patterns<'_> {
-    fn from(patterns: Vec<Pattern>) -> Self {
-        Patterns(Cow::Owned(patterns))
-    }
-}
-
-impl<const N: usize> From<[Pattern; N]> for Patterns<'_> {
-    fn from(patterns: [Pattern; N]) -> Self {
-        Patterns(Cow::Owned(patterns.into()))
-    }
-}
-
-impl<'a, const N: usize> From<&'a [Pattern; N]> for Patterns<'a> {
-    fn from(patterns: &'a [Pattern; N]) -> Self {
-        Patterns(Cow::Borrowed(patterns))
-    }
-}
-
-impl<'a> From<&'a Pattern> for Patterns<'a> {
-    fn from(pattern: &'a Pattern) -> Self {
-        Patterns(Cow::Borrowed(std::slice::from_ref(pattern)))
-    }
 }
 
 impl<T: Transport + std::fmt::Debug> std::fmt::Debug for Session<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("transport", &self.transport)
-            .field("buffered", &self.buffer.len())
-            .field("eof", &self.eof)
+            .field("buffered", &self.main.buffer.len())
+            .field("eof", &self.main.eof)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -123,13 +81,15 @@ impl<T: Transport> Session<T> {
     /// Wraps a transport whose fds are already non-blocking. `line_ending` is what
     /// [`send_line`](Session::send_line) appends.
     pub(crate) fn with_transport(transport: T, line_ending: &'static [u8]) -> Self {
+        let mut stderr = Output::new();
+        stderr.eof = transport.stderr_fd().is_none();
         Session {
             transport,
-            buffer: Buffer::new(DEFAULT_MAX_BUFFER),
+            main: Output::new(),
+            stderr,
             on_full: BufferFull::default(),
             timeout: Some(DEFAULT_TIMEOUT),
             line_ending: Cow::Borrowed(line_ending),
-            eof: false,
         }
     }
 
@@ -164,53 +124,54 @@ impl<T: Transport> Session<T> {
         self.line_ending = Cow::Owned(ending.into());
     }
 
-    /// The maximum size of the unmatched-output buffer.
+    /// The maximum size of each unmatched-output buffer.
     pub fn max_buffer(&self) -> usize {
-        self.buffer.max()
+        self.main.buffer.max()
     }
 
-    /// Sets the maximum size of the unmatched-output buffer (at least 64 KiB) and what
-    /// happens when output reaches it. The default is 16 MiB with
-    /// [`BufferFull::DiscardOldest`].
+    /// Sets the maximum size of each unmatched-output buffer (at least 64 KiB) and what
+    /// happens when the awaited output reaches it. The default is 16 MiB with
+    /// [`BufferFull::DiscardOldest`]. An output that is not being awaited (stderr while
+    /// waiting on stdout) always drops its oldest bytes, so the program never blocks on it.
     pub fn set_max_buffer(&mut self, max: usize, on_full: BufferFull) {
-        self.buffer.set_max(max);
+        self.main.buffer.set_max(max);
+        self.stderr.buffer.set_max(max);
         self.on_full = on_full;
     }
 
     /// How many bytes were dropped from a full buffer under [`BufferFull::DiscardOldest`].
     pub fn discarded(&self) -> u64 {
-        self.buffer.discarded()
+        self.main.buffer.discarded()
     }
 
     /// The output that has arrived but not been matched yet.
     pub fn buffer(&self) -> &[u8] {
-        self.buffer.as_slice()
+        self.main.buffer.as_slice()
     }
 
     /// Removes and returns the unmatched output.
     pub fn take_buffer(&mut self) -> Vec<u8> {
-        let bytes = self.buffer.as_slice().to_vec();
-        self.buffer.consume(bytes.len());
-        bytes
+        take_all_bytes(&mut self.main)
     }
 
     /// True once the program's output has ended (buffered bytes may remain).
     pub fn is_eof(&self) -> bool {
-        self.eof
+        self.main.eof
     }
 
     /// Reads whatever output is available right now, without waiting, and returns how many
     /// bytes were added to the buffer.
     pub fn read_available(&mut self) -> Result<usize> {
-        let mut total = 0;
-        while !self.eof && !self.buffer_blocks_reading() {
-            match self.read_once()? {
-                Some(0) => self.eof = true,
-                Some(n) => total += n,
-                None => break,
-            }
-        }
-        Ok(total)
+        self.drain(Stream::Main)
+    }
+
+    /// The program's separate stderr (open3 sessions): expect on it, read its buffer.
+    /// While any call waits, both outputs are drained, so a program flooding one of them
+    /// never blocks.
+    ///
+    /// On a transport without a separate stderr, the view is at end of output.
+    pub fn stderr(&mut self) -> StderrView<'_, T> {
+        StderrView { session: self }
     }
 
     /// Sends bytes as they are, waiting (up to the session deadline) while the program is
@@ -219,33 +180,23 @@ impl<T: Transport> Session<T> {
     pub fn send(&mut self, data: impl AsRef<[u8]>) -> Result<()> {
         let data = data.as_ref();
         let started = Instant::now();
-        let deadline = self.deadline(started, self.timeout);
+        let deadline = deadline(started, self.timeout);
         let mut written = 0;
         while written < data.len() {
             match self.transport.write(&data[written..]) {
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let want_read = !self.eof && !self.buffer_blocks_reading();
-                    let read_fd = want_read.then(|| self.transport.read_fd());
-                    match wait_writable(self.transport.write_fd(), read_fd, deadline)
-                        .context("waiting to send")?
-                    {
-                        Readiness::Writable => {}
-                        Readiness::Readable => {
-                            self.read_available()?;
-                        }
-                        Readiness::DeadlinePassed => {
-                            let message = format!(
-                                "timed out after {:?}: the program read {written} of {} bytes",
-                                started.elapsed(),
-                                data.len()
-                            );
-                            return Err(Error::io(
-                                "sending",
-                                io::Error::new(io::ErrorKind::TimedOut, message),
-                            ));
-                        }
+                    if !self.wait_writable(deadline)? {
+                        let message = format!(
+                            "timed out after {:?}: the program read {written} of {} bytes",
+                            started.elapsed(),
+                            data.len()
+                        );
+                        return Err(Error::io(
+                            "sending",
+                            io::Error::new(io::ErrorKind::TimedOut, message),
+                        ));
                     }
                 }
                 Err(e) => return Err(Error::io("sending", e)),
@@ -263,6 +214,15 @@ impl<T: Transport> Session<T> {
         self.send(bytes)
     }
 
+    /// Signals end of input to the program (closes its stdin pipe, or shuts down the
+    /// writing half of a socket); later sends fail. On a pty use
+    /// [`send_eof`](Session::send_eof) instead.
+    pub fn close_input(&mut self) -> Result<()> {
+        self.transport
+            .close_input()
+            .context("closing the program's input")
+    }
+
     /// Sends a control character the way a keyboard does: `send_control('c')` sends
     /// Ctrl-C (0x03). Letters (either case) and `@ [ \ ] ^ _ ?` are accepted.
     pub fn send_control(&mut self, c: char) -> Result<()> {
@@ -274,7 +234,7 @@ impl<T: Transport> Session<T> {
     /// Waits for `patterns` with the session's deadline. See
     /// [`expect_timeout`](Session::expect_timeout).
     pub fn expect<'a>(&mut self, patterns: impl Into<Patterns<'a>>) -> Result<Match> {
-        self.expect_timeout(patterns, self.timeout)
+        self.expect_on(Stream::Main, patterns.into(), self.timeout)
     }
 
     /// Waits until one of `patterns` matches the output, the output ends, or `timeout`
@@ -301,150 +261,262 @@ impl<T: Transport> Session<T> {
         patterns: impl Into<Patterns<'a>>,
         timeout: Option<Duration>,
     ) -> Result<Match> {
-        let Patterns(patterns) = patterns.into();
+        self.expect_on(Stream::Main, patterns.into(), timeout)
+    }
+
+    fn output(&mut self, stream: Stream) -> &mut Output {
+        match stream {
+            Stream::Main => &mut self.main,
+            Stream::Stderr => &mut self.stderr,
+        }
+    }
+
+    fn expect_on(
+        &mut self,
+        stream: Stream,
+        patterns: Patterns<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<Match> {
+        let Patterns(patterns) = patterns;
         if patterns.is_empty() {
             return Err(Error::InvalidArgument("expect needs at least one pattern".into()));
         }
         let started = Instant::now();
-        let deadline = self.deadline(started, timeout);
-        let base = self.buffer.base();
+        let deadline = deadline(started, timeout);
+        let on_full = self.on_full;
+        let base = self.output(stream).buffer.base();
         let mut scanners: Vec<Scanner<'_>> =
             patterns.iter().map(|p| Scanner::new(p, base)).collect();
         loop {
-            if let Some((index, found)) = earliest_match(&mut scanners, &self.buffer) {
-                return Ok(self.take_match(index, found));
+            let output = self.output(stream);
+            if let Some((index, found)) = earliest_match(&mut scanners, output) {
+                return Ok(take_match(output, index, found));
             }
-            if self.eof {
+            if output.eof {
                 return match position(&patterns, |k| matches!(k, Kind::Eof)) {
-                    Some(index) => Ok(self.take_all(index, MatchKind::Eof)),
+                    Some(index) => Ok(Match {
+                        index,
+                        kind: MatchKind::Eof,
+                        before: take_all_bytes(output),
+                        matched: Vec::new(),
+                        groups: Vec::new(),
+                        names: Arc::from([]),
+                    }),
                     None => Err(Error::Eof {
                         patterns: describe(&patterns),
                         waited: started.elapsed(),
-                        buffered: self.buffer.len(),
-                        tail: escape_tail(self.buffer.as_slice(), ERROR_TAIL),
+                        buffered: output.buffer.len(),
+                        tail: escape_tail(output.buffer.as_slice(), ERROR_TAIL),
                     }),
                 };
             }
-            if self.buffer_blocks_reading() {
+            if output.blocks_reading(on_full) {
                 return Err(Error::BufferFull {
-                    max: self.buffer.max(),
+                    max: output.buffer.max(),
                     patterns: describe(&patterns),
-                    tail: escape_tail(self.buffer.as_slice(), ERROR_TAIL),
+                    tail: escape_tail(output.buffer.as_slice(), ERROR_TAIL),
                 });
             }
-            match self.fill(deadline)? {
-                Filled::Data => {}
-                Filled::Eof => self.eof = true,
+            match self.fill(stream, deadline)? {
+                Filled::Data | Filled::Eof => {}
                 Filled::DeadlinePassed => {
+                    let output = self.output(stream);
                     if let Some(index) = position(&patterns, |k| matches!(k, Kind::Timeout)) {
                         return Ok(Match {
                             index,
                             kind: MatchKind::Timeout,
-                            before: self.buffer.as_slice().to_vec(),
+                            before: output.buffer.as_slice().to_vec(),
                             matched: Vec::new(),
                             groups: Vec::new(),
-                            names: Vec::new(),
+                            names: Arc::from([]),
                         });
                     }
                     return Err(Error::Timeout {
                         patterns: describe(&patterns),
                         timeout: timeout.unwrap_or(Duration::MAX),
                         waited: started.elapsed(),
-                        buffered: self.buffer.len(),
-                        tail: escape_tail(self.buffer.as_slice(), ERROR_TAIL),
+                        buffered: output.buffer.len(),
+                        tail: escape_tail(output.buffer.as_slice(), ERROR_TAIL),
                     });
                 }
             }
         }
     }
 
-    fn deadline(&self, started: Instant, timeout: Option<Duration>) -> Option<Instant> {
-        timeout.and_then(|t| started.checked_add(t))
+    /// One non-blocking read of `stream`: `Some(0)` at its end, `None` if nothing is there.
+    fn read_once(&mut self, stream: Stream) -> Result<Option<usize>> {
+        // The awaited output follows the session's policy; the other is always drained.
+        let on_full = match stream {
+            Stream::Main => self.on_full,
+            Stream::Stderr => BufferFull::DiscardOldest,
+        };
+        let Session {
+            transport,
+            main,
+            stderr,
+            ..
+        } = self;
+        match stream {
+            Stream::Main => main.read_once(on_full, |buf| transport.read(buf)),
+            Stream::Stderr => stderr.read_once(on_full, |buf| transport.read_stderr(buf)),
+        }
     }
 
-    fn buffer_blocks_reading(&self) -> bool {
-        self.on_full == BufferFull::Error && self.buffer.is_full()
-    }
-
-    /// One non-blocking read into the buffer: `Some(0)` at end of output, `None` if nothing
-    /// is available.
-    fn read_once(&mut self) -> Result<Option<usize>> {
+    /// Reads everything available on `stream` without waiting.
+    fn drain(&mut self, stream: Stream) -> Result<usize> {
+        let mut total = 0;
+        let on_full = self.on_full;
         loop {
-            match self.transport.read(self.buffer.spare()) {
-                Ok(n) => {
-                    self.buffer.commit(n);
-                    if self.on_full == BufferFull::DiscardOldest {
-                        self.buffer.enforce_max();
-                    }
-                    return Ok(Some(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(e) => return Err(Error::io("reading the program's output", e)),
+            let output = self.output(stream);
+            if !output.is_open() || output.blocks_reading(on_full) {
+                return Ok(total);
+            }
+            match self.read_once(stream)? {
+                Some(n) if n > 0 => total += n,
+                _ => return Ok(total),
             }
         }
     }
 
-    /// Reads at least one chunk, waiting until `deadline` for it.
-    fn fill(&mut self, deadline: Option<Instant>) -> Result<Filled> {
+    /// Polls the outputs that are open and not blocked by a full buffer, plus `extra` if
+    /// given. `None` at the deadline; otherwise whether `extra` was ready and which outputs
+    /// were.
+    fn poll_outputs(
+        &self,
+        extra: Option<(BorrowedFd<'_>, PollFlags)>,
+        deadline: Option<Instant>,
+    ) -> Result<Option<(bool, Vec<Stream>)>> {
+        let main = (self.main.is_open() && !self.main.blocks_reading(self.on_full))
+            .then(|| self.transport.read_fd());
+        let stderr = self
+            .stderr
+            .is_open()
+            .then(|| self.transport.stderr_fd())
+            .flatten();
+        let outputs: Vec<(Stream, BorrowedFd<'_>)> = [(Stream::Main, main), (Stream::Stderr, stderr)]
+            .into_iter()
+            .filter_map(|(stream, fd)| Some((stream, fd?)))
+            .collect();
+        let mut fds: Vec<PollFd<'_>> = extra
+            .iter()
+            .map(|(fd, flags)| PollFd::new(*fd, *flags))
+            .chain(outputs.iter().map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)))
+            .collect();
+        if wait(&mut fds, deadline).context("waiting for the program")?.is_none() {
+            return Ok(None);
+        }
+        let (extra_fd, output_fds) = fds.split_at(usize::from(extra.is_some()));
+        let extra_ready = extra_fd.first().is_some_and(is_ready);
+        let ready = outputs
+            .iter()
+            .zip(output_fds)
+            .filter(|(_, fd)| is_ready(fd))
+            .map(|((stream, _), _)| *stream)
+            .collect();
+        Ok(Some((extra_ready, ready)))
+    }
+
+    /// Reads at least one chunk of `stream` (or its end), draining the other output while
+    /// waiting, until `deadline`.
+    fn fill(&mut self, stream: Stream, deadline: Option<Instant>) -> Result<Filled> {
         loop {
-            match self.read_once()? {
+            match self.read_once(stream)? {
                 Some(0) => return Ok(Filled::Eof),
                 Some(_) => return Ok(Filled::Data),
-                None => {
-                    if !wait_readable(self.transport.read_fd(), deadline)
-                        .context("waiting for output")?
-                    {
-                        return Ok(Filled::DeadlinePassed);
-                    }
-                }
+                None => {}
+            }
+            let Some((_, ready)) = self.poll_outputs(None, deadline)? else {
+                return Ok(Filled::DeadlinePassed);
+            };
+            // The target is read at the top of the loop; drain the others now.
+            for other in ready.into_iter().filter(|s| *s != stream) {
+                self.drain(other)?;
             }
         }
     }
 
-    fn take_match(&mut self, index: usize, found: Found) -> Match {
-        let hay = self.buffer.as_slice();
-        let start = found.range.start;
-        let (groups, names) = match found.groups {
-            Some((groups, names)) => {
-                let relative = groups
-                    .into_iter()
-                    .map(|g| g.map(|r| r.start - start..r.end - start))
-                    .collect();
-                (relative, names)
+    /// Waits until input can be written, draining output meanwhile. False at the deadline.
+    fn wait_writable(&mut self, deadline: Option<Instant>) -> Result<bool> {
+        loop {
+            let Some(write_fd) = self.transport.write_fd() else {
+                return Err(Error::io("sending", crate::transport::input_closed()));
+            };
+            let Some((writable, ready)) =
+                self.poll_outputs(Some((write_fd, PollFlags::POLLOUT)), deadline)?
+            else {
+                return Ok(false);
+            };
+            for stream in ready {
+                self.drain(stream)?;
             }
-            None => (Vec::new(), Vec::new()),
-        };
-        let m = Match {
-            index,
-            kind: MatchKind::Data,
-            before: hay[..start].to_vec(),
-            matched: hay[found.range.clone()].to_vec(),
-            groups,
-            names,
-        };
-        self.buffer.consume(found.range.end);
-        m
-    }
-
-    fn take_all(&mut self, index: usize, kind: MatchKind) -> Match {
-        Match {
-            index,
-            kind,
-            before: self.take_buffer(),
-            matched: Vec::new(),
-            groups: Vec::new(),
-            names: Vec::new(),
+            if writable {
+                return Ok(true);
+            }
         }
     }
 }
 
+/// The program's separate stderr, as returned by [`Session::stderr`].
+///
+/// ```
+/// use ptychat::{Command, Pattern, StderrMode};
+/// let mut s = Command::shell("echo out; echo err >&2").spawn_piped(StderrMode::Separate)?;
+/// s.stderr().expect("err\n")?;
+/// s.expect("out\n")?;
+/// # Ok::<(), ptychat::Error>(())
+/// ```
+pub struct StderrView<'s, T: Transport> {
+    session: &'s mut Session<T>,
+}
+
+impl<T: Transport> StderrView<'_, T> {
+    /// Waits for `patterns` on stderr with the session's deadline.
+    pub fn expect<'a>(&mut self, patterns: impl Into<Patterns<'a>>) -> Result<Match> {
+        let timeout = self.session.timeout;
+        self.session.expect_on(Stream::Stderr, patterns.into(), timeout)
+    }
+
+    /// Waits for `patterns` on stderr until `timeout` (`None`: forever).
+    pub fn expect_timeout<'a>(
+        &mut self,
+        patterns: impl Into<Patterns<'a>>,
+        timeout: Option<Duration>,
+    ) -> Result<Match> {
+        self.session.expect_on(Stream::Stderr, patterns.into(), timeout)
+    }
+
+    /// The stderr output that has arrived but not been matched yet.
+    pub fn buffer(&self) -> &[u8] {
+        self.session.stderr.buffer.as_slice()
+    }
+
+    /// Removes and returns the unmatched stderr output.
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        take_all_bytes(&mut self.session.stderr)
+    }
+
+    /// Reads whatever stderr output is available now, without waiting.
+    pub fn read_available(&mut self) -> Result<usize> {
+        self.session.drain(Stream::Stderr)
+    }
+
+    /// True once stderr has ended (buffered bytes may remain).
+    pub fn is_eof(&self) -> bool {
+        self.session.stderr.eof
+    }
+}
+
+fn deadline(started: Instant, timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| started.checked_add(t))
+}
+
 /// The match that starts first; ties go to the pattern listed first.
-fn earliest_match(scanners: &mut [Scanner<'_>], buffer: &Buffer) -> Option<(usize, Found)> {
-    let hay = buffer.as_slice();
+fn earliest_match(scanners: &mut [Scanner<'_>], output: &Output) -> Option<(usize, Found)> {
+    let hay = output.buffer.as_slice();
+    let base = output.buffer.base();
     let mut best: Option<(usize, Found)> = None;
     for (index, scanner) in scanners.iter_mut().enumerate() {
-        if let Some(found) = scanner.find(hay, buffer.base()) {
+        if let Some(found) = scanner.find(hay, base) {
             if best
                 .as_ref()
                 .is_none_or(|(_, b)| found.range.start < b.range.start)
@@ -454,6 +526,38 @@ fn earliest_match(scanners: &mut [Scanner<'_>], buffer: &Buffer) -> Option<(usiz
         }
     }
     best
+}
+
+fn take_match(output: &mut Output, index: usize, found: Found) -> Match {
+    let hay = output.buffer.as_slice();
+    let start = found.range.start;
+    let (groups, names) = match found.groups {
+        Some(groups) => {
+            let relative = groups
+                .ranges
+                .into_iter()
+                .map(|g| g.map(|r| r.start - start..r.end - start))
+                .collect();
+            (relative, groups.names)
+        }
+        None => (Vec::new(), Arc::from([])),
+    };
+    let m = Match {
+        index,
+        kind: MatchKind::Data,
+        before: hay[..start].to_vec(),
+        matched: hay[found.range.clone()].to_vec(),
+        groups,
+        names,
+    };
+    output.buffer.consume(found.range.end);
+    m
+}
+
+fn take_all_bytes(output: &mut Output) -> Vec<u8> {
+    let bytes = output.buffer.as_slice().to_vec();
+    output.buffer.consume(bytes.len());
+    bytes
 }
 
 fn position(patterns: &[Pattern], is: impl Fn(&Kind) -> bool) -> Option<usize> {

@@ -3,28 +3,63 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
+use crate::sys;
+
 /// A bidirectional, non-blocking byte stream that a [`Session`](crate::Session) drives.
 ///
-/// The session waits on [`read_fd`](Transport::read_fd) and
-/// [`write_fd`](Transport::write_fd) with `poll(2)`, so both must be in non-blocking mode.
-/// The default `read`/`write` use `read(2)`/`write(2)` on those fds.
+/// The session waits on the fds with `poll(2)`, so they must be in non-blocking mode. The
+/// default `read`/`write` use `read(2)`/`write(2)` on those fds; a write to a peer that has
+/// gone away is an `EPIPE` error, never a SIGPIPE that kills the process.
 pub trait Transport {
-    /// The fd polled for readability.
+    /// The fd of the main output, polled for readability.
     fn read_fd(&self) -> BorrowedFd<'_>;
 
-    /// The fd polled for writability.
-    fn write_fd(&self) -> BorrowedFd<'_>;
+    /// The fd that input is written to, polled for writability; `None` once input has
+    /// been closed.
+    fn write_fd(&self) -> Option<BorrowedFd<'_>>;
 
-    /// Reads available bytes without blocking: `Ok(0)` means the stream ended,
-    /// `ErrorKind::WouldBlock` that nothing is available yet.
+    /// Reads available bytes of the main output without blocking: `Ok(0)` means the output
+    /// ended, `ErrorKind::WouldBlock` that nothing is available yet.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         Ok(nix::unistd::read(self.read_fd(), buf)?)
     }
 
     /// Writes some bytes without blocking.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Ok(nix::unistd::write(self.write_fd(), buf)?)
+        match self.write_fd() {
+            Some(fd) => sys::write_without_sigpipe(fd, buf),
+            None => Err(input_closed()),
+        }
     }
+
+    /// Signals end of input to the peer: closes a child's stdin pipe, shuts down the
+    /// writing half of a socket. Later writes fail. Transports that cannot do this return
+    /// `ErrorKind::Unsupported` (a pty has no such thing: send its EOF character instead).
+    fn close_input(&mut self) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this transport cannot close its input; on a pty, use send_eof",
+        ))
+    }
+
+    /// A second output kept apart from the main one, such as a child's stderr in an open3
+    /// session. It is drained whenever the session waits, so the peer never blocks on it.
+    fn stderr_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
+    /// Reads available bytes of the second output without blocking.
+    fn read_stderr(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.stderr_fd() {
+            Some(fd) => Ok(nix::unistd::read(fd, buf)?),
+            None => Ok(0),
+        }
+    }
+}
+
+/// The error for writing after input was closed.
+pub(crate) fn input_closed() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "input to the program was closed")
 }
 
 /// Puts an fd in non-blocking mode.

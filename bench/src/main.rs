@@ -140,12 +140,14 @@ impl Bench {
             let mut gave_up: Vec<Impl> = Vec::new();
             for mib in self.plan.sizes_mib.clone() {
                 let label = format!("throughput, {kind}, {mib} MiB");
+                let active: Vec<Impl> = self
+                    .impls
+                    .iter()
+                    .copied()
+                    .filter(|imp| !gave_up.contains(imp))
+                    .collect();
                 let mut row = Row::new(&label, Unit::Seconds, Some(mib as f64));
-                for imp in self.impls.clone() {
-                    if gave_up.contains(&imp) {
-                        continue;
-                    }
-                    let cell = self.throughput_cell(imp, mib, pat, &label);
+                for (imp, cell) in self.throughput_cells(&active, mib, pat, &label) {
                     if matches!(cell, Cell::AtLeast(_) | Cell::Failed) {
                         gave_up.push(imp);
                     }
@@ -161,29 +163,54 @@ impl Bench {
         }
     }
 
-    fn throughput_cell(&mut self, imp: Impl, mib: usize, pat: Pat<'_>, label: &str) -> Cell {
+    /// Runs the implementations in turn, repetition by repetition, so that
+    /// background load affects them alike. An implementation stops repeating
+    /// once it has spent the run timeout, and on its first timeout or error.
+    fn throughput_cells(
+        &mut self,
+        active: &[Impl],
+        mib: usize,
+        pat: Pat<'_>,
+        label: &str,
+    ) -> Vec<(Impl, Cell)> {
         let timeout = self.plan.run_timeout;
-        let begin = Instant::now();
-        let mut samples = Vec::new();
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); active.len()];
+        let mut spent = vec![Duration::ZERO; active.len()];
+        let mut ended: Vec<Option<Cell>> = vec![None; active.len()];
         for _ in 0..self.plan.throughput_reps(mib) {
-            if !samples.is_empty() && begin.elapsed() > timeout {
-                break;
-            }
-            match scenarios::throughput_run(imp, mib << 20, pat, timeout) {
-                Ok(Some(secs)) => samples.push(secs),
-                Ok(None) => {
-                    eprintln!("  {imp}: {label}: timeout after {timeout:?}");
-                    return Cell::AtLeast(timeout.as_secs_f64());
+            for (k, &imp) in active.iter().enumerate() {
+                if ended[k].is_some() || (!samples[k].is_empty() && spent[k] > timeout) {
+                    continue;
                 }
-                Err(e) => return self.failed(imp, label, &e),
+                let start = Instant::now();
+                match scenarios::throughput_run(imp, mib << 20, pat, timeout) {
+                    Ok(Some(secs)) => samples[k].push(secs),
+                    Ok(None) => {
+                        eprintln!("  {imp}: {label}: timeout after {timeout:?}");
+                        ended[k] = Some(Cell::AtLeast(timeout.as_secs_f64()));
+                    }
+                    Err(e) => ended[k] = Some(self.failed(imp, label, &e)),
+                }
+                spent[k] += start.elapsed();
             }
         }
-        let median = stats::median(&stats::sorted(samples.clone()));
-        eprintln!(
-            "  {imp}: {label}: median {median:.4} s of {} runs",
-            samples.len()
-        );
-        Cell::Value(median)
+        active
+            .iter()
+            .zip(samples)
+            .zip(ended)
+            .map(|((&imp, samples), ended)| {
+                let cell = ended.unwrap_or_else(|| {
+                    let sorted = stats::sorted(samples);
+                    let median = stats::median(&sorted);
+                    eprintln!(
+                        "  {imp}: {label}: median {median:.4} s of {} runs",
+                        sorted.len()
+                    );
+                    Cell::Value(median)
+                });
+                (imp, cell)
+            })
+            .collect()
     }
 
     fn round_trips(&mut self) {

@@ -97,6 +97,11 @@ impl RawSession {
     }
 }
 
+enum Matcher<'a> {
+    Exact(Box<memmem::Finder<'a>>),
+    Regex(regex::bytes::Regex),
+}
+
 /// Where a match ends in `buf`, if there is one.
 fn find(pat: &Matcher, buf: &[u8]) -> Option<usize> {
     match pat {
@@ -114,11 +119,6 @@ fn dead_prefix(pat: &Matcher, buf: &[u8]) -> usize {
     }
 }
 
-enum Matcher {
-    Exact(memmem::Finder<'static>),
-    Regex(regex::bytes::Regex),
-}
-
 impl Session for RawSession {
     fn send(&mut self, data: &[u8]) -> Result<()> {
         self.master.write_all(data)?;
@@ -128,7 +128,7 @@ impl Session for RawSession {
     fn expect(&mut self, pat: Pat<'_>) -> Result<Expected> {
         let deadline = Instant::now() + self.timeout;
         let matcher = match pat {
-            Pat::Exact(text) => Matcher::Exact(memmem::Finder::new(text.as_bytes()).into_owned()),
+            Pat::Exact(text) => Matcher::Exact(Box::new(memmem::Finder::new(text))),
             Pat::Regex(re) => Matcher::Regex(regex::bytes::Regex::new(re)?),
         };
         loop {

@@ -1,0 +1,65 @@
+//! One output stream of a session: its buffer of unmatched bytes and whether it ended.
+
+use std::io;
+
+use crate::buffer::{Buffer, BufferFull};
+use crate::error::{Error, Result};
+use crate::session::DEFAULT_MAX_BUFFER;
+
+/// Which output of the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stream {
+    /// The pty, or a child's stdout.
+    Main,
+    /// A child's stderr kept apart (open3).
+    Stderr,
+}
+
+pub(crate) struct Output {
+    pub(crate) buffer: Buffer,
+    pub(crate) eof: bool,
+}
+
+impl Output {
+    pub(crate) fn new() -> Self {
+        Output {
+            buffer: Buffer::new(DEFAULT_MAX_BUFFER),
+            eof: false,
+        }
+    }
+
+    /// One non-blocking read with `read`: `Some(0)` at end of output (recorded), `None`
+    /// if nothing is available.
+    pub(crate) fn read_once(
+        &mut self,
+        on_full: BufferFull,
+        mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
+    ) -> Result<Option<usize>> {
+        loop {
+            match read(self.buffer.spare()) {
+                Ok(n) => {
+                    self.buffer.commit(n);
+                    if n == 0 {
+                        self.eof = true;
+                    } else if on_full == BufferFull::DiscardOldest {
+                        self.buffer.enforce_max();
+                    }
+                    return Ok(Some(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(Error::io("reading the program's output", e)),
+            }
+        }
+    }
+
+    /// True when more reading must wait until the buffer is emptied.
+    pub(crate) fn blocks_reading(&self, on_full: BufferFull) -> bool {
+        on_full == BufferFull::Error && self.buffer.is_full()
+    }
+
+    /// True while the output can still deliver bytes.
+    pub(crate) fn is_open(&self) -> bool {
+        !self.eof
+    }
+}
