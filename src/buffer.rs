@@ -74,9 +74,14 @@ impl Buffer {
         self.discarded
     }
 
-    /// True when one more read would exceed the maximum.
+    /// True when the buffer holds its maximum.
     pub(crate) fn is_full(&self) -> bool {
-        self.len() + READ_CHUNK > self.max
+        self.len() >= self.max
+    }
+
+    /// How many more bytes fit before the maximum.
+    pub(crate) fn room(&self) -> usize {
+        self.max.saturating_sub(self.len())
     }
 
     /// Room for one read at the end of the buffer. Fill it, then call [`Buffer::commit`].
@@ -145,7 +150,9 @@ mod tests {
         let mut b = Buffer::new(0);
         let mut expected = Vec::new();
         for round in 0..1000u32 {
-            let chunk: Vec<u8> = (0..(round % 97 + 1) * 37).map(|i| (i ^ round) as u8).collect();
+            let chunk: Vec<u8> = (0..(round % 97 + 1) * 37)
+                .map(|i| (i ^ round) as u8)
+                .collect();
             b.extend(&chunk);
             expected.extend_from_slice(&chunk);
             let eat = (round as usize * 13) % (b.len() + 1);

@@ -7,11 +7,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::error::{Context, Error, Result};
+use crate::pipes::{PipeSession, Pipes, StderrMode};
 use crate::process::Child;
 use crate::pty::{Pty, open_pair};
 use crate::session::{DEFAULT_TIMEOUT, Session};
-use crate::pipes::{PipeSession, Pipes, StderrMode};
-use crate::sys::{self, Placement};
+use crate::sys::{ChildSetup, Placement};
 use crate::transport::set_nonblocking;
 
 /// A session with a program running on a pseudo-terminal.
@@ -41,6 +41,7 @@ pub type PtySession = Session<Pty>;
 pub struct Command {
     program: OsString,
     inner: std::process::Command,
+    setup: ChildSetup,
     rows: u16,
     cols: u16,
     echo: bool,
@@ -50,9 +51,12 @@ pub struct Command {
 impl Command {
     /// A command that runs `program` (looked up in `PATH` if it has no `/`).
     pub fn new(program: impl AsRef<OsStr>) -> Self {
+        let mut inner = std::process::Command::new(program.as_ref());
+        let setup = ChildSetup::install(&mut inner);
         Command {
             program: program.as_ref().to_owned(),
-            inner: std::process::Command::new(program),
+            inner,
+            setup,
             rows: 24,
             cols: 80,
             echo: true,
@@ -195,7 +199,11 @@ impl Command {
                 (Some(read), Stdio::from(write))
             }
         };
-        let stdio = [Stdio::from(stdin_read), Stdio::from(stdout_write), child_stderr];
+        let stdio = [
+            Stdio::from(stdin_read),
+            Stdio::from(stdout_write),
+            child_stderr,
+        ];
         let child = self.spawn_child(stdio, Placement::ProcessGroup)?;
         let pipes = Pipes::new(stdin_write, stdout_read, stderr_read, child)
             .context("making the pipes non-blocking")?;
@@ -206,9 +214,13 @@ impl Command {
 
     /// Spawns with the given stdio, then drops our copies of the child's ends: they must
     /// not outlive the spawn, or we would never see the end of the program's output.
-    fn spawn_child(&mut self, [stdin, stdout, stderr]: [Stdio; 3], placement: Placement) -> Result<Child> {
+    fn spawn_child(
+        &mut self,
+        [stdin, stdout, stderr]: [Stdio; 3],
+        placement: Placement,
+    ) -> Result<Child> {
         self.inner.stdin(stdin).stdout(stdout).stderr(stderr);
-        sys::prepare_child(&mut self.inner, placement);
+        self.setup.place(placement);
         let spawned = self.inner.spawn();
         self.inner
             .stdin(Stdio::null())

@@ -76,7 +76,9 @@ pub enum Error {
     /// The output buffer reached its maximum size with the [`BufferFull::Error`] policy.
     ///
     /// [`BufferFull::Error`]: crate::BufferFull::Error
-    #[error("output buffer full ({max} bytes) while waiting for {patterns}; ending with: \"{tail}\"")]
+    #[error(
+        "output buffer full ({max} bytes) while waiting for {patterns}; ending with: \"{tail}\""
+    )]
     BufferFull {
         /// The buffer's maximum size.
         max: usize,
@@ -96,6 +98,11 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+
+    /// A closure run by [`with_timeout`](crate::with_timeout) was still running when its
+    /// deadline (the duration given) passed; a blocking call in it was interrupted.
+    #[error("timed out after {0:?} in a blocking call")]
+    CallTimeout(Duration),
 
     /// An operating-system call failed.
     #[error("{context}: {source}")]

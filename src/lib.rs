@@ -32,10 +32,12 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alarm;
 mod buffer;
 mod command;
 mod error;
 mod escape;
+pub mod fork;
 mod matched;
 mod output;
 mod pattern;
@@ -47,11 +49,13 @@ mod pty;
 mod pty_session;
 mod scanner;
 mod session;
+mod signals;
 mod stream;
 #[allow(unsafe_code)]
 mod sys;
 mod transport;
 
+pub use alarm::with_timeout;
 pub use buffer::BufferFull;
 pub use command::{Command, PtySession};
 pub use error::{Error, Result};
@@ -63,5 +67,9 @@ pub use pipes::{PipeSession, Pipes, StderrMode};
 pub use process::{Child, ChildTransport, ExitStatus};
 pub use pty::Pty;
 pub use session::{DEFAULT_MAX_BUFFER, DEFAULT_TIMEOUT, Session, StderrView};
+pub use signals::SignalPipe;
 pub use stream::{FdPair, FdStream, StreamSession};
 pub use transport::Transport;
+
+#[cfg(feature = "cli")]
+pub mod script;

@@ -35,8 +35,19 @@ impl Output {
         on_full: BufferFull,
         mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
     ) -> Result<Option<usize>> {
+        // Under `BufferFull::Error` a read takes no more than what still fits.
+        let limit = match on_full {
+            BufferFull::Error => self.buffer.room(),
+            BufferFull::DiscardOldest => usize::MAX,
+        };
         loop {
-            match read(self.buffer.spare()) {
+            let spare = self.buffer.spare();
+            let len = spare.len().min(limit);
+            if len == 0 {
+                // A zero-length read would look like the end of output.
+                return Ok(None);
+            }
+            match read(&mut spare[..len]) {
                 Ok(n) => {
                     self.buffer.commit(n);
                     if n == 0 {

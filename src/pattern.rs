@@ -61,7 +61,10 @@ impl Pattern {
     /// that have arrived. Captures are available from the [`Match`](crate::Match).
     pub fn regex(pattern: &str) -> Result<Self> {
         let regex = regex::bytes::Regex::new(pattern)?;
-        Ok(Pattern::from(regex))
+        let scan = IncrementalDfa::build(pattern);
+        Ok(Pattern {
+            kind: Kind::Regex(Arc::new(CompiledRegex::new(regex, scan))),
+        })
     }
 
     /// Matches when the program has closed its output (for a pty: all its processes closed
@@ -119,12 +122,13 @@ impl<const N: usize> From<&[u8; N]> for Pattern {
 }
 
 impl From<regex::bytes::Regex> for Pattern {
-    /// Uses the regex as compiled for captures. Incremental scanning is built from its
-    /// pattern text, so flags set through a `RegexBuilder` rather than inline are honoured
-    /// only by the final match (the scan then falls back to re-running the regex).
+    /// Uses a regex as it was built, options of a `RegexBuilder` included. Such a regex
+    /// is matched by re-running it over the unmatched buffer after each read, because its
+    /// options cannot be read back to build the incremental scanner: for long outputs,
+    /// prefer [`Pattern::regex`] with inline flags such as `(?i)`.
     fn from(regex: regex::bytes::Regex) -> Self {
         Pattern {
-            kind: Kind::Regex(Arc::new(CompiledRegex::new(regex))),
+            kind: Kind::Regex(Arc::new(CompiledRegex::new(regex, None))),
         }
     }
 }
@@ -227,9 +231,11 @@ pub(crate) struct IncrementalDfa {
 }
 
 impl CompiledRegex {
-    fn new(regex: regex::bytes::Regex) -> Self {
-        let scan = IncrementalDfa::build(regex.as_str());
-        let names = regex.capture_names().map(|n| n.map(str::to_owned)).collect();
+    fn new(regex: regex::bytes::Regex, scan: Option<IncrementalDfa>) -> Self {
+        let names = regex
+            .capture_names()
+            .map(|n| n.map(str::to_owned))
+            .collect();
         CompiledRegex { regex, names, scan }
     }
 }
@@ -245,9 +251,8 @@ impl IncrementalDfa {
             .build()
             .parse(pattern)
             .ok()?;
-        let prefilter =
-            Prefilter::from_hir_prefix(regex_automata::MatchKind::LeftmostFirst, &hir)
-                .filter(Prefilter::is_fast);
+        let prefilter = Prefilter::from_hir_prefix(regex_automata::MatchKind::LeftmostFirst, &hir)
+            .filter(Prefilter::is_fast);
         let dfa = DFA::builder()
             .syntax(syntax)
             .configure(

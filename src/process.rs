@@ -81,8 +81,13 @@ pub struct Child {
     pidfd: Option<OwnedFd>,
 }
 
-/// Grace periods when a dropped session ends its child: after SIGHUP, then after SIGTERM.
-const DROP_GRACE: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(200)];
+/// Grace periods when a dropped session ends its child's process group: after SIGHUP,
+/// after SIGTERM and after SIGKILL.
+const DROP_GRACE: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+];
 
 impl Child {
     pub(crate) fn new(pid: u32) -> Self {
@@ -119,7 +124,9 @@ impl Child {
 
     /// Waits up to `timeout` for the process to end; `None` if it is still running.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
-        let deadline = Instant::now() + timeout;
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            return self.wait().map(Some);
+        };
         let mut backoff = Duration::from_millis(1);
         loop {
             if let Some(status) = self.try_wait()? {
@@ -181,24 +188,63 @@ impl Child {
         Ok(())
     }
 
-    /// Ends and reaps the process; used on drop. Signals go to the child's process group
-    /// (it leads a session of its own), so helpers it started end too.
+    /// Ends and reaps the process, and ends what is left of its process group; used on
+    /// drop. The child leads its own process group (and, on a pty, its own session), so
+    /// helpers it started and did not move elsewhere end too, even if the child itself has
+    /// already exited.
     fn end(&mut self) -> Result<()> {
-        if self.try_wait()?.is_some() {
-            return Ok(());
-        }
-        for (signal, grace) in [Signal::SIGHUP, Signal::SIGTERM].into_iter().zip(DROP_GRACE) {
+        let steps = [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGKILL];
+        for (signal, grace) in steps.into_iter().zip(DROP_GRACE) {
+            let leader_done = self.try_wait()?.is_some();
+            if leader_done && !self.group_alive() {
+                return Ok(());
+            }
             let _ = killpg(self.pid, signal);
             if signal == Signal::SIGHUP {
                 let _ = killpg(self.pid, Signal::SIGCONT);
             }
-            if self.wait_timeout(grace)?.is_some() {
-                return Ok(());
+            if !leader_done {
+                // Make sure the leader gets the signal even if it left its group.
+                let _ = kill(self.pid, signal);
+            }
+            self.wait_for_group(grace)?;
+        }
+        // SIGKILL cannot be refused: the leader is reaped now, however long that takes.
+        self.wait().map(drop)
+    }
+
+    /// True while some process is in the child's process group. The group's id stays
+    /// reserved while it has members, so this cannot hit an unrelated group.
+    fn group_alive(&self) -> bool {
+        killpg(self.pid, None).is_ok()
+    }
+
+    /// Waits up to `grace` for the leader to exit and the group to empty. Only the leader
+    /// can be waited for; the rest of the group is checked with a 1-50 ms backoff.
+    fn wait_for_group(&mut self, grace: Duration) -> Result<()> {
+        let deadline = Instant::now().checked_add(grace);
+        if self.status.is_none() {
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            match remaining {
+                Some(remaining) => {
+                    self.wait_timeout(remaining)?;
+                }
+                None => {
+                    self.wait()?;
+                }
             }
         }
-        let _ = killpg(self.pid, Signal::SIGKILL);
-        let _ = kill(self.pid, Signal::SIGKILL);
-        self.wait().map(drop)
+        let mut backoff = Duration::from_millis(1);
+        while self.group_alive() {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                break;
+            }
+            let pause = deadline.map_or(backoff, |d| backoff.min(d - now));
+            std::thread::sleep(pause);
+            backoff = (backoff * 2).min(Duration::from_millis(50));
+        }
+        Ok(())
     }
 }
 

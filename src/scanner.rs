@@ -257,7 +257,18 @@ mod tests {
         "^a",
     ];
     const ALPHABET: &[&[u8]] = &[
-        b"a", b"b", b"c", b" ", b"\n", b"\r", b"1", b"2", b"x", "é".as_bytes(), b"\xff", b"A",
+        b"a",
+        b"b",
+        b"c",
+        b" ",
+        b"\n",
+        b"\r",
+        b"1",
+        b"2",
+        b"x",
+        "é".as_bytes(),
+        b"\xff",
+        b"A",
     ];
 
     /// Feeds random text in random chunks and checks after every chunk that the scanner
@@ -312,7 +323,9 @@ mod tests {
             buffer.spare()[..n].copy_from_slice(&text[fed..fed + n]);
             buffer.commit(n);
             fed += n;
-            let got = scanner.find(buffer.as_slice(), buffer.base()).map(|f| f.range);
+            let got = scanner
+                .find(buffer.as_slice(), buffer.base())
+                .map(|f| f.range);
             let want = reference.find(&text[..fed]).map(|m| m.range());
             assert_eq!(
                 got,

@@ -279,7 +279,9 @@ impl<T: Transport> Session<T> {
     ) -> Result<Match> {
         let Patterns(patterns) = patterns;
         if patterns.is_empty() {
-            return Err(Error::InvalidArgument("expect needs at least one pattern".into()));
+            return Err(Error::InvalidArgument(
+                "expect needs at least one pattern".into(),
+            ));
         }
         let started = Instant::now();
         let deadline = deadline(started, timeout);
@@ -393,16 +395,24 @@ impl<T: Transport> Session<T> {
             .is_open()
             .then(|| self.transport.stderr_fd())
             .flatten();
-        let outputs: Vec<(Stream, BorrowedFd<'_>)> = [(Stream::Main, main), (Stream::Stderr, stderr)]
-            .into_iter()
-            .filter_map(|(stream, fd)| Some((stream, fd?)))
-            .collect();
+        let outputs: Vec<(Stream, BorrowedFd<'_>)> =
+            [(Stream::Main, main), (Stream::Stderr, stderr)]
+                .into_iter()
+                .filter_map(|(stream, fd)| Some((stream, fd?)))
+                .collect();
         let mut fds: Vec<PollFd<'_>> = extra
             .iter()
             .map(|(fd, flags)| PollFd::new(*fd, *flags))
-            .chain(outputs.iter().map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)))
+            .chain(
+                outputs
+                    .iter()
+                    .map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN)),
+            )
             .collect();
-        if wait(&mut fds, deadline).context("waiting for the program")?.is_none() {
+        if wait(&mut fds, deadline)
+            .context("waiting for the program")?
+            .is_none()
+        {
             return Ok(None);
         }
         let (extra_fd, output_fds) = fds.split_at(usize::from(extra.is_some()));
@@ -473,7 +483,8 @@ impl<T: Transport> StderrView<'_, T> {
     /// Waits for `patterns` on stderr with the session's deadline.
     pub fn expect<'a>(&mut self, patterns: impl Into<Patterns<'a>>) -> Result<Match> {
         let timeout = self.session.timeout;
-        self.session.expect_on(Stream::Stderr, patterns.into(), timeout)
+        self.session
+            .expect_on(Stream::Stderr, patterns.into(), timeout)
     }
 
     /// Waits for `patterns` on stderr until `timeout` (`None`: forever).
@@ -482,7 +493,8 @@ impl<T: Transport> StderrView<'_, T> {
         patterns: impl Into<Patterns<'a>>,
         timeout: Option<Duration>,
     ) -> Result<Match> {
-        self.session.expect_on(Stream::Stderr, patterns.into(), timeout)
+        self.session
+            .expect_on(Stream::Stderr, patterns.into(), timeout)
     }
 
     /// The stderr output that has arrived but not been matched yet.

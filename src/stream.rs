@@ -25,6 +25,8 @@ pub type StreamSession<S> = Session<FdStream<S>>;
 pub struct FdStream<S> {
     inner: S,
     socket: bool,
+    /// A terminal (serial line, pty master) reports a hang-up as EIO: the end of output.
+    terminal: bool,
     input_closed: bool,
 }
 
@@ -44,13 +46,24 @@ impl<S: AsFd> Transport for FdStream<S> {
         (!self.input_closed).then(|| self.inner.as_fd())
     }
 
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match nix::unistd::read(&self.inner, buf) {
+            Err(nix::errno::Errno::EIO) if self.terminal => Ok(0),
+            result => Ok(result?),
+        }
+    }
+
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.input_closed {
             return Err(input_closed());
         }
         if self.socket {
             // MSG_NOSIGNAL: a closed peer is EPIPE, not a SIGPIPE.
-            Ok(send(self.inner.as_fd().as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL)?)
+            Ok(send(
+                self.inner.as_fd().as_raw_fd(),
+                buf,
+                MsgFlags::MSG_NOSIGNAL,
+            )?)
         } else {
             sys::write_without_sigpipe(&self.inner, buf)
         }
@@ -72,7 +85,8 @@ impl<S: AsFd> Transport for FdStream<S> {
 
 impl<S: AsFd> Session<FdStream<S>> {
     /// A session over an existing stream: anything with an fd that can be read and
-    /// written. [`send_line`](Session::send_line) appends `"\n"`.
+    /// written. [`send_line`](Session::send_line) appends `"\n"`. On a terminal (a serial
+    /// device, a pty master) the hang-up of the far end (EIO) is the end of output.
     ///
     /// ```
     /// use std::io::{BufRead, BufReader, Write};
@@ -100,9 +114,11 @@ impl<S: AsFd> Session<FdStream<S>> {
         let socket = fstat(stream.as_fd())
             .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFSOCK)
             .context("inspecting the stream")?;
+        let terminal = nix::unistd::isatty(&stream).unwrap_or(false);
         let transport = FdStream {
             inner: stream,
             socket,
+            terminal,
             input_closed: false,
         };
         Ok(Session::with_transport(transport, b"\n"))

@@ -2,65 +2,108 @@
 //! child's set-up between `fork` and `exec`, terminal ioctls, and `pidfd_open`, which `nix`
 //! does not wrap. Every `unsafe` block states why it is sound in a `// SAFETY:` comment.
 
+pub(crate) mod alarm;
+pub(crate) mod fork;
+pub(crate) mod signals;
+
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use nix::libc;
 
 /// How a spawned child is placed relative to us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum Placement {
     /// A new session whose controlling terminal is the child's stdin (a pty slave).
-    SessionOnTerminal,
+    SessionOnTerminal = 0,
     /// A new process group in our session (pipe children).
-    ProcessGroup,
+    ProcessGroup = 1,
 }
 
-/// Arranges for the child of `command` to start with default signal dispositions, an empty
-/// signal mask and the given placement.
-pub(crate) fn prepare_child(command: &mut std::process::Command, placement: Placement) {
-    let setup = move || -> io::Result<()> {
-        // Everything here runs in the forked child before exec, so only async-signal-safe
-        // calls are made: no allocation, no locks.
-        //
-        // SAFETY: `setsid`, `setpgid`, `ioctl(TIOCSCTTY)`, `sigaction` and `sigprocmask`
-        // are async-signal-safe system calls; every pointer passed is to a local that
-        // outlives the call.
-        unsafe {
-            match placement {
-                Placement::SessionOnTerminal => {
+/// The set-up a spawned child runs between `fork` and `exec`, installed once per
+/// `std::process::Command` (its `pre_exec` hooks accumulate) and told before each spawn
+/// where the child goes.
+#[derive(Debug)]
+pub(crate) struct ChildSetup {
+    placement: Arc<AtomicU8>,
+}
+
+impl ChildSetup {
+    /// Installs the set-up on `command`: the child gets the placement chosen with
+    /// [`ChildSetup::place`], default dispositions for every signal, an empty signal mask,
+    /// and every fd above 2 marked close-on-exec, so it keeps only its stdio.
+    pub(crate) fn install(command: &mut std::process::Command) -> Self {
+        let placement = Arc::new(AtomicU8::new(Placement::SessionOnTerminal as u8));
+        let shared = Arc::clone(&placement);
+        let setup = move || -> io::Result<()> {
+            // This runs in the forked child before exec, so only async-signal-safe calls
+            // are made: no allocation, no locks (reading an atomic is a plain load).
+            //
+            // SAFETY: setsid, setpgid, ioctl(TIOCSCTTY), rt_sigaction, sigprocmask,
+            // close_range, getrlimit and fcntl are async-signal-safe system calls; every
+            // pointer passed is to a local that outlives the call.
+            unsafe {
+                if shared.load(Ordering::Relaxed) == Placement::SessionOnTerminal as u8 {
                     if libc::setsid() == -1 {
                         return Err(io::Error::last_os_error());
                     }
                     if libc::ioctl(0, libc::TIOCSCTTY as _, 0) == -1 {
                         return Err(io::Error::last_os_error());
                     }
+                } else if libc::setpgid(0, 0) == -1 {
+                    return Err(io::Error::last_os_error());
                 }
-                Placement::ProcessGroup => {
-                    if libc::setpgid(0, 0) == -1 {
-                        return Err(io::Error::last_os_error());
+                // The raw system call, because the C library's sigaction refuses the
+                // signals it reserves (32 and 33), which may still be ignored. An all-zero
+                // kernel sigaction is SIG_DFL with no flags and an empty mask; the buffer
+                // is larger than the kernel's struct on every architecture.
+                let default = [0u64; 8];
+                for signal in 1..=64 {
+                    if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                        libc::syscall(
+                            libc::SYS_rt_sigaction,
+                            signal,
+                            default.as_ptr(),
+                            std::ptr::null_mut::<u64>(),
+                            8usize,
+                        );
+                    }
+                }
+                let mut empty: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut empty);
+                libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+                // Marked close-on-exec rather than closed: std reports an exec failure
+                // through a close-on-exec pipe, which must stay open until exec.
+                let cloexec = libc::CLOSE_RANGE_CLOEXEC as libc::c_int;
+                if libc::close_range(3, libc::c_uint::MAX, cloexec) == -1 {
+                    let mut limit: libc::rlimit = std::mem::zeroed();
+                    let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                        limit.rlim_cur.min(1 << 20) as libc::c_int
+                    } else {
+                        1024
+                    };
+                    for fd in 3..max {
+                        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
                     }
                 }
             }
-            let mut default: libc::sigaction = std::mem::zeroed();
-            default.sa_sigaction = libc::SIG_DFL;
-            for signal in 1..=libc::SIGRTMAX() {
-                if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                    // Signals the C library reserves refuse with EINVAL; that is fine.
-                    libc::sigaction(signal, &default, std::ptr::null_mut());
-                }
-            }
-            let mut empty: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut empty);
-            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            Ok(())
+        };
+        // SAFETY: the closure only makes async-signal-safe calls (see above) and shares
+        // nothing with the parent but an atomic it reads.
+        unsafe {
+            command.pre_exec(setup);
         }
-        Ok(())
-    };
-    // SAFETY: the closure only makes async-signal-safe calls (see above) and touches no
-    // state shared with the parent.
-    unsafe {
-        command.pre_exec(setup);
+        ChildSetup { placement }
+    }
+
+    /// Where the next spawned child goes.
+    pub(crate) fn place(&self, placement: Placement) {
+        self.placement.store(placement as u8, Ordering::Relaxed);
     }
 }
 

@@ -1,0 +1,274 @@
+//! Expect scripts: a small line-oriented language for driving a program, run by
+//! `ptychat run SCRIPT`. Available with the default `cli` feature.
+//!
+//! ```text
+//! # Ask bc for a result and check it.
+//! set env TERM dumb
+//! set echo off
+//! spawn bc -q
+//! sendline "6 * 7"
+//! expect /(\d+)\r\n/
+//! print "bc says 6 * 7 = $1"
+//! sendline quit
+//! expect eof
+//! assert_exit 0
+//! ```
+//!
+//! The whole language is described in `docs/SCRIPTS.md`: one command per line (or several
+//! separated by `;`), `#` comments, shell-like words with `"double-quoted"` strings
+//! (escapes and `$variables`) and `'single-quoted'` literal ones, `/regex/` patterns, and
+//! `expect { ... }` blocks with one branch per pattern.
+//!
+//! A script is parsed completely before it runs, so a mistake on any line is reported (as
+//! [`Error::Script`] with the file and line) before a program is started. When a command
+//! fails while running, the error is also an [`Error::Script`] naming the command's line;
+//! its message is the library's error, which for a timeout shows the patterns, the
+//! deadline and the escaped tail of the output.
+//!
+//! ```
+//! use ptychat::script::{RunOptions, Script};
+//! let script = Script::parse("demo", "spawn echo hello\nexpect /h(el+)o/\nprint \"got $1\"")?;
+//! let mut out = Vec::new();
+//! let code = script.run_with(&[], &RunOptions::default(), &mut out, &mut std::io::sink())?;
+//! assert_eq!((code, out), (0, b"got ell\n".to_vec()));
+//!
+//! let err = Script::parse("demo", "spawn echo hi\nexpect 'unclosed").unwrap_err();
+//! assert_eq!(err.to_string(),
+//!            "demo:2: unterminated single-quoted string (a closing ' is missing)");
+//! # Ok::<(), ptychat::Error>(())
+//! ```
+
+mod lex;
+mod parse;
+mod run;
+mod value;
+
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// How [`Script::run`] reports what happens, besides the script's own `print`s.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Copy the program's output to the log as `expect` and `wait` read it.
+    pub verbose: bool,
+    /// Write each command to the log (`+ FILE:LINE: COMMAND`) before running it.
+    pub trace: bool,
+}
+
+/// A parsed script, ready to run.
+#[derive(Debug, Clone)]
+pub struct Script {
+    file: String,
+    stmts: Vec<parse::Stmt>,
+}
+
+impl Script {
+    /// Parses `source`; `file` is the name that error messages show.
+    pub fn parse(file: impl Into<String>, source: &str) -> Result<Script> {
+        let file = file.into();
+        let stmts = parse::parse(&file, source)?;
+        Ok(Script { file, stmts })
+    }
+
+    /// Reads and parses the script at `path`; `-` reads standard input.
+    pub fn load(path: impl AsRef<Path>) -> Result<Script> {
+        let path = path.as_ref();
+        let name = path.to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        let read = if name == "-" {
+            io::stdin().lock().read_to_end(&mut bytes).map(drop)
+        } else {
+            std::fs::read(path).map(|b| bytes = b)
+        };
+        read.map_err(|e| Error::Io {
+            context: "reading the script",
+            source: io::Error::new(e.kind(), format!("{name}: {e}")),
+        })?;
+        match String::from_utf8(bytes) {
+            Ok(source) => Script::parse(name, &source),
+            Err(e) => {
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                Err(Error::Script {
+                    line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+                    file: name,
+                    message: "the script is not valid UTF-8 (write raw bytes as \\xNN in \
+                              double quotes)"
+                        .into(),
+                })
+            }
+        }
+    }
+
+    /// The file name given when the script was parsed.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// Runs the script with `args` as `$arg1`, `$arg2`... (`$argc` is their number).
+    /// `print` writes to standard output, `--verbose` and `--trace` output to standard
+    /// error. Returns the script's exit code: 0 at its end, or the code given to `exit`.
+    ///
+    /// A program still running when the script ends is ended (hung up, then signalled).
+    pub fn run(&self, args: &[OsString], options: &RunOptions) -> Result<i32> {
+        self.run_with(args, options, &mut io::stdout(), &mut io::stderr())
+    }
+
+    /// Like [`run`](Script::run), writing `print` output to `out` and the verbose and
+    /// trace log to `log`.
+    pub fn run_with(
+        &self,
+        args: &[OsString],
+        options: &RunOptions,
+        out: &mut dyn Write,
+        log: &mut dyn Write,
+    ) -> Result<i32> {
+        run::Runner::new(&self.file, args, options, out, log).run(&self.stmts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `source`; returns the exit code (or the error text) and what it printed.
+    fn run(source: &str, args: &[&str]) -> (std::result::Result<i32, String>, String) {
+        let script = Script::parse("t", source).unwrap_or_else(|e| panic!("{e}"));
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let mut out = Vec::new();
+        let result = script
+            .run_with(&args, &RunOptions::default(), &mut out, &mut io::sink())
+            .map_err(|e| e.to_string());
+        (result, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn interpolates_captures_arguments_and_variables() {
+        let (result, out) = run(
+            concat!(
+                "spawn printf 'id=42 name=ann\\n'\n",
+                "expect /id=(\\d+) name=(?<name>\\w+)/\n",
+                "print \"$0|$1|${2}|$name|$before|$argc|$arg1|$script\"\n",
+                "let kept $1\n",
+                "expect \"\\n\"\n",
+                "print \"$0|$kept|${env:PTYCHAT_TEST_HOME}\" 'not $interpolated'\n",
+            ),
+            &["first"],
+        );
+        assert_eq!(
+            result,
+            Err("t:6: environment variable PTYCHAT_TEST_HOME is not set".into())
+        );
+        assert_eq!(out, "id=42 name=ann|42|ann|ann||1|first|t\n");
+        let (result, out) = run(
+            "spawn printf 'ab\\n'\nexpect /a(b)/\nexpect b\nprint $1\n",
+            &[],
+        );
+        assert_eq!(out, "");
+        let err = result.unwrap_err();
+        assert!(err.starts_with("t:3: end of output after"), "{err}");
+        let (result, _) = run(
+            "spawn printf ab\nexpect /a(x)?b/\nprint \"[$1]\"\nprint $2",
+            &[],
+        );
+        assert_eq!(
+            result,
+            Err("t:4: $2 is not set: the last expect matched no group 2".into())
+        );
+    }
+
+    #[test]
+    fn branches_continue_exit_and_abort() {
+        let (result, out) = run(
+            concat!(
+                "spawn printf 'item 1\\nitem 2\\nitem 3\\ndone\\n'\n",
+                "expect {\n",
+                "  /item (\\d)\\r\\n/  print \"got $1\"; continue\n",
+                "  done              print finished; exit 7\n",
+                "}\n",
+                "print unreachable\n",
+            ),
+            &[],
+        );
+        assert_eq!(
+            (result, out.as_str()),
+            (Ok(7), "got 1\ngot 2\ngot 3\nfinished\n")
+        );
+        let (result, _) = run(
+            "abort_on BUSY /NO (CARRIER)/\nspawn printf 'dialing\\nNO CARRIER\\nCONNECT'\nexpect CONNECT",
+            &[],
+        );
+        assert_eq!(
+            result,
+            Err(
+                "t:3: the output matched abort_on pattern /NO (CARRIER)/; it ended with: \
+                 \"dialing\\r\\nNO CARRIER\""
+                    .into()
+            )
+        );
+        let (result, out) = run(
+            "spawn sh -c 'echo hi; exec sleep 30'\nexpect -t 0.1 { \n nothing\n timeout print late\n}",
+            &[],
+        );
+        assert_eq!((result, out.as_str()), (Ok(0), "late\n"));
+    }
+
+    #[test]
+    fn waits_and_checks_exit_status() {
+        let (result, out) = run(
+            "spawn sh -c 'exit 3'\nwait\nprint $status\nassert_exit 3",
+            &[],
+        );
+        assert_eq!((result, out.as_str()), (Ok(0), "3\n"));
+        let (result, _) = run("spawn sh -c 'exit 3'\nassert_exit 0", &[]);
+        assert_eq!(
+            result,
+            Err(
+                "t:2: assert_exit: expected the program to end with exit code 0, but it ended \
+                 with exit code 3"
+                    .into()
+            )
+        );
+        let (result, out) = run(
+            "spawn sleep 30\nkill TERM\nwait\nassert_exit SIGTERM\nprint $status",
+            &[],
+        );
+        assert_eq!((result, out.as_str()), (Ok(0), "143\n"));
+        let (result, out) = run(
+            "spawn sleep 30\nclose\nprint $status\nspawn true\nwait",
+            &[],
+        );
+        assert_eq!((result, out.as_str()), (Ok(0), "129\n"));
+    }
+
+    #[test]
+    fn reports_misuse_while_running() {
+        let (result, _) = run("send x", &[]);
+        assert_eq!(
+            result,
+            Err("t:1: no program is running (start one with spawn)".into())
+        );
+        let (result, _) = run("spawn sleep 30\nspawn sleep 30", &[]);
+        assert!(
+            result
+                .unwrap_err()
+                .starts_with("t:2: a program is already running")
+        );
+        let (result, _) = run("print $1", &[]);
+        assert_eq!(
+            result,
+            Err("t:1: $1 is not set: no expect has matched yet".into())
+        );
+        let (result, _) = run("print $nope", &[]);
+        assert_eq!(result, Err("t:1: $nope is not set".into()));
+        let (result, _) = run("let t soon\ntimeout $t", &[]);
+        assert_eq!(
+            result,
+            Err("t:2: expected seconds (like 5 or 0.5) or `none`, found `soon`".into())
+        );
+        let (result, _) = run("fail \"custom\" message", &[]);
+        assert_eq!(result, Err("t:1: custom message".into()));
+    }
+}

@@ -1,0 +1,716 @@
+//! Turning a script's lines into commands, checking everything that can be checked
+//! before the script runs.
+
+use crate::error::Error;
+use crate::pattern::Pattern;
+
+use super::lex::{Lexer, Token, Word, is_identifier};
+use super::value;
+
+/// One command and where it was written.
+#[derive(Debug, Clone)]
+pub(crate) struct Stmt {
+    /// The 1-based line number.
+    pub(crate) line: usize,
+    /// The command as written, for `--trace`.
+    pub(crate) text: String,
+    pub(crate) op: Op,
+}
+
+/// What a command does. Arguments stay [`Word`]s until the command runs, so they can
+/// use variables.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    Set(Setting),
+    Let(String, Word),
+    Spawn(Vec<Word>),
+    SpawnShell(Word),
+    Send(Word),
+    SendLine(Option<Word>),
+    SendControl(Word),
+    SendEof,
+    SendIntr,
+    Expect(Expect),
+    AbortOn(Vec<PatternSpec>),
+    Print(Vec<Word>),
+    Wait,
+    AssertExit(Word),
+    Sleep(Word),
+    Close,
+    Kill(Option<Word>),
+    Fail(Vec<Word>),
+    Exit(Option<Word>),
+    Continue,
+}
+
+/// `set NAME VALUE`.
+#[derive(Debug, Clone)]
+pub(crate) enum Setting {
+    Timeout(Word),
+    Rows(Word),
+    Cols(Word),
+    Echo(Word),
+    Env(Word, Word),
+    Dir(Word),
+    LineEnding(Word),
+}
+
+/// An `expect`: one branch per pattern (the one-line form has branches without actions).
+#[derive(Debug, Clone)]
+pub(crate) struct Expect {
+    pub(crate) timeout: Option<Word>,
+    pub(crate) branches: Vec<Branch>,
+}
+
+/// A pattern of an `expect` and the commands to run when it matches.
+#[derive(Debug, Clone)]
+pub(crate) struct Branch {
+    pub(crate) pattern: PatternSpec,
+    pub(crate) action: Vec<Stmt>,
+}
+
+/// A pattern as written in a script.
+#[derive(Debug, Clone)]
+pub(crate) enum PatternSpec {
+    /// Exact text (it may use variables).
+    Text(Word),
+    /// A `/regex/`, compiled when the script is parsed.
+    Regex {
+        pattern: Pattern,
+        /// The capture group names, indexed by group number.
+        names: Vec<Option<String>>,
+    },
+    /// `eof`: the program closed its output.
+    Eof,
+    /// `timeout`: the deadline passed.
+    Timeout,
+}
+
+/// Parses a whole script.
+pub(crate) fn parse(file: &str, source: &str) -> Result<Vec<Stmt>, Error> {
+    let mut parser = Parser {
+        file,
+        lines: source
+            .split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .collect(),
+        next: 0,
+    };
+    let mut stmts = Vec::new();
+    while let Some((line, text)) = parser.next_line() {
+        let mut lexer = Lexer::new(text);
+        stmts.extend(parser.commands(&mut lexer, line, Context::TopLevel)?);
+    }
+    Ok(stmts)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Context {
+    TopLevel,
+    Branch,
+}
+
+struct Parser<'s> {
+    file: &'s str,
+    lines: Vec<&'s str>,
+    next: usize,
+}
+
+/// Every command name, for error messages.
+const COMMANDS: &str = "set, timeout, let, spawn, spawn_shell, send, sendline, sendcontrol, \
+                        sendeof, sendintr, expect, abort_on, print, wait, assert_exit, sleep, \
+                        close, kill, fail, exit, continue";
+
+impl<'s> Parser<'s> {
+    fn error(&self, line: usize, message: impl Into<String>) -> Error {
+        Error::Script {
+            file: self.file.to_owned(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    /// The next line and its number.
+    fn next_line(&mut self) -> Option<(usize, &'s str)> {
+        let text = self.lines.get(self.next)?;
+        self.next += 1;
+        Some((self.next, text))
+    }
+
+    /// The `;`-separated commands on the rest of a line (and the block of an `expect {`).
+    fn commands(
+        &mut self,
+        lexer: &mut Lexer<'s>,
+        line: usize,
+        context: Context,
+    ) -> Result<Vec<Stmt>, Error> {
+        let mut stmts = Vec::new();
+        loop {
+            lexer.skip_blanks();
+            let start = lexer.pos();
+            let name = match lexer.next_token(false).map_err(|m| self.error(line, m))? {
+                Token::End => return Ok(stmts),
+                Token::Semi => continue,
+                Token::Word(word) => word,
+                Token::Regex(_) => unreachable!("regexes are only read on request"),
+            };
+            let Some(name) = name.plain() else {
+                return Err(self.error(line, "a command name must be a bare word"));
+            };
+            let name = name.to_owned();
+            let regex = matches!(name.as_str(), "expect" | "abort_on");
+            let mut args = Vec::new();
+            let mut end = lexer.pos();
+            let line_ended = loop {
+                match lexer.next_token(regex).map_err(|m| self.error(line, m))? {
+                    Token::End => break true,
+                    Token::Semi => break false,
+                    token => {
+                        args.push(token);
+                        end = lexer.pos();
+                    }
+                }
+            };
+            let text = lexer.text(start, end).to_owned();
+            let op = self.op(&name, args, line, context, line_ended)?;
+            stmts.push(Stmt { line, text, op });
+        }
+    }
+
+    fn op(
+        &mut self,
+        name: &str,
+        args: Vec<Token>,
+        line: usize,
+        context: Context,
+        line_ended: bool,
+    ) -> Result<Op, Error> {
+        let err = |message: String| self.error(line, message);
+        if name == "expect" {
+            return self.expect(args, line, context, line_ended).map(Op::Expect);
+        }
+        if name == "abort_on" {
+            let patterns = args
+                .into_iter()
+                .map(|token| match self.pattern(token, line)? {
+                    PatternSpec::Eof | PatternSpec::Timeout => Err(err(
+                        "abort_on takes text and /regex/ patterns (for eof and timeout use an \
+                         expect block)"
+                            .into(),
+                    )),
+                    spec => Ok(spec),
+                })
+                .collect::<Result<_, _>>()?;
+            return Ok(Op::AbortOn(patterns));
+        }
+        let words = words(args).map_err(err)?;
+        if name == "set" || name == "timeout" {
+            return self.setting(name, words, line).map(Op::Set);
+        }
+        let given = words.len();
+        let count = |range: std::ops::RangeInclusive<usize>, usage: &str| {
+            if range.contains(&given) {
+                Ok(())
+            } else {
+                Err(err(format!("usage: {usage}")))
+            }
+        };
+        let check =
+            |word: &Word, convert: &dyn Fn(&[u8]) -> Result<(), String>| match word.constant() {
+                Some(value) => convert(&value).map_err(|m| err(format!("{name}: {m}"))),
+                None => Ok(()),
+            };
+        let mut words = words.into_iter();
+        let op = match name {
+            "let" => {
+                count(2..=2, "let NAME VALUE")?;
+                let target = words.next().unwrap_or_default();
+                match target.plain() {
+                    Some(n) if is_identifier(n) => {
+                        Op::Let(n.to_owned(), words.next().unwrap_or_default())
+                    }
+                    _ => {
+                        return Err(err(
+                            "let: a variable name is letters, digits and _, not starting with \
+                             a digit"
+                                .into(),
+                        ));
+                    }
+                }
+            }
+            "spawn" => {
+                if words.len() == 0 {
+                    return Err(err("usage: spawn PROGRAM [ARGS...]".into()));
+                }
+                Op::Spawn(words.collect())
+            }
+            "spawn_shell" => {
+                count(1..=1, "spawn_shell \"COMMAND LINE\" (quote the whole line)")?;
+                Op::SpawnShell(words.next().unwrap_or_default())
+            }
+            "send" => {
+                count(1..=1, "send \"TEXT\" (quote text that contains spaces)")?;
+                Op::Send(words.next().unwrap_or_default())
+            }
+            "sendline" => {
+                count(
+                    0..=1,
+                    "sendline [\"TEXT\"] (quote text that contains spaces)",
+                )?;
+                Op::SendLine(words.next())
+            }
+            "sendcontrol" => {
+                count(1..=1, "sendcontrol KEY (like `sendcontrol c` for Ctrl-C)")?;
+                let key = words.next().unwrap_or_default();
+                check(&key, &|v| value::control_key(v).map(drop))?;
+                Op::SendControl(key)
+            }
+            "sendeof" => {
+                count(0..=0, "sendeof")?;
+                Op::SendEof
+            }
+            "sendintr" => {
+                count(0..=0, "sendintr")?;
+                Op::SendIntr
+            }
+            "print" => Op::Print(words.collect()),
+            "wait" => {
+                count(0..=0, "wait")?;
+                Op::Wait
+            }
+            "assert_exit" => {
+                count(1..=1, "assert_exit CODE|SIGNAL")?;
+                let expected = words.next().unwrap_or_default();
+                check(&expected, &|v| value::ExitExpectation::parse(v).map(drop))?;
+                Op::AssertExit(expected)
+            }
+            "sleep" => {
+                count(1..=1, "sleep SECONDS")?;
+                let seconds = words.next().unwrap_or_default();
+                check(&seconds, &|v| value::duration(v).map(drop))?;
+                Op::Sleep(seconds)
+            }
+            "close" => {
+                count(0..=0, "close")?;
+                Op::Close
+            }
+            "kill" => {
+                count(0..=1, "kill [SIGNAL]")?;
+                let signal = words.next();
+                if let Some(signal) = &signal {
+                    check(signal, &|v| value::signal(v).map(drop))?;
+                }
+                Op::Kill(signal)
+            }
+            "fail" => Op::Fail(words.collect()),
+            "exit" => {
+                count(0..=1, "exit [CODE]")?;
+                let code = words.next();
+                if let Some(code) = &code {
+                    check(code, &|v| value::exit_code(v).map(drop))?;
+                }
+                Op::Exit(code)
+            }
+            "continue" => {
+                count(0..=0, "continue")?;
+                if context != Context::Branch {
+                    return Err(err(
+                        "`continue` only makes sense in a branch of an expect block".into(),
+                    ));
+                }
+                Op::Continue
+            }
+            "{" | "}" => {
+                return Err(err(format!(
+                    "unexpected `{name}`: only `expect {{` opens a block, and the commands of \
+                     a branch go on its line, separated by `;`"
+                )));
+            }
+            _ => {
+                return Err(err(format!(
+                    "unknown command `{name}` (the commands are {COMMANDS})"
+                )));
+            }
+        };
+        Ok(op)
+    }
+
+    /// `set KEY VALUE...`, or `timeout SECONDS` (short for `set timeout SECONDS`).
+    fn setting(&self, name: &str, words: Vec<Word>, line: usize) -> Result<Setting, Error> {
+        let err = |message: String| self.error(line, message);
+        const USAGE: &str = "usage: set timeout SECONDS|none, set rows N, set cols N, \
+                             set echo on|off, set env NAME VALUE, set dir PATH, \
+                             set line_ending TEXT";
+        let (key, args) = match (name, words.split_first()) {
+            ("timeout", _) => ("timeout", &words[..]),
+            (_, Some((key, args))) => (key.plain().ok_or_else(|| err(USAGE.into()))?, args),
+            (_, None) => return Err(err(USAGE.into())),
+        };
+        let one = |convert: &dyn Fn(&[u8]) -> Result<(), String>| match args {
+            [value] => {
+                if let Some(constant) = value.constant() {
+                    convert(&constant).map_err(|m| err(format!("set {key}: {m}")))?;
+                }
+                Ok(value.clone())
+            }
+            _ => Err(err(format!("usage: set {key} VALUE"))),
+        };
+        let setting = match key {
+            "timeout" => Setting::Timeout(one(&|v| value::seconds(v).map(drop))?),
+            "rows" => Setting::Rows(one(&|v| value::dimension(v).map(drop))?),
+            "cols" => Setting::Cols(one(&|v| value::dimension(v).map(drop))?),
+            "echo" => Setting::Echo(one(&|v| value::switch(v).map(drop))?),
+            "dir" => Setting::Dir(one(&|_| Ok(()))?),
+            "line_ending" => Setting::LineEnding(one(&|_| Ok(()))?),
+            "env" => match args {
+                [name, _] if name.constant().is_some_and(|n| !valid_env_name(&n)) => {
+                    return Err(err(
+                        "set env: a variable name must be non-empty, without `=` or NUL".into(),
+                    ));
+                }
+                [name, value] => Setting::Env(name.clone(), value.clone()),
+                _ => return Err(err("usage: set env NAME VALUE".into())),
+            },
+            _ => return Err(err(USAGE.into())),
+        };
+        Ok(setting)
+    }
+
+    fn expect(
+        &mut self,
+        args: Vec<Token>,
+        line: usize,
+        context: Context,
+        line_ended: bool,
+    ) -> Result<Expect, Error> {
+        let mut args = args.into_iter().peekable();
+        let mut timeout = None;
+        if let Some(Token::Word(w)) = args.peek() {
+            if matches!(w.plain(), Some("-t" | "--timeout")) {
+                args.next();
+                match args.next() {
+                    Some(Token::Word(seconds)) => {
+                        if let Some(constant) = seconds.constant() {
+                            value::seconds(&constant)
+                                .map_err(|m| self.error(line, format!("expect -t: {m}")))?;
+                        }
+                        timeout = Some(seconds);
+                    }
+                    _ => return Err(self.error(line, "expect -t needs SECONDS")),
+                }
+            }
+        }
+        let mut args: Vec<Token> = args.collect();
+        let block = matches!(args.last(), Some(Token::Word(w)) if w.plain() == Some("{"));
+        if block {
+            args.pop();
+            if !args.is_empty() {
+                return Err(self.error(line, "the patterns of an expect block go inside it"));
+            }
+            if context == Context::Branch {
+                return Err(self.error(
+                    line,
+                    "an expect block cannot go inside a branch (use a one-line expect)",
+                ));
+            }
+            if !line_ended {
+                return Err(self.error(line, "`{` must end the line"));
+            }
+            let branches = self.block(line)?;
+            return Ok(Expect { timeout, branches });
+        }
+        if args.is_empty() {
+            return Err(self.error(
+                line,
+                "usage: expect [-t SECONDS] PATTERN... (or `expect {` with one branch per line)",
+            ));
+        }
+        let branches = args
+            .into_iter()
+            .map(|token| {
+                Ok(Branch {
+                    pattern: self.pattern(token, line)?,
+                    action: Vec::new(),
+                })
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Expect { timeout, branches })
+    }
+
+    /// The branch lines of an `expect {` block opened on line `open`, up to its `}`.
+    fn block(&mut self, open: usize) -> Result<Vec<Branch>, Error> {
+        let mut branches = Vec::new();
+        loop {
+            let Some((line, text)) = self.next_line() else {
+                return Err(self.error(open, "this expect block is not closed with `}`"));
+            };
+            let mut lexer = Lexer::new(text);
+            let token = lexer.next_token(true).map_err(|m| self.error(line, m))?;
+            match &token {
+                Token::End => continue,
+                Token::Word(w) if w.plain() == Some("}") => {
+                    if lexer.next_token(false).map_err(|m| self.error(line, m))? != Token::End {
+                        return Err(self.error(line, "`}` must be alone on its line"));
+                    }
+                    break;
+                }
+                Token::Word(w) if w.plain() == Some("{") => {
+                    return Err(self.error(line, "a branch starts with a pattern, not `{`"));
+                }
+                Token::Semi => {
+                    return Err(self.error(line, "a branch starts with a pattern, not `;`"));
+                }
+                _ => {}
+            }
+            let pattern = self.pattern(token, line)?;
+            let action = self.commands(&mut lexer, line, Context::Branch)?;
+            if let Some(i) = action.iter().position(|s| matches!(s.op, Op::Continue)) {
+                if i + 1 != action.len() {
+                    return Err(self.error(line, "`continue` must be the last command of a branch"));
+                }
+            }
+            branches.push(Branch { pattern, action });
+        }
+        if branches.is_empty() {
+            return Err(self.error(open, "this expect block has no branches"));
+        }
+        Ok(branches)
+    }
+
+    fn pattern(&self, token: Token, line: usize) -> Result<PatternSpec, Error> {
+        match token {
+            Token::Regex(source) => {
+                let regex = regex::bytes::Regex::new(&source)
+                    .map_err(|e| self.error(line, format!("invalid regex /{source}/: {e}")))?;
+                let names = regex
+                    .capture_names()
+                    .map(|n| n.map(str::to_owned))
+                    .collect();
+                // Built from the source so the session can scan it incrementally.
+                let pattern = Pattern::regex(&source)
+                    .map_err(|e| self.error(line, format!("invalid regex /{source}/: {e}")))?;
+                Ok(PatternSpec::Regex { pattern, names })
+            }
+            Token::Word(word) => match word.plain() {
+                Some("eof") => Ok(PatternSpec::Eof),
+                Some("timeout") => Ok(PatternSpec::Timeout),
+                _ if word.constant().is_some_and(|c| c.is_empty()) => Err(self.error(
+                    line,
+                    "an empty pattern matches at once; leave it out (or use /regex/ or eof)",
+                )),
+                _ => Ok(PatternSpec::Text(word)),
+            },
+            Token::Semi | Token::End => unreachable!("patterns come from words"),
+        }
+    }
+}
+
+/// Whether `name` can be an environment variable's name.
+pub(crate) fn valid_env_name(name: &[u8]) -> bool {
+    !name.is_empty() && !name.contains(&b'=') && !name.contains(&0)
+}
+
+/// The arguments of a command that takes no patterns.
+fn words(tokens: Vec<Token>) -> Result<Vec<Word>, String> {
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            Token::Word(word) => Ok(word),
+            _ => Err("unexpected token".to_owned()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::lex::Part;
+
+    fn ok(source: &str) -> Vec<Stmt> {
+        parse("t.pcs", source).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The error's line and message.
+    fn bad(source: &str) -> (usize, String) {
+        match parse("t.pcs", source) {
+            Err(Error::Script {
+                file,
+                line,
+                message,
+            }) => {
+                assert_eq!(file, "t.pcs");
+                (line, message)
+            }
+            other => panic!("expected a script error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn numbers_lines_and_skips_blanks_and_comments() {
+        let stmts = ok("# comment\n\n  spawn cat  # trailing\r\n\tsend \"x\"\n");
+        assert_eq!(stmts.iter().map(|s| s.line).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(stmts[0].text, "spawn cat");
+        assert_eq!(stmts[1].text, "send \"x\"");
+    }
+
+    #[test]
+    fn splits_commands_on_semicolons() {
+        let stmts = ok("send a; send 'b;c' ;; sendeof");
+        assert_eq!(stmts.len(), 3);
+        assert!(stmts.iter().all(|s| s.line == 1));
+        assert_eq!(stmts[1].text, "send 'b;c'");
+        match &stmts[1].op {
+            Op::Send(w) => assert_eq!(w.constant(), Some(b"b;c".to_vec())),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reports_the_line_of_a_mistake() {
+        assert_eq!(bad("spawn cat\n\nsend \"abc\n").0, 3);
+        let (line, message) = bad("spawn cat\nfrobnicate 3\n");
+        assert_eq!(line, 2);
+        assert!(
+            message.starts_with("unknown command `frobnicate`"),
+            "{message}"
+        );
+        assert!(bad("send \"\\q\"").1.contains("unknown escape \\q"));
+        assert_eq!(bad("spawn x\nexpect /(/\n").0, 2);
+        assert!(bad("expect /(/").1.starts_with("invalid regex /(/"));
+        assert_eq!(bad("\"spawn\" cat").1, "a command name must be a bare word");
+    }
+
+    #[test]
+    fn checks_argument_counts_and_constant_values() {
+        assert!(bad("send a b").1.contains("quote text"));
+        assert!(bad("spawn").1.starts_with("usage: spawn"));
+        assert!(bad("sendcontrol cc").1.contains("one letter"));
+        assert!(bad("set timeout soon").1.contains("expected seconds"));
+        assert!(bad("timeout -1").1.contains("expected seconds"));
+        assert!(bad("set rows 0").1.contains("1 to 65535"));
+        assert!(bad("set echo maybe").1.contains("`on` or `off`"));
+        assert!(bad("set colour red").1.starts_with("usage: set timeout"));
+        assert!(bad("set env A=B c").1.contains("without `=`"));
+        assert!(bad("set env '' c").1.contains("non-empty"));
+        assert!(bad("kill SIGNOPE").1.contains("unknown signal"));
+        assert!(bad("exit 300").1.contains("0 to 255"));
+        assert!(bad("assert_exit x").1.contains("unknown signal"));
+        assert!(bad("let 1x y").1.contains("variable name"));
+        assert!(bad("expect -t").1.contains("needs SECONDS"));
+        assert!(bad("expect").1.starts_with("usage: expect"));
+        assert!(bad("expect ''").1.contains("empty pattern"));
+        assert!(bad("continue").1.contains("only makes sense in a branch"));
+        assert!(bad("abort_on eof").1.contains("abort_on takes text"));
+        // Values with variables are checked when they run.
+        ok("set timeout $t; sleep ${arg1}; exit $code; let x \"$y\"");
+    }
+
+    #[test]
+    fn parses_expect_forms() {
+        let stmts = ok(r#"expect -t 2.5 "a$x" /b(\d)/ eof timeout "eof""#);
+        let Op::Expect(expect) = &stmts[0].op else {
+            panic!()
+        };
+        assert_eq!(
+            expect.timeout.as_ref().and_then(Word::constant),
+            Some(b"2.5".to_vec())
+        );
+        let kinds: Vec<&str> = expect
+            .branches
+            .iter()
+            .map(|b| match &b.pattern {
+                PatternSpec::Text(w) if w.constant().is_none() => "text with variable",
+                PatternSpec::Text(_) => "text",
+                PatternSpec::Regex { .. } => "regex",
+                PatternSpec::Eof => "eof",
+                PatternSpec::Timeout => "timeout",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["text with variable", "regex", "eof", "timeout", "text"]
+        );
+        assert!(expect.branches.iter().all(|b| b.action.is_empty()));
+        let PatternSpec::Text(w) = &expect.branches[0].pattern else {
+            panic!()
+        };
+        assert_eq!(
+            w.parts,
+            vec![Part::Lit(b"a".to_vec()), Part::Var("x".into())]
+        );
+        let PatternSpec::Regex { names, .. } = &expect.branches[1].pattern else {
+            panic!()
+        };
+        assert_eq!(names.len(), 2);
+    }
+
+    #[test]
+    fn parses_expect_blocks() {
+        let stmts = ok(concat!(
+            "spawn sh\n",
+            "expect {\n",
+            "  # a comment\n",
+            "  \"Password:\"  sendline secret; continue\n",
+            "  /(?<n>\\d+) left/ print \"$n\"\n",
+            "\n",
+            "  eof        fail \"it ended\"\n",
+            "  timeout\n",
+            "}\n",
+            "print after\n",
+        ));
+        assert_eq!(stmts.len(), 3);
+        assert_eq!(stmts[2].line, 10);
+        let Op::Expect(expect) = &stmts[1].op else {
+            panic!()
+        };
+        assert_eq!(stmts[1].line, 2);
+        assert_eq!(expect.branches.len(), 4);
+        let lines: Vec<Vec<usize>> = expect
+            .branches
+            .iter()
+            .map(|b| b.action.iter().map(|s| s.line).collect())
+            .collect();
+        assert_eq!(lines, vec![vec![4, 4], vec![5], vec![7], vec![]]);
+        assert!(matches!(expect.branches[0].action[1].op, Op::Continue));
+        let PatternSpec::Regex { names, .. } = &expect.branches[1].pattern else {
+            panic!()
+        };
+        assert_eq!(names, &vec![None, Some("n".to_owned())]);
+    }
+
+    #[test]
+    fn rejects_malformed_blocks() {
+        assert_eq!(
+            bad("print a\nexpect {\n  \"x\"\n"),
+            (2, "this expect block is not closed with `}`".into())
+        );
+        assert_eq!(bad("expect {\n}\n").1, "this expect block has no branches");
+        assert_eq!(bad("expect { ; print x").1, "`{` must end the line");
+        assert_eq!(
+            bad("expect \"a\" {").1,
+            "the patterns of an expect block go inside it"
+        );
+        assert_eq!(bad("expect {\n \"a\" {\n}").0, 2);
+        assert!(bad("expect {\n \"a\" {\n}").1.starts_with("unexpected `{`"));
+        assert!(bad("print x\n}").1.starts_with("unexpected `}`"));
+        assert_eq!(
+            bad("expect {\n \"a\"\n } x\n").1,
+            "`}` must be alone on its line"
+        );
+        assert_eq!(
+            bad("expect {\n { \n}").1,
+            "a branch starts with a pattern, not `{`"
+        );
+        let (line, message) = bad("expect {\n \"a\" continue; print x\n}");
+        assert_eq!(
+            (line, message.as_str()),
+            (2, "`continue` must be the last command of a branch")
+        );
+        assert!(
+            bad("expect {\n \"a\" expect {\n}\n}")
+                .1
+                .contains("cannot go inside a branch")
+        );
+        assert_eq!(bad("expect {\n \"a\" send \"x\n}").0, 2);
+    }
+}

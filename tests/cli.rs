@@ -1,0 +1,385 @@
+//! Tests of the `ptychat` binary: the example scripts, error reports, `unbuffer` and
+//! `chat`. Every wait in these tests is a deadline far above what it needs; nothing
+//! sleeps to synchronise.
+#![cfg(feature = "cli")]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
+
+/// Runs `ptychat ARGS` in the crate's directory, feeding `stdin`.
+fn ptychat(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the ptychat binary runs");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Writes `source` to a new script file and returns its path.
+fn script(source: &str) -> PathBuf {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cli-{}-{n}.ptychat", std::process::id()));
+    std::fs::write(&path, source).unwrap();
+    path
+}
+
+/// Runs a script given as text; returns the output and the script's path (as shown in
+/// messages).
+fn run_script(source: &str) -> (Output, String) {
+    let path = script(source);
+    let path = path.to_str().unwrap().to_owned();
+    (ptychat(&["run", &path], ""), path)
+}
+
+/// False (with a note) when `program` is not installed, so its test is skipped.
+fn installed(program: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
+    if !found {
+        eprintln!("SKIPPED: `{program}` is not installed");
+    }
+    found
+}
+
+#[track_caller]
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    );
+}
+
+#[test]
+fn bc_script_prints_what_it_did() {
+    if !installed("bc") {
+        return;
+    }
+    let output = ptychat(&["run", "scripts/bc.ptychat"], "");
+    assert_success(&output);
+    let out = stdout(&output);
+    for line in [
+        "typed: 6 * 7                 bc answered: 42",
+        "typed: 42 * 1000             bc answered: 42000",
+        "bc answered: 1267650600228229401496703205376",
+        "bc answered: 3.14159265358979323844 (pi)",
+        "bc refused: divide by zero",
+        "bc exited with status 0",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert_eq!(stderr(&output), "");
+}
+
+#[test]
+fn python_script_runs() {
+    if !installed("python3") {
+        return;
+    }
+    let output = ptychat(&["run", "scripts/python.ptychat"], "");
+    assert_success(&output);
+    let out = stdout(&output);
+    for line in [
+        "the sum of the squares of 1 to 10 is 385",
+        "fib(25) is 75025",
+        "PSEUDO has 6 letters\n  TERMINAL has 8 letters\n  CHAT has 4 letters\n",
+        "1 / 0 raised ZeroDivisionError: division by zero",
+        "Python exited with status 0.",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn sqlite3_script_runs() {
+    if !installed("sqlite3") {
+        return;
+    }
+    let output = ptychat(&["run", "scripts/sqlite3.ptychat"], "");
+    assert_success(&output);
+    let out = stdout(&output);
+    for line in [
+        "3 fruits cost 3.5 in all",
+        "fig costs 2.25\n    pear costs 0.75\n    apple costs 0.5\n",
+        "asking for vegetables fails: no such table: vegetables",
+        "sqlite3 exited with status 1.",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn the_example_scripts_parse() {
+    let output = ptychat(
+        &[
+            "check",
+            "scripts/bc.ptychat",
+            "scripts/python.ptychat",
+            "scripts/sqlite3.ptychat",
+        ],
+        "",
+    );
+    assert_success(&output);
+}
+
+#[test]
+fn a_bad_line_is_reported_with_file_and_line_before_anything_runs() {
+    let (output, path) = run_script("print started\n\n# a comment\nspawn cat\nexpct \"x\"\n");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "", "nothing runs when a line is wrong");
+    let err = stderr(&output);
+    assert!(
+        err.starts_with(&format!("ptychat: {path}:5: unknown command `expct`")),
+        "{err}"
+    );
+    let (output, path) = run_script("spawn cat\nsend \"tab\\q\"\n");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).starts_with(&format!("ptychat: {path}:2: unknown escape \\q")),
+        "{}",
+        stderr(&output)
+    );
+    let output = ptychat(&["check", &path], "");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains(&format!("{path}:2: unknown escape")));
+}
+
+#[test]
+fn a_timeout_reports_line_patterns_deadline_and_output() {
+    // The first expect (with the default, generous deadline) makes sure the rest of the
+    // line, written at the same time, is buffered when the short deadline passes.
+    let (output, path) = run_script(concat!(
+        "spawn sh -c 'echo almost there; exec sleep 30'\n",
+        "expect almost\n",
+        "expect -t 0.5 \"ready>\" /done \\d+/\n",
+    ));
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.starts_with(&format!("ptychat: {path}:3: timed out after")),
+        "{err}"
+    );
+    for part in [
+        r#"one of ["ready>", /done \d+/]"#,
+        "deadline 500ms",
+        r#"ending with: " there\r\n""#,
+    ] {
+        assert!(err.contains(part), "missing {part:?} in {err}");
+    }
+}
+
+#[test]
+fn end_of_output_is_reported() {
+    let (output, path) = run_script("spawn printf 'bye\\n'\nexpect \"hello\"\n");
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.starts_with(&format!("ptychat: {path}:2: end of output")),
+        "{err}"
+    );
+    assert!(err.contains(r#"waiting for "hello""#), "{err}");
+    assert!(err.contains(r#"ending with: "bye\r\n""#), "{err}");
+}
+
+#[test]
+fn a_missing_program_is_a_clear_error() {
+    let (output, path) = run_script("print starting\nspawn /no/such/program --flag\n");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "starting\n");
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "ptychat: {path}:2: cannot spawn `/no/such/program`: No such file or directory \
+             (os error 2)\n"
+        )
+    );
+    let output = ptychat(&["run", "/no/such/script.ptychat"], "");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("/no/such/script.ptychat: No such file"));
+}
+
+#[test]
+fn scripts_read_from_stdin_take_arguments_and_exit_codes() {
+    let output = ptychat(
+        &["run", "-", "one", "two words"],
+        "print \"$argc: $arg1, $arg2\"\nspawn sh -c 'exit 4'\nwait\nexit $status\n",
+    );
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "2: one, two words\n");
+}
+
+#[test]
+fn trace_and_verbose_write_to_stderr() {
+    let path = script("spawn printf 'out\\n'\nexpect out\nexpect eof\n");
+    let output = ptychat(&["run", "-v", "--trace", path.to_str().unwrap()], "");
+    assert_success(&output);
+    let p = path.to_str().unwrap();
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "+ {p}:1: spawn printf 'out\\n'\n+ {p}:2: expect out\nout+ {p}:3: expect eof\n\r\n"
+        )
+    );
+    assert_eq!(stdout(&output), "");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["frobnicate"],
+        &["run"],
+        &["run", "--bogus", "x"],
+        &["unbuffer"],
+        &["chat", "a", "b"],
+        &["chat", "a", "b", "--"],
+    ] {
+        let output = ptychat(args, "");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&output).contains("ptychat --help"), "{args:?}");
+    }
+    let help = ptychat(&["--help"], "");
+    assert_success(&help);
+    assert!(stdout(&help).contains("ptychat run [-v] [-x] SCRIPT [ARGS...]"));
+    let version = ptychat(&["--version"], "");
+    assert_eq!(
+        stdout(&version),
+        format!("ptychat {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn unbuffer_passes_output_through_on_a_terminal() {
+    let output = ptychat(
+        &[
+            "unbuffer",
+            "sh",
+            "-c",
+            "printf 'a\\nb\\n'; test -t 1 && echo on a tty; printf '\\342\\202\\254 \\377'",
+        ],
+        "",
+    );
+    assert_success(&output);
+    assert_eq!(output.stdout, b"a\nb\non a tty\n\xe2\x82\xac \xff");
+}
+
+#[test]
+fn unbuffer_streams_lots_of_output() {
+    let output = ptychat(&["unbuffer", "seq", "1", "100000"], "");
+    assert_success(&output);
+    let expected: String = (1..=100_000).map(|n| format!("{n}\n")).collect();
+    assert!(stdout(&output) == expected, "the output differs from seq's");
+}
+
+#[test]
+fn unbuffer_exits_with_the_programs_status() {
+    let output = ptychat(&["unbuffer", "sh", "-c", "echo bye; exit 7"], "");
+    assert_eq!(output.status.code(), Some(7));
+    assert_eq!(stdout(&output), "bye\n");
+    let output = ptychat(&["unbuffer", "sh", "-c", "kill -TERM $$"], "");
+    assert_eq!(output.status.code(), Some(128 + 15));
+    let output = ptychat(&["unbuffer", "no-such-program-here"], "");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "ptychat: cannot spawn `no-such-program-here`: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn chat_holds_a_dialogue_and_returns_the_exit_code() {
+    let output = ptychat(
+        &[
+            "chat",
+            "-t",
+            "20",
+            "--",
+            "",
+            "world",
+            "name? ",
+            "6\\c",
+            "code? ",
+            "",
+            "--",
+            "sh",
+            "-c",
+            "printf 'name? '; read name; echo \"hello $name\"; printf 'code? '; read code; \
+             exit $code",
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(6), "{}", stderr(&output));
+}
+
+#[test]
+fn chat_reports_timeouts_and_aborts() {
+    let output = ptychat(
+        &[
+            "chat",
+            "--",
+            "no",
+            "\\c",
+            "TIMEOUT",
+            "0.5",
+            "login:",
+            "me",
+            "--",
+            "sh",
+            "-c",
+            "echo no login here; exec sleep 30",
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.starts_with(r#"ptychat: chat: expecting "login:": timed out"#),
+        "{err}"
+    );
+    assert!(err.contains("deadline 500ms"), "{err}");
+    assert!(err.contains(r#"ending with: " login here\r\n""#), "{err}");
+
+    let output = ptychat(
+        &[
+            "chat",
+            "--",
+            "ABORT",
+            "BUSY",
+            "CONNECT",
+            "",
+            "--",
+            "sh",
+            "-c",
+            "echo BUSY; exec sleep 30",
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "ptychat: chat: ABORT string \"BUSY\" appeared while expecting \"CONNECT\"\n"
+    );
+}

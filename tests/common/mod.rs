@@ -1,0 +1,99 @@
+//! Helpers shared by the integration tests. Every test binary includes this module, and
+//! not every binary uses every helper.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use ptychat::{Command, Pattern, PtySession};
+
+/// The deadline for anything that should succeed: generous, because a passing test never
+/// waits for it and a loaded CI machine can be slow.
+pub const LONG: Duration = Duration::from_secs(30);
+
+/// Spawns `command` with the [`LONG`] deadline, panicking with the error text on failure.
+pub fn spawn(command: &mut Command) -> PtySession {
+    command
+        .timeout(Some(LONG))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {command:?}: {e}"))
+}
+
+/// `/bin/sh -c line` on a pty.
+pub fn sh(line: &str) -> PtySession {
+    spawn(&mut Command::shell(line))
+}
+
+/// A `python3 -c code` command with `TERM=dumb`, ready for more builder calls.
+pub fn python(code: &str) -> Command {
+    let mut command = Command::new("python3");
+    command
+        .args(["-c", code])
+        .env("TERM", "dumb")
+        .env_remove("PYTHONSTARTUP")
+        .timeout(Some(LONG));
+    command
+}
+
+/// Spawns `python3 -c code` (see [`python`]).
+pub fn py(code: &str) -> PtySession {
+    spawn(&mut python(code))
+}
+
+/// Everything the program writes until it closes the terminal.
+pub fn read_to_eof(session: &mut PtySession) -> Vec<u8> {
+    let m = session
+        .expect(Pattern::eof())
+        .unwrap_or_else(|e| panic!("waiting for end of output: {e}"));
+    assert!(m.is_eof());
+    m.before().to_vec()
+}
+
+/// Waits, without consuming anything, until the unmatched buffer satisfies `done`.
+///
+/// A timeout pattern is the only way to wait for output without taking it out of the
+/// buffer, so this waits in short slices; each slice ends early only when the deadline of
+/// [`LONG`] has passed, in which case the test fails.
+pub fn wait_until_buffered(session: &mut PtySession, done: impl Fn(&[u8]) -> bool) {
+    let deadline = Instant::now() + LONG;
+    while !done(session.buffer()) {
+        assert!(
+            Instant::now() < deadline,
+            "the expected output never arrived; buffered: \"{}\"",
+            ptychat::escape(session.buffer())
+        );
+        let m = session
+            .expect_timeout(Pattern::timeout(), Some(Duration::from_millis(20)))
+            .unwrap_or_else(|e| panic!("waiting for output: {e}"));
+        assert!(m.is_timeout());
+    }
+}
+
+/// True if `haystack` contains `needle`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What the terminal makes of `text` on output: `\n` becomes `\r\n` (ONLCR).
+pub fn onlcr(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 16);
+    for &b in text {
+        if b == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// Asserts that a call that was meant to wait about `expected` took at least that long and
+/// not absurdly longer (the upper bound is loose on purpose: CI machines stall).
+pub fn assert_waited(elapsed: Duration, expected: Duration) {
+    assert!(
+        elapsed >= expected,
+        "returned after {elapsed:?}, before {expected:?}"
+    );
+    assert!(
+        elapsed < expected + Duration::from_secs(10),
+        "returned after {elapsed:?}, far beyond {expected:?}"
+    );
+}
