@@ -53,6 +53,8 @@ mod signals;
 mod stream;
 #[allow(unsafe_code)]
 mod sys;
+mod trace;
+mod transcript;
 mod transport;
 
 pub use alarm::with_timeout;
@@ -69,6 +71,7 @@ pub use pty::Pty;
 pub use session::{DEFAULT_MAX_BUFFER, DEFAULT_TIMEOUT, Session, StderrView};
 pub use signals::SignalPipe;
 pub use stream::{FdPair, FdStream, StreamSession};
+pub use transcript::{Transcript, TranscriptId};
 pub use transport::Transport;
 
 #[cfg(feature = "cli")]

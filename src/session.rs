@@ -16,6 +16,8 @@ use crate::output::{Output, Stream};
 use crate::pattern::{Kind, Pattern, Patterns, describe};
 use crate::poll::{is_ready, wait};
 use crate::scanner::{Found, Scanner};
+use crate::trace::Trace;
+use crate::transcript::{Transcript, TranscriptId, Transcripts};
 use crate::transport::Transport;
 
 /// The default deadline of `expect` and `send` calls.
@@ -58,6 +60,8 @@ pub struct Session<T: Transport> {
     on_full: BufferFull,
     timeout: Option<Duration>,
     line_ending: Cow<'static, [u8]>,
+    transcripts: Transcripts,
+    trace: Option<Trace>,
 }
 
 impl<T: Transport + std::fmt::Debug> std::fmt::Debug for Session<T> {
@@ -90,6 +94,8 @@ impl<T: Transport> Session<T> {
             on_full: BufferFull::default(),
             timeout: Some(DEFAULT_TIMEOUT),
             line_ending: Cow::Borrowed(line_ending),
+            transcripts: Transcripts::default(),
+            trace: Trace::from_env(),
         }
     }
 
@@ -179,6 +185,48 @@ impl<T: Transport> Session<T> {
     /// everything cannot deadlock us by filling its output side.
     pub fn send(&mut self, data: impl AsRef<[u8]>) -> Result<()> {
         let data = data.as_ref();
+        self.write_all(data)?;
+        self.transcripts.each(|t| t.input(data));
+        if let Some(trace) = &mut self.trace {
+            trace.sent(data);
+        }
+        Ok(())
+    }
+
+    /// Sends bytes that must not be logged, such as a password: transcripts and the trace
+    /// only learn that a secret of that length was sent. (Whether the program's terminal
+    /// echoes it is up to the program; see
+    /// [`wait_for_echo_off`](Session::wait_for_echo_off).)
+    pub fn send_secret(&mut self, data: impl AsRef<[u8]>) -> Result<()> {
+        let data = data.as_ref();
+        self.write_all(data)?;
+        self.transcripts.each(|t| t.secret_input(data.len()));
+        if let Some(trace) = &mut self.trace {
+            trace.sent_secret(data.len());
+        }
+        Ok(())
+    }
+
+    /// Adds a transcript that sees everything read from and sent to the program from now
+    /// on, except secrets. See [`Transcript`].
+    pub fn add_transcript(&mut self, transcript: Box<dyn Transcript>) -> TranscriptId {
+        self.transcripts.add(transcript)
+    }
+
+    /// Removes a transcript and gives it back (to finish a recording, say).
+    pub fn remove_transcript(&mut self, id: TranscriptId) -> Option<Box<dyn Transcript>> {
+        self.transcripts.remove(id)
+    }
+
+    /// Writes a trace of the engine's work to `sink`: each read (escaped), each `expect`
+    /// with its patterns and deadline, and how each call ended — the "why didn't it
+    /// match?" tool. `None` turns it off. Setting the environment variable
+    /// `PTYCHAT_TRACE=1` traces every new session to stderr.
+    pub fn set_trace(&mut self, sink: Option<Box<dyn std::io::Write + Send>>) {
+        self.trace = sink.map(Trace::new);
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> Result<()> {
         let started = Instant::now();
         let deadline = deadline(started, self.timeout);
         let mut written = 0;
@@ -289,12 +337,41 @@ impl<T: Transport> Session<T> {
         let base = self.output(stream).buffer.base();
         let mut scanners: Vec<Scanner<'_>> =
             patterns.iter().map(|p| Scanner::new(p, base)).collect();
+        if let Some(trace) = &mut self.trace {
+            let buffer = match stream {
+                Stream::Main => self.main.buffer.as_slice(),
+                Stream::Stderr => self.stderr.buffer.as_slice(),
+            };
+            trace.expect_started(&describe(&patterns), timeout, buffer);
+        }
         loop {
             let output = self.output(stream);
             if let Some((index, found)) = earliest_match(&mut scanners, output) {
-                return Ok(take_match(output, index, found));
+                let m = take_match(output, index, found);
+                if let Some(trace) = &mut self.trace {
+                    trace.ended(format_args!(
+                        "matched {} after {:?}: \"{}\" ({} bytes before it)",
+                        patterns[index],
+                        started.elapsed(),
+                        crate::escape(m.matched()),
+                        m.before().len()
+                    ));
+                }
+                return Ok(m);
             }
+            if let Some(trace) = &mut self.trace {
+                let buffer = match stream {
+                    Stream::Main => self.main.buffer.as_slice(),
+                    Stream::Stderr => self.stderr.buffer.as_slice(),
+                };
+                trace.no_match(buffer);
+            }
+            let output = self.output(stream);
             if output.eof {
+                if let Some(trace) = &mut self.trace {
+                    trace.ended(format_args!("end of output after {:?}", started.elapsed()));
+                }
+                let output = self.output(stream);
                 return match position(&patterns, |k| matches!(k, Kind::Eof)) {
                     Some(index) => Ok(Match {
                         index,
@@ -322,6 +399,12 @@ impl<T: Transport> Session<T> {
             match self.fill(stream, deadline)? {
                 Filled::Data | Filled::Eof => {}
                 Filled::DeadlinePassed => {
+                    if let Some(trace) = &mut self.trace {
+                        trace.ended(format_args!(
+                            "deadline passed after {:?}",
+                            started.elapsed()
+                        ));
+                    }
                     let output = self.output(stream);
                     if let Some(index) = position(&patterns, |k| matches!(k, Kind::Timeout)) {
                         return Ok(Match {
@@ -358,9 +441,33 @@ impl<T: Transport> Session<T> {
             stderr,
             ..
         } = self;
-        match stream {
-            Stream::Main => main.read_once(on_full, |buf| transport.read(buf)),
-            Stream::Stderr => stderr.read_once(on_full, |buf| transport.read_stderr(buf)),
+        let read = match stream {
+            Stream::Main => main.read_once(on_full, |buf| transport.read(buf))?,
+            Stream::Stderr => stderr.read_once(on_full, |buf| transport.read_stderr(buf))?,
+        };
+        if let Some(n) = read {
+            self.observe_read(stream, n);
+        }
+        Ok(read)
+    }
+
+    /// Shows the `n` bytes just read from `stream` to the transcripts and the trace.
+    fn observe_read(&mut self, stream: Stream, n: usize) {
+        if self.transcripts.is_empty() && self.trace.is_none() {
+            return;
+        }
+        let output = match stream {
+            Stream::Main => &self.main,
+            Stream::Stderr => &self.stderr,
+        };
+        let hay = output.buffer.as_slice();
+        let fresh = &hay[hay.len() - n..];
+        self.transcripts.each(|t| match stream {
+            Stream::Main => t.output(fresh),
+            Stream::Stderr => t.error_output(fresh),
+        });
+        if let Some(trace) = &mut self.trace {
+            trace.read(stream, fresh, hay.len());
         }
     }
 

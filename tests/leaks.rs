@@ -151,7 +151,7 @@ fn drop_of_a_child_that_ignores_sighup_and_sigterm() {
 #[test]
 fn drop_with_unread_output_pending() {
     let _lock = exclusive();
-    check("drop with unread output", 50, |_| {
+    check("drop with unread output", 20, |_| {
         // The child blocks writing to a full terminal that nobody reads.
         let s = spawn(Command::new("sh").args(["-c", "yes | head -c 10000000"]));
         drop(s);
