@@ -48,7 +48,7 @@
 //! a lock or to be in the middle of anything, so the child is a consistent copy and the
 //! closure can do whatever the parent could. So [`socketpair_child`] and [`pty_child`] check
 //! that the process has exactly one thread (by counting `/proc/self/task`) and fail with
-//! [`Error::InvalidArgument`](crate::Error::InvalidArgument) otherwise, also when the count cannot be read. The check
+//! [`Error::InvalidArgument`] otherwise, also when the count cannot be read. The check
 //! cannot race: only the calling thread could start another one. Fork early, before
 //! starting threads (note that `cargo test` runs tests on several threads: fork in a test
 //! binary with `harness = false`).
@@ -60,7 +60,7 @@
 //! # The child
 //!
 //! - It runs the closure and exits with its return value (only the low 8 bits reach the
-//!   parent's [`ExitStatus`](crate::ExitStatus)); a panic is caught (it never unwinds into the code that
+//!   parent's [`ExitStatus`]); a panic is caught (it never unwinds into the code that
 //!   forked) and the exit code is 101. The child ends with `_exit(2)`: no atexit handlers,
 //!   no destructors of the values copied from the parent (its sessions' children are not
 //!   touched), no second flush of C stdio buffers. std's stdout buffer is flushed before
@@ -86,6 +86,9 @@
 //! Dropping the session closes the parent's end (the child reads end of file), then ends
 //! the child if it is still running (SIGHUP, then SIGTERM, then SIGKILL, to its process
 //! group) and reaps it: no zombie is left.
+//!
+//! [`Error::InvalidArgument`]: crate::Error::InvalidArgument
+//! [`ExitStatus`]: crate::ExitStatus
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -168,8 +171,8 @@ impl ChildTransport for Forked {
 /// end. [`send_line`](Session::send_line) appends `"\n"`. See the [module](self)
 /// documentation for what the child inherits.
 ///
-/// Fails with [`Error::InvalidArgument`](crate::Error::InvalidArgument) if the process has more than one thread (or the
-/// count cannot be read): see [When forking without `exec` is
+/// Fails with [`Error::InvalidArgument`](crate::Error::InvalidArgument) if the process has
+/// more than one thread (or the count cannot be read): see [When forking without `exec` is
 /// sound](self#when-forking-without-exec-is-sound) and [`socketpair_child_unchecked`].
 ///
 /// ```
@@ -200,8 +203,8 @@ where
 /// [`send_line`](Session::send_line) appends `"\r"`, the Enter key. See the
 /// [module](self) documentation for what the child inherits.
 ///
-/// Fails with [`Error::InvalidArgument`](crate::Error::InvalidArgument) if the process has more than one thread (or the
-/// count cannot be read): see [When forking without `exec` is
+/// Fails with [`Error::InvalidArgument`](crate::Error::InvalidArgument) if the process has
+/// more than one thread (or the count cannot be read): see [When forking without `exec` is
 /// sound](self#when-forking-without-exec-is-sound) and [`pty_child_unchecked`].
 ///
 /// ```

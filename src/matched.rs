@@ -36,6 +36,7 @@ pub(crate) enum MatchKind {
     Data,
     Eof,
     Timeout,
+    Signal(nix::sys::signal::Signal),
 }
 
 impl Match {
@@ -88,6 +89,14 @@ impl Match {
     /// True when an [`eof`](crate::Pattern::eof) pattern matched.
     pub fn is_eof(&self) -> bool {
         self.kind == MatchKind::Eof
+    }
+
+    /// The signal, when a [`signal`](crate::Pattern::signal) pattern matched.
+    pub fn signal(&self) -> Option<nix::sys::signal::Signal> {
+        match self.kind {
+            MatchKind::Signal(signal) => Some(signal),
+            _ => None,
+        }
     }
 
     /// True when a [`timeout`](crate::Pattern::timeout) pattern matched.

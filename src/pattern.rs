@@ -39,6 +39,7 @@ pub(crate) enum Kind {
     Eof,
     NBytes(usize),
     Timeout,
+    Signal(nix::sys::signal::Signal),
 }
 
 impl Pattern {
@@ -87,6 +88,18 @@ impl Pattern {
     pub fn timeout() -> Self {
         Pattern {
             kind: Kind::Timeout,
+        }
+    }
+}
+
+impl Pattern {
+    /// Matches when `signal` arrives through the session's watched
+    /// [`SignalPipe`](crate::SignalPipe) (see
+    /// [`Session::watch_signals`](crate::Session::watch_signals)). Nothing is consumed:
+    /// `before` is a copy of the unmatched buffer.
+    pub fn signal(signal: nix::sys::signal::Signal) -> Self {
+        Pattern {
+            kind: Kind::Signal(signal),
         }
     }
 }
@@ -147,6 +160,7 @@ impl fmt::Display for Pattern {
             Kind::Eof => f.write_str("EOF"),
             Kind::NBytes(n) => write!(f, "{n} bytes"),
             Kind::Timeout => f.write_str("TIMEOUT"),
+            Kind::Signal(signal) => write!(f, "signal {signal}"),
         }
     }
 }

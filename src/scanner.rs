@@ -41,9 +41,9 @@ pub(crate) enum Scanner<'p> {
         next_start: u64,
     },
     Regex(Box<RegexScanner<'p>>),
-    Eof,
     NBytes(usize),
-    Timeout,
+    /// EOF, timeout and signal patterns: they never match data.
+    Never,
 }
 
 pub(crate) struct RegexScanner<'p> {
@@ -77,9 +77,8 @@ impl<'p> Scanner<'p> {
                     scanned: base,
                 }),
             })),
-            Kind::Eof => Scanner::Eof,
             Kind::NBytes(n) => Scanner::NBytes(*n),
-            Kind::Timeout => Scanner::Timeout,
+            Kind::Eof | Kind::Timeout | Kind::Signal(_) => Scanner::Never,
         }
     }
 
@@ -109,7 +108,7 @@ impl<'p> Scanner<'p> {
                 range: 0..*n,
                 groups: None,
             }),
-            Scanner::NBytes(_) | Scanner::Eof | Scanner::Timeout => None,
+            Scanner::NBytes(_) | Scanner::Never => None,
         }
     }
 }

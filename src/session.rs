@@ -2,11 +2,12 @@
 
 use std::borrow::Cow;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags};
+use nix::sys::signal::Signal;
 
 use crate::buffer::BufferFull;
 use crate::error::{Context, Error, Result};
@@ -16,6 +17,7 @@ use crate::output::{Output, Stream};
 use crate::pattern::{Kind, Pattern, Patterns, describe};
 use crate::poll::{is_ready, wait};
 use crate::scanner::{Found, Scanner};
+use crate::signals::SignalPipe;
 use crate::trace::Trace;
 use crate::transcript::{Transcript, TranscriptId, Transcripts};
 use crate::transport::Transport;
@@ -62,6 +64,8 @@ pub struct Session<T: Transport> {
     line_ending: Cow<'static, [u8]>,
     transcripts: Transcripts,
     trace: Option<Trace>,
+    signals: Option<SignalPipe>,
+    pending_signals: Vec<Signal>,
 }
 
 impl<T: Transport + std::fmt::Debug> std::fmt::Debug for Session<T> {
@@ -78,6 +82,8 @@ impl<T: Transport + std::fmt::Debug> std::fmt::Debug for Session<T> {
 enum Filled {
     Data,
     Eof,
+    /// Watched signals arrived (now in `pending_signals`).
+    Signals,
     DeadlinePassed,
 }
 
@@ -96,6 +102,8 @@ impl<T: Transport> Session<T> {
             line_ending: Cow::Borrowed(line_ending),
             transcripts: Transcripts::default(),
             trace: Trace::from_env(),
+            signals: None,
+            pending_signals: Vec::new(),
         }
     }
 
@@ -205,6 +213,65 @@ impl<T: Transport> Session<T> {
             trace.sent_secret(data.len());
         }
         Ok(())
+    }
+
+    /// Lets signals reach this session's waits: while any call waits, the pipe's signals
+    /// are collected, and an `expect` given [`Pattern::signal`] for one of them returns as
+    /// soon as it arrives — SIGCHLD ends a wait early when the child exits (even if a
+    /// grandchild keeps its output open), SIGWINCH tells you to forward a new window size.
+    /// Signals no pattern asked for are kept for [`take_signals`](Session::take_signals).
+    /// Returns the previous pipe.
+    ///
+    /// Create the pipe before starting the program: a signal that arrives before its
+    /// handler is installed is not seen.
+    ///
+    /// ```
+    /// use ptychat::{Command, Pattern, Signal, SignalPipe, StderrMode};
+    /// let sigchld = SignalPipe::new(&[Signal::SIGCHLD])?;
+    /// let mut s = Command::shell("sleep 60 & exit 3").spawn_piped(StderrMode::Null)?;
+    /// s.watch_signals(sigchld);
+    /// // The background `sleep` keeps stdout open, so EOF would take a minute.
+    /// let m = s.expect([Pattern::eof(), Pattern::signal(Signal::SIGCHLD)])?;
+    /// assert_eq!(m.signal(), Some(Signal::SIGCHLD));
+    /// assert_eq!(s.wait()?.code(), Some(3));
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn watch_signals(&mut self, pipe: SignalPipe) -> Option<SignalPipe> {
+        self.signals.replace(pipe)
+    }
+
+    /// Stops watching signals and gives the pipe back.
+    pub fn unwatch_signals(&mut self) -> Option<SignalPipe> {
+        self.signals.take()
+    }
+
+    /// The watched signals that arrived and that no `expect` pattern consumed, oldest
+    /// first; they are removed from the session.
+    pub fn take_signals(&mut self) -> Result<Vec<Signal>> {
+        self.collect_signals()?;
+        Ok(std::mem::take(&mut self.pending_signals))
+    }
+
+    fn collect_signals(&mut self) -> Result<()> {
+        if let Some(pipe) = &mut self.signals {
+            for signal in pipe.drain()? {
+                if !self.pending_signals.contains(&signal) {
+                    self.pending_signals.push(signal);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a pending signal that one of `patterns` waits for: (pattern index, signal).
+    fn take_awaited_signal(&mut self, patterns: &[Pattern]) -> Option<(usize, Signal)> {
+        patterns.iter().enumerate().find_map(|(index, p)| {
+            let Kind::Signal(wanted) = p.kind else {
+                return None;
+            };
+            let at = self.pending_signals.iter().position(|s| *s == wanted)?;
+            Some((index, self.pending_signals.remove(at)))
+        })
     }
 
     /// Adds a transcript that sees everything read from and sent to the program from now
@@ -359,6 +426,23 @@ impl<T: Transport> Session<T> {
                 }
                 return Ok(m);
             }
+            if let Some((index, signal)) = self.take_awaited_signal(&patterns) {
+                if let Some(trace) = &mut self.trace {
+                    trace.ended(format_args!(
+                        "signal {signal} after {:?}",
+                        started.elapsed()
+                    ));
+                }
+                let output = self.output(stream);
+                return Ok(Match {
+                    index,
+                    kind: MatchKind::Signal(signal),
+                    before: output.buffer.as_slice().to_vec(),
+                    matched: Vec::new(),
+                    groups: Vec::new(),
+                    names: Arc::from([]),
+                });
+            }
             if let Some(trace) = &mut self.trace {
                 let buffer = match stream {
                     Stream::Main => self.main.buffer.as_slice(),
@@ -397,7 +481,7 @@ impl<T: Transport> Session<T> {
                 });
             }
             match self.fill(stream, deadline)? {
-                Filled::Data | Filled::Eof => {}
+                Filled::Data | Filled::Eof | Filled::Signals => {}
                 Filled::DeadlinePassed => {
                     if let Some(trace) = &mut self.trace {
                         trace.ended(format_args!(
@@ -487,14 +571,13 @@ impl<T: Transport> Session<T> {
         }
     }
 
-    /// Polls the outputs that are open and not blocked by a full buffer, plus `extra` if
-    /// given. `None` at the deadline; otherwise whether `extra` was ready and which outputs
-    /// were.
+    /// Polls the outputs that are open and not blocked by a full buffer, the signal pipe
+    /// if one is watched, and the input fd if `input` is given. `None` at the deadline.
     fn poll_outputs(
         &self,
-        extra: Option<(BorrowedFd<'_>, PollFlags)>,
+        input: Option<BorrowedFd<'_>>,
         deadline: Option<Instant>,
-    ) -> Result<Option<(bool, Vec<Stream>)>> {
+    ) -> Result<Option<Ready>> {
         let main = (self.main.is_open() && !self.main.blocks_reading(self.on_full))
             .then(|| self.transport.read_fd());
         let stderr = self
@@ -507,9 +590,11 @@ impl<T: Transport> Session<T> {
                 .into_iter()
                 .filter_map(|(stream, fd)| Some((stream, fd?)))
                 .collect();
-        let mut fds: Vec<PollFd<'_>> = extra
-            .iter()
-            .map(|(fd, flags)| PollFd::new(*fd, *flags))
+        let signals = self.signals.as_ref().map(|pipe| pipe.as_fd());
+        let mut fds: Vec<PollFd<'_>> = input
+            .map(|fd| PollFd::new(fd, PollFlags::POLLOUT))
+            .into_iter()
+            .chain(signals.map(|fd| PollFd::new(fd, PollFlags::POLLIN)))
             .chain(
                 outputs
                     .iter()
@@ -522,15 +607,20 @@ impl<T: Transport> Session<T> {
         {
             return Ok(None);
         }
-        let (extra_fd, output_fds) = fds.split_at(usize::from(extra.is_some()));
-        let extra_ready = extra_fd.first().is_some_and(is_ready);
-        let ready = outputs
+        let mut ready = fds.iter().map(is_ready);
+        let writable = input.is_some() && ready.next() == Some(true);
+        let signalled = signals.is_some() && ready.next() == Some(true);
+        let outputs = outputs
             .iter()
-            .zip(output_fds)
-            .filter(|(_, fd)| is_ready(fd))
+            .zip(ready)
+            .filter(|(_, ready)| *ready)
             .map(|((stream, _), _)| *stream)
             .collect();
-        Ok(Some((extra_ready, ready)))
+        Ok(Some(Ready {
+            writable,
+            signalled,
+            outputs,
+        }))
     }
 
     /// Reads at least one chunk of `stream` (or its end), draining the other output while
@@ -542,12 +632,16 @@ impl<T: Transport> Session<T> {
                 Some(_) => return Ok(Filled::Data),
                 None => {}
             }
-            let Some((_, ready)) = self.poll_outputs(None, deadline)? else {
+            let Some(ready) = self.poll_outputs(None, deadline)? else {
                 return Ok(Filled::DeadlinePassed);
             };
             // The target is read at the top of the loop; drain the others now.
-            for other in ready.into_iter().filter(|s| *s != stream) {
+            for other in ready.outputs.into_iter().filter(|s| *s != stream) {
                 self.drain(other)?;
+            }
+            if ready.signalled {
+                self.collect_signals()?;
+                return Ok(Filled::Signals);
             }
         }
     }
@@ -558,19 +652,27 @@ impl<T: Transport> Session<T> {
             let Some(write_fd) = self.transport.write_fd() else {
                 return Err(Error::io("sending", crate::transport::input_closed()));
             };
-            let Some((writable, ready)) =
-                self.poll_outputs(Some((write_fd, PollFlags::POLLOUT)), deadline)?
-            else {
+            let Some(ready) = self.poll_outputs(Some(write_fd), deadline)? else {
                 return Ok(false);
             };
-            for stream in ready {
+            for stream in ready.outputs {
                 self.drain(stream)?;
             }
-            if writable {
+            if ready.signalled {
+                self.collect_signals()?;
+            }
+            if ready.writable {
                 return Ok(true);
             }
         }
     }
+}
+
+/// What a poll found ready.
+struct Ready {
+    writable: bool,
+    signalled: bool,
+    outputs: Vec<Stream>,
 }
 
 /// The program's separate stderr, as returned by [`Session::stderr`].

@@ -58,7 +58,7 @@ use crate::transport::set_nonblocking;
 ///   signal that other code in the process handles (such as SIGALRM while code that
 ///   relies on its own SIGALRM handler runs).
 /// - **Several pipes coexist.** Each gets its own byte for each signal it asked for. At
-///   most 32 pipes can be alive at once.
+///   most 64 pipes can be alive at once.
 /// - **`SA_RESTART`.** The handler is installed with `SA_RESTART`, so other code blocked in
 ///   a restartable system call (`read`, `write`, `waitpid`...) does not fail with `EINTR`
 ///   because of a signal it did not ask for. `poll`, `select`, `epoll_wait` and sleeps are
@@ -100,7 +100,7 @@ impl SignalPipe {
     /// Fails with [`Error::InvalidArgument`] for an empty list, for SIGKILL and SIGSTOP
     /// (which cannot be caught), and for SIGSEGV, SIGBUS, SIGILL and SIGFPE (faults: a
     /// handler that returns makes the faulting instruction run again, forever); with
-    /// [`Error::Io`] when 32 pipes already exist or a system call fails.
+    /// [`Error::Io`] when 64 pipes already exist or a system call fails.
     ///
     /// ```
     /// use ptychat::{Error, Signal, SignalPipe};

@@ -370,9 +370,9 @@ fn signal_pipe_limit() {
             Ok(pipe) => pipes.push(pipe),
             Err(e) => break e,
         }
-        assert!(pipes.len() <= 32, "more than 32 signal pipes");
+        assert!(pipes.len() <= 64, "more than 64 signal pipes");
     };
-    assert_eq!(pipes.len(), 32);
+    assert_eq!(pipes.len(), 64);
     assert!(matches!(error, Error::Io { .. }), "{error}");
     assert!(
         error.to_string().contains("too many signal pipes"),
@@ -384,7 +384,7 @@ fn signal_pipe_limit() {
     }
     drop(pipes);
     // All slots are free again.
-    let _again: Vec<SignalPipe> = (0..32)
+    let _again: Vec<SignalPipe> = (0..64)
         .map(|_| SignalPipe::new(&[Signal::SIGWINCH]).unwrap())
         .collect();
 }

@@ -1,8 +1,10 @@
-//! The throughput child: this same binary run as `ptychat-bench --emit BYTES`.
+//! The throughput child: this same binary run as `ptychat-bench --emit BYTES`
+//! (on a pty), `--emit-pipe BYTES` or `--emit-stderr BYTES` (on pipes).
 //!
-//! It turns echo off, prints `READY`, waits for one input line, then writes
-//! BYTES of 80-byte lines straight from memory followed by the marker line, so
-//! the producer costs next to nothing next to the pty.
+//! It prints `READY`, waits for one input line, then writes BYTES of 80-byte
+//! lines straight from memory (to stderr for `--emit-stderr`, else to stdout)
+//! followed by the marker line on stdout, so the producer costs next to
+//! nothing next to the transport. On a pty it turns echo off first.
 
 use std::fs::File;
 use std::io::{self, BufRead, Write};
@@ -18,24 +20,61 @@ pub const MARKER_REGEX: &str = r"END-MARKER-\d+";
 
 const LINE: usize = 80;
 
-pub fn run(bytes: usize) -> Result<()> {
-    let stdin = io::stdin();
-    let mut attrs = termios::tcgetattr(&stdin)?;
-    attrs.local_flags.remove(LocalFlags::ECHO);
-    termios::tcsetattr(&stdin, SetArg::TCSANOW, &attrs)?;
+/// Where the child runs and where its payload goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// On a pty: everything on the terminal.
+    Pty,
+    /// On pipes: everything on stdout.
+    Stdout,
+    /// On pipes: the payload on stderr, then the marker on stdout.
+    Stderr,
+}
 
-    // An unbuffered handle on fd 1: std's stdout is line-buffered.
-    let mut out = File::from(io::stdout().as_fd().try_clone_to_owned()?);
+impl Mode {
+    const ALL: [Mode; 3] = [Mode::Pty, Mode::Stdout, Mode::Stderr];
+
+    pub fn flag(self) -> &'static str {
+        match self {
+            Mode::Pty => "--emit",
+            Mode::Stdout => "--emit-pipe",
+            Mode::Stderr => "--emit-stderr",
+        }
+    }
+
+    pub fn from_flag(flag: &str) -> Option<Mode> {
+        Self::ALL.into_iter().find(|m| m.flag() == flag)
+    }
+}
+
+/// An unbuffered handle on one of our fds: std's stdout is line-buffered.
+fn unbuffered(fd: impl AsFd) -> io::Result<File> {
+    Ok(File::from(fd.as_fd().try_clone_to_owned()?))
+}
+
+pub fn run(mode: Mode, bytes: usize) -> Result<()> {
+    let stdin = io::stdin();
+    if mode == Mode::Pty {
+        let mut attrs = termios::tcgetattr(&stdin)?;
+        attrs.local_flags.remove(LocalFlags::ECHO);
+        termios::tcsetattr(&stdin, SetArg::TCSANOW, &attrs)?;
+    }
+
+    let mut out = unbuffered(io::stdout())?;
     writeln!(out, "{READY}")?;
     stdin.lock().read_line(&mut String::new())?;
 
+    let mut payload = match mode {
+        Mode::Stderr => unbuffered(io::stderr())?,
+        Mode::Pty | Mode::Stdout => out.try_clone()?,
+    };
     let block: Vec<u8> = (0..LINE * 819)
         .map(|i| if i % LINE == LINE - 1 { b'\n' } else { b'a' })
         .collect();
     let mut left = bytes;
     while left > 0 {
         let n = left.min(block.len());
-        out.write_all(&block[..n])?;
+        payload.write_all(&block[..n])?;
         left -= n;
     }
     write!(out, "\n{MARKER}\n")?;

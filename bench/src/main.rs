@@ -5,6 +5,7 @@
 
 mod emit;
 mod expectrl_impl;
+mod open3;
 mod ptychat_impl;
 mod raw;
 mod report;
@@ -22,10 +23,10 @@ use session::{Impl, Pat, Result};
 const USAGE: &str =
     "usage: ptychat-bench [--quick] [--only GROUP[,GROUP..]] [--impls NAME[,NAME..]]
   --quick   fewer iterations; throughput at 1 and 10 MiB only
-  --only    throughput, roundtrip, spawn, idle (default: all)
+  --only    throughput, open3, roundtrip, spawn, idle (default: all)
   --impls   raw, ptychat, expectrl, rexpect (default: all)";
 
-const GROUPS: [&str; 4] = ["throughput", "roundtrip", "spawn", "idle"];
+const GROUPS: [&str; 5] = ["throughput", "open3", "roundtrip", "spawn", "idle"];
 
 /// Versions pinned in bench/Cargo.toml.
 const VERSIONS: &str = "expectrl 0.9.0, rexpect 0.7.1";
@@ -120,6 +121,8 @@ struct Bench {
     plan: Plan,
     impls: Vec<Impl>,
     rows: Vec<Row>,
+    /// Label prefixes of the row series measured at each size, for the linearity tables.
+    series: Vec<String>,
     notes: Vec<String>,
 }
 
@@ -136,31 +139,72 @@ impl Bench {
             ("exact", Pat::Exact(emit::MARKER)),
             ("regex", Pat::Regex(emit::MARKER_REGEX)),
         ];
+        let timeout = self.plan.run_timeout;
         for (kind, pat) in patterns {
-            let mut gave_up: Vec<Impl> = Vec::new();
-            for mib in self.plan.sizes_mib.clone() {
-                let label = format!("throughput, {kind}, {mib} MiB");
-                let active: Vec<Impl> = self
-                    .impls
-                    .iter()
-                    .copied()
-                    .filter(|imp| !gave_up.contains(imp))
-                    .collect();
-                let mut row = Row::new(&label, Unit::Seconds, Some(mib as f64));
-                for (imp, cell) in self.throughput_cells(&active, mib, pat, &label) {
-                    if matches!(cell, Cell::AtLeast(_) | Cell::Failed) {
-                        gave_up.push(imp);
-                    }
-                    row.set(imp, cell);
+            self.sized_rows(
+                &format!("throughput, {kind}"),
+                &self.impls.clone(),
+                |imp, mib| scenarios::throughput_run(imp, mib << 20, pat, timeout),
+            );
+        }
+    }
+
+    fn open3(&mut self) {
+        let impls: Vec<Impl> = self
+            .impls
+            .iter()
+            .copied()
+            .filter(|imp| open3::IMPLS.contains(imp))
+            .collect();
+        let timeout = self.plan.run_timeout;
+        for variant in open3::Variant::ALL {
+            let first = self.rows.len();
+            self.sized_rows(
+                &format!("{}, exact", variant.label()),
+                &impls,
+                |imp, mib| open3::run(imp, variant, mib << 20, timeout),
+            );
+            for row in &mut self.rows[first..] {
+                for imp in Impl::ALL.into_iter().filter(|i| !open3::IMPLS.contains(i)) {
+                    row.set(imp, Cell::NotApplicable);
                 }
-                self.rows.push(row);
-            }
-            for imp in gave_up {
-                self.notes.push(format!(
-                    "{imp}, throughput {kind}: larger sizes skipped after a timeout or error."
-                ));
             }
         }
+    }
+
+    /// One row per payload size, labelled `"{series}, N MiB"`. `run(imp, mib)`
+    /// measures once. An implementation is skipped at larger sizes after its
+    /// first timeout or error.
+    fn sized_rows(
+        &mut self,
+        series: &str,
+        impls: &[Impl],
+        run: impl Fn(Impl, usize) -> Result<Option<f64>>,
+    ) {
+        let mut gave_up: Vec<Impl> = Vec::new();
+        for mib in self.plan.sizes_mib.clone() {
+            let label = format!("{series}, {mib} MiB");
+            let active: Vec<Impl> = impls
+                .iter()
+                .copied()
+                .filter(|imp| !gave_up.contains(imp))
+                .collect();
+            let reps = self.plan.throughput_reps(mib);
+            let mut row = Row::new(&label, Unit::Seconds, Some(mib as f64));
+            for (imp, cell) in self.throughput_cells(&active, reps, &label, |imp| run(imp, mib)) {
+                if matches!(cell, Cell::AtLeast(_) | Cell::Failed) {
+                    gave_up.push(imp);
+                }
+                row.set(imp, cell);
+            }
+            self.rows.push(row);
+        }
+        for imp in gave_up {
+            self.notes.push(format!(
+                "{imp}, {series}: larger sizes skipped after a timeout or error."
+            ));
+        }
+        self.series.push(series.to_string());
     }
 
     /// Runs the implementations in turn, repetition by repetition, so that
@@ -169,21 +213,21 @@ impl Bench {
     fn throughput_cells(
         &mut self,
         active: &[Impl],
-        mib: usize,
-        pat: Pat<'_>,
+        reps: usize,
         label: &str,
+        run: impl Fn(Impl) -> Result<Option<f64>>,
     ) -> Vec<(Impl, Cell)> {
         let timeout = self.plan.run_timeout;
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); active.len()];
         let mut spent = vec![Duration::ZERO; active.len()];
         let mut ended: Vec<Option<Cell>> = vec![None; active.len()];
-        for _ in 0..self.plan.throughput_reps(mib) {
+        for _ in 0..reps {
             for (k, &imp) in active.iter().enumerate() {
                 if ended[k].is_some() || (!samples[k].is_empty() && spent[k] > timeout) {
                     continue;
                 }
                 let start = Instant::now();
-                match scenarios::throughput_run(imp, mib << 20, pat, timeout) {
+                match run(imp) {
                     Ok(Some(secs)) => samples[k].push(secs),
                     Ok(None) => {
                         eprintln!("  {imp}: {label}: timeout after {timeout:?}");
@@ -293,7 +337,7 @@ impl Bench {
         self.rows.push(row);
     }
 
-    fn print(&self, options: &Options) {
+    fn print(&self) {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
         let nofile = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
@@ -308,18 +352,14 @@ impl Bench {
             kernel.trim()
         );
         println!("{}", report::table(&self.rows));
-        if options.groups.contains(&"throughput") {
-            for kind in ["exact", "regex"] {
-                let rows: Vec<&Row> = self
-                    .rows
-                    .iter()
-                    .filter(|r| r.mib.is_some() && r.label.contains(kind))
-                    .collect();
-                println!(
-                    "{}",
-                    report::linearity(&format!("throughput, {kind}"), &rows)
-                );
-            }
+        for series in &self.series {
+            let prefix = format!("{series}, ");
+            let rows: Vec<&Row> = self
+                .rows
+                .iter()
+                .filter(|r| r.mib.is_some() && r.label.starts_with(&prefix))
+                .collect();
+            println!("{}", report::linearity(series, &rows));
         }
         println!("Method:");
         println!(
@@ -329,6 +369,14 @@ impl Bench {
             emit::MARKER,
             emit::MARKER,
             emit::MARKER_REGEX
+        );
+        println!(
+            "- open3: the same child on three pipes (`--emit-pipe N`: all on stdout; \
+             `--emit-stderr N`: the N bytes on stderr, then the marker on stdout), \
+             expecting `{}` on stdout. ptychat: `spawn_piped(StderrMode::Separate)`, which \
+             keeps the newest 16 MiB of stderr; raw: std pipes and a poll(2) loop reading \
+             both, stderr discarded. expectrl and rexpect have no open3 mode (n/a).",
+            emit::MARKER
         );
         println!(
             "- round trip: `sh -c 'stty -echo; echo READY; exec cat'`; send `ping-N\\n`, expect `ping-N\\r\\n`."
@@ -351,31 +399,33 @@ fn run(options: &Options) -> Result<()> {
         plan: Plan::new(options.quick),
         impls: options.impls.clone(),
         rows: Vec::new(),
+        series: Vec::new(),
         notes: Vec::new(),
     };
     for group in &options.groups {
         eprintln!("== {group}");
         match *group {
             "throughput" => bench.throughput(),
+            "open3" => bench.open3(),
             "roundtrip" => bench.round_trips(),
             "spawn" => bench.spawns(),
             "idle" => bench.idle(),
             _ => unreachable!("groups are validated"),
         }
     }
-    bench.print(options);
+    bench.print();
     Ok(())
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--emit") {
+    if let Some(mode) = args.first().and_then(|flag| emit::Mode::from_flag(flag)) {
         let bytes = args.get(1).and_then(|n| n.parse().ok());
         let Some(bytes) = bytes else {
-            eprintln!("--emit needs a byte count");
+            eprintln!("{} needs a byte count", mode.flag());
             return ExitCode::from(2);
         };
-        return match emit::run(bytes) {
+        return match emit::run(mode, bytes) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("emit: {e}");

@@ -12,6 +12,8 @@ pub enum Cell {
     AtLeast(f64),
     /// Not run (not selected, or a smaller size already timed out).
     Skipped,
+    /// The implementation has no way to do this.
+    NotApplicable,
     Failed,
 }
 
@@ -92,6 +94,7 @@ fn format_cell(row: &Row, cell: &Cell) -> String {
         Cell::Value(v) => format_value(row, *v),
         Cell::AtLeast(v) => format!("> {} (timeout)", format_time(*v)),
         Cell::Skipped => "—".to_string(),
+        Cell::NotApplicable => "n/a".to_string(),
         Cell::Failed => "error".to_string(),
     }
 }
@@ -167,6 +170,7 @@ pub fn linearity(title: &str, rows: &[&Row]) -> String {
                 Cell::Value(v) => sig3(v * 1e3),
                 Cell::AtLeast(v) => format!("> {}", sig3(v * 1e3)),
                 Cell::Skipped => "—".to_string(),
+                Cell::NotApplicable => "n/a".to_string(),
                 Cell::Failed => "error".to_string(),
             };
             let _ = write!(out, " {text} |");

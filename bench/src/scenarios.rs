@@ -26,7 +26,9 @@ pub fn throughput_run(
     timeout: Duration,
 ) -> Result<Option<f64>> {
     let exe = std::env::current_exe()?;
-    let cmd = Cmd::new(exe).arg("--emit").arg(bytes.to_string());
+    let cmd = Cmd::new(exe)
+        .arg(emit::Mode::Pty.flag())
+        .arg(bytes.to_string());
     let mut session = imp.spawn(&cmd, timeout)?;
     ready(session.as_mut(), "throughput")?;
     let start = Instant::now();

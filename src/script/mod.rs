@@ -43,6 +43,8 @@ mod parse;
 mod run;
 mod value;
 
+pub use value::seconds as parse_seconds;
+
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::path::Path;

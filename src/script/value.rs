@@ -12,8 +12,17 @@ fn text(value: &[u8]) -> &str {
     std::str::from_utf8(value).unwrap_or("\u{fffd}")
 }
 
-/// Seconds, fractions allowed (`5`, `0.25`), or `none` for no deadline.
-pub(crate) fn seconds(value: &[u8]) -> Result<Option<Duration>, String> {
+/// Parses a deadline as scripts and `ptychat chat` write it: seconds, fractions allowed
+/// (`5`, `0.25`), or `none` for no deadline.
+///
+/// ```
+/// use std::time::Duration;
+/// use ptychat::script::parse_seconds;
+/// assert_eq!(parse_seconds(b"0.25"), Ok(Some(Duration::from_millis(250))));
+/// assert_eq!(parse_seconds(b"none"), Ok(None));
+/// assert!(parse_seconds(b"-1").is_err());
+/// ```
+pub fn seconds(value: &[u8]) -> Result<Option<Duration>, String> {
     let text = text(value);
     if text == "none" {
         return Ok(None);

@@ -23,11 +23,11 @@
 //!
 //! A handler may be running on another thread, between loading a slot's fd and writing to
 //! it, when the slot's pipe is dropped. If the fd were closed then and its number reused,
-//! the byte would go to an unrelated file. So dropping a [`Registration`] stores -1 into `WRITE_FD`, then
-//! waits until `BUSY` is zero, and only then lets the caller close the fd. The handler
-//! increments `BUSY` *before* loading the fd; with sequentially consistent atomics, a handler
-//! that loaded the old fd has its increment ordered before the store of -1, so the waiting
-//! loop (which loads `BUSY` after that store) sees it.
+//! the byte would go to an unrelated file. So dropping a [`Registration`] stores -1 into
+//! `WRITE_FD`, then waits until `BUSY` is zero, and only then lets the caller close the fd.
+//! The handler increments `BUSY` *before* loading the fd; with sequentially consistent
+//! atomics, a handler that loaded the old fd has its increment ordered before the store of
+//! -1, so the waiting loop (which loads `BUSY` after that store) sees it.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -38,7 +38,7 @@ use nix::errno::Errno;
 use nix::libc;
 
 /// How many [`SignalPipe`](crate::SignalPipe)s can be alive at once.
-pub(crate) const SLOTS: usize = 32;
+pub(crate) const SLOTS: usize = 64;
 
 /// The largest signal number a pipe can ask for (the masks are `u64`s; `nix`'s `Signal`
 /// has only the standard signals, 1 to 31).

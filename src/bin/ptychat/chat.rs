@@ -15,6 +15,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
+use ptychat::script::parse_seconds;
 use ptychat::{Command, DEFAULT_TIMEOUT, Pattern, escape};
 
 use crate::unbuffer::status_code;
@@ -67,7 +68,7 @@ fn parse(args: &[OsString]) -> Result<Option<Chat>, String> {
             "-v" | "--verbose" => verbose = true,
             "-t" | "--timeout" => {
                 let value = args.get(i).ok_or("-t needs SECONDS")?;
-                timeout = seconds(value.as_bytes())?;
+                timeout = parse_seconds(value.as_bytes())?;
                 i += 1;
             }
             "-h" | "--help" => return Ok(None),
@@ -89,7 +90,7 @@ fn parse(args: &[OsString]) -> Result<Option<Chat>, String> {
         let at = |m: String| format!("pair {} ({:?}): {m}", n + 1, pair[0]);
         let step = match (expect, send) {
             (b"ABORT", Some(text)) => Step::Abort(decode(text, false).map_err(at)?.0),
-            (b"TIMEOUT", Some(value)) => Step::Timeout(seconds(value).map_err(at)?),
+            (b"TIMEOUT", Some(value)) => Step::Timeout(parse_seconds(value).map_err(at)?),
             (b"ABORT" | b"TIMEOUT", None) => return Err(at("the keyword needs a value".into())),
             (expect, send) => Step::Exchange {
                 expect: decode(expect, false).map_err(at)?.0,
@@ -113,19 +114,6 @@ fn parse(args: &[OsString]) -> Result<Option<Chat>, String> {
         steps,
         program: program.to_vec(),
     }))
-}
-
-fn seconds(value: &[u8]) -> Result<Option<Duration>, String> {
-    let text = String::from_utf8_lossy(value);
-    if text == "none" {
-        return Ok(None);
-    }
-    text.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .map(Some)
-        .ok_or_else(|| format!("expected seconds or `none`, found `{text}`"))
 }
 
 /// Decodes chat(8) escapes. Returns the bytes and whether Enter should follow (false if
