@@ -95,8 +95,10 @@ impl Buffer {
                 self.start = 0;
             }
             if self.data.len() - self.end < READ_CHUNK {
-                let wanted = (self.end + READ_CHUNK).max(self.data.len() * 2);
-                self.data.resize(wanted, 0);
+                // Initialise just one chunk more (the Vec's capacity still grows
+                // geometrically): each byte is zeroed once, right before a read fills it,
+                // rather than a whole doubled allocation at a time.
+                self.data.resize(self.end + READ_CHUNK, 0);
             }
         }
         &mut self.data[self.end..self.end + READ_CHUNK]
@@ -127,6 +129,26 @@ impl Buffer {
             self.consume(excess);
             self.discarded += excess as u64;
         }
+    }
+
+    /// Removes the first `n` unmatched bytes and returns them. When they are most of a
+    /// buffer that starts at its allocation, the allocation itself is handed over and only
+    /// the (smaller) rest is copied, so taking a long `before` costs no copy of it.
+    pub(crate) fn take_front(&mut self, n: usize) -> Vec<u8> {
+        assert!(n <= self.len(), "take past the end of the buffer");
+        let rest = self.len() - n;
+        if self.start == 0 && n >= rest && n >= READ_CHUNK {
+            let mut kept = Vec::with_capacity(rest + READ_CHUNK);
+            kept.extend_from_slice(&self.data[n..self.end]);
+            let mut taken = std::mem::replace(&mut self.data, kept);
+            taken.truncate(n);
+            self.end = rest;
+            self.base += n as u64;
+            return taken;
+        }
+        let taken = self.as_slice()[..n].to_vec();
+        self.consume(n);
+        taken
     }
 
     /// Marks the first `n` unmatched bytes as matched.
@@ -160,6 +182,21 @@ mod tests {
             expected.drain(..eat);
             assert_eq!(b.as_slice(), &expected[..]);
         }
+    }
+
+    #[test]
+    fn take_front_hands_over_long_prefixes() {
+        let mut b = Buffer::new(0);
+        let text: Vec<u8> = (0..3 * READ_CHUNK).map(|i| (i % 251) as u8).collect();
+        b.extend(&text);
+        let base = b.base();
+        assert_eq!(b.take_front(2 * READ_CHUNK), &text[..2 * READ_CHUNK]);
+        assert_eq!(b.base(), base + 2 * READ_CHUNK as u64);
+        assert_eq!(b.as_slice(), &text[2 * READ_CHUNK..]);
+        assert_eq!(b.take_front(10), &text[2 * READ_CHUNK..2 * READ_CHUNK + 10]);
+        b.extend(b"more");
+        assert!(b.as_slice().ends_with(b"more"));
+        assert_eq!(b.len(), READ_CHUNK - 10 + 4);
     }
 
     #[test]

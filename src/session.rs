@@ -750,7 +750,6 @@ fn earliest_match(scanners: &mut [Scanner<'_>], output: &Output) -> Option<(usiz
 }
 
 fn take_match(output: &mut Output, index: usize, found: Found) -> Match {
-    let hay = output.buffer.as_slice();
     let start = found.range.start;
     let (groups, names) = match found.groups {
         Some(groups) => {
@@ -763,22 +762,21 @@ fn take_match(output: &mut Output, index: usize, found: Found) -> Match {
         }
         None => (Vec::new(), Arc::from([])),
     };
-    let m = Match {
+    let before = output.buffer.take_front(start);
+    let matched = output.buffer.take_front(found.range.len());
+    Match {
         index,
         kind: MatchKind::Data,
-        before: hay[..start].to_vec(),
-        matched: hay[found.range.clone()].to_vec(),
+        before,
+        matched,
         groups,
         names,
-    };
-    output.buffer.consume(found.range.end);
-    m
+    }
 }
 
 fn take_all_bytes(output: &mut Output) -> Vec<u8> {
-    let bytes = output.buffer.as_slice().to_vec();
-    output.buffer.consume(bytes.len());
-    bytes
+    let len = output.buffer.len();
+    output.buffer.take_front(len)
 }
 
 fn position(patterns: &[Pattern], is: impl Fn(&Kind) -> bool) -> Option<usize> {
