@@ -158,6 +158,7 @@ impl fmt::Display for Pattern {
             Kind::Exact(finder) => write!(f, "\"{}\"", escape(finder.needle())),
             Kind::Regex(re) => write!(f, "/{}/", re.regex.as_str()),
             Kind::Eof => f.write_str("EOF"),
+            Kind::NBytes(1) => f.write_str("1 byte"),
             Kind::NBytes(n) => write!(f, "{n} bytes"),
             Kind::Timeout => f.write_str("TIMEOUT"),
             Kind::Signal(signal) => write!(f, "signal {signal}"),

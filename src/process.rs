@@ -213,10 +213,12 @@ impl Child {
         self.wait().map(drop)
     }
 
-    /// True while some process is in the child's process group. The group's id stays
-    /// reserved while it has members, so this cannot hit an unrelated group.
+    /// True while some live process is in the child's process group. The group's id
+    /// stays reserved while it has members, so this cannot hit an unrelated group.
+    /// Zombies do not count: orphans wait for init to reap them, which may take a while
+    /// (or forever, under an init that does not reap).
     fn group_alive(&self) -> bool {
-        killpg(self.pid, None).is_ok()
+        killpg(self.pid, None).is_ok() && group_has_live_member(self.pid.as_raw())
     }
 
     /// Waits up to `grace` for the leader to exit and the group to empty. Only the leader
@@ -246,6 +248,35 @@ impl Child {
         }
         Ok(())
     }
+}
+
+/// True if `/proc` shows a process of group `pgid` that is not a zombie (or if `/proc`
+/// cannot be read, to stay on the safe side).
+fn group_has_live_member(pgid: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let is_pid = name
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        if !is_pid {
+            return false;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // "pid (comm) state ppid pgrp ...": comm may contain anything, so split after
+        // the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+        group == Some(pgid) && !matches!(state, Some("Z" | "X"))
+    })
 }
 
 impl Drop for Child {

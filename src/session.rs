@@ -179,6 +179,30 @@ impl<T: Transport> Session<T> {
         self.drain(Stream::Main)
     }
 
+    /// Returns the unmatched output, waiting up to `timeout` (`None`: forever) for some to
+    /// arrive if none is buffered; an empty vector means the output has ended. For
+    /// streaming output through as it comes (pexpect's `read_nonblocking`).
+    ///
+    /// ```
+    /// let mut s = ptychat::Command::new("echo").arg("streamed").spawn()?;
+    /// let mut all = Vec::new();
+    /// loop {
+    ///     let chunk = s.read_some(Some(std::time::Duration::from_secs(10)))?;
+    ///     if chunk.is_empty() {
+    ///         break;
+    ///     }
+    ///     all.extend(chunk);
+    /// }
+    /// assert_eq!(all, b"streamed\r\n");
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn read_some(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>> {
+        let m = self.expect_timeout([Pattern::nbytes(1), Pattern::eof()], timeout)?;
+        let mut bytes = m.matched;
+        bytes.extend(self.take_buffer());
+        Ok(bytes)
+    }
+
     /// The program's separate stderr (open3 sessions): expect on it, read its buffer.
     /// While any call waits, both outputs are drained, so a program flooding one of them
     /// never blocks.
