@@ -570,10 +570,12 @@ impl<T: Transport> Session<T> {
         };
         let hay = output.buffer.as_slice();
         let fresh = &hay[hay.len() - n..];
-        self.transcripts.each(|t| match stream {
-            Stream::Main => t.output(fresh),
-            Stream::Stderr => t.error_output(fresh),
-        });
+        if !fresh.is_empty() {
+            self.transcripts.each(|t| match stream {
+                Stream::Main => t.output(fresh),
+                Stream::Stderr => t.error_output(fresh),
+            });
+        }
         if let Some(trace) = &mut self.trace {
             trace.read(stream, fresh, hay.len());
         }
