@@ -207,7 +207,8 @@ fn wait_until_dead(pid: u32) -> bool {
         match process_state(pid) {
             None | Some('Z') | Some('X') => return true,
             Some(_) if Instant::now() >= deadline => return false,
-            Some(_) => std::thread::yield_now(),
+            // Process states change without an event to wait on: poll /proc.
+            Some(_) => std::thread::sleep(Duration::from_millis(1)),
         }
     }
 }
@@ -232,7 +233,7 @@ fn drop_ends_helpers_that_outlive_the_child() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut state = process_state(helper);
     while matches!(state, Some(c) if c != 'Z' && c != 'X') && Instant::now() < deadline {
-        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(1)); // polling /proc
         state = process_state(helper);
     }
     if matches!(state, Some(c) if c != 'Z' && c != 'X') {

@@ -4,10 +4,14 @@
 // The subcommands' modules live in src/bin/ptychat/.
 #[path = "ptychat/chat.rs"]
 mod chat;
+#[path = "ptychat/interact.rs"]
+mod interact;
 #[path = "ptychat/unbuffer.rs"]
 mod unbuffer;
 
 use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ptychat::Error;
@@ -31,17 +35,29 @@ Usage:
       \\r \\n \\t \\s (space) \\\\ \\^ ^X (Ctrl-X), and \\c at the end of a SEND string
       (no Enter). `ABORT TEXT` fails the dialogue if TEXT appears; `TIMEOUT SECONDS`
       changes the deadline. Afterwards ptychat waits for PROGRAM to exit.
+  ptychat interact [--escape KEY|none] [--] PROGRAM [ARGS...]
+      Run PROGRAM on a terminal sized like ours and connect our terminal to it (like
+      script(1)): what you type goes to PROGRAM, what it writes comes to you. The
+      escape key (default ^], that is Ctrl-]; `^X` for Ctrl-X, `none` for no escape)
+      hangs PROGRAM up. Our terminal's mode is restored however ptychat ends.
   ptychat --help | --version
 
 Options:
   -v, --verbose        (run, chat) copy the program's output to standard error as it is read
   -x, --trace          (run) print each command to standard error before running it
+      --log FILE       (run) log the program's output and what is sent to it to FILE
+                       (secrets sent with send_secret show as [secret: N bytes])
+      --log-output FILE
+                       (run) log only the program's output to FILE
+      --record FILE    (run) record the session as an asciicast v2 file, for
+                       `asciinema play FILE`
   -t, --timeout SECS   (chat) deadline for each expect, `none` for no deadline (default 30)
 
 Exit status:
   run       0 when the script ends, or the code given to its `exit` command
   unbuffer  the program's exit code (128+N if signal N killed it)
   chat      the program's exit code (128+N if signal N killed it)
+  interact  the program's exit code (128+N if signal N killed it)
   1         a script or dialogue failed (a timeout, the end of output, a failed
             assert_exit, an error from the program or system)
   2         the command line was wrong
@@ -81,7 +97,7 @@ fn main() -> ExitCode {
 fn dispatch(args: &[OsString]) -> Result<i32, Failure> {
     let Some((command, rest)) = args.split_first() else {
         return Err(Failure::Usage(
-            "missing command (run, check, unbuffer or chat)".into(),
+            "missing command (run, check, unbuffer, chat or interact)".into(),
         ));
     };
     match command.to_str().unwrap_or("") {
@@ -89,6 +105,7 @@ fn dispatch(args: &[OsString]) -> Result<i32, Failure> {
         "check" => check(rest),
         "unbuffer" => unbuffer::main(rest),
         "chat" => chat::main(rest),
+        "interact" => interact::main(rest),
         "-h" | "--help" | "help" => {
             print!("{HELP}");
             Ok(0)
@@ -98,7 +115,7 @@ fn dispatch(args: &[OsString]) -> Result<i32, Failure> {
             Ok(0)
         }
         _ => Err(Failure::Usage(format!(
-            "unknown command `{}` (expected run, check, unbuffer or chat)",
+            "unknown command `{}` (expected run, check, unbuffer, chat or interact)",
             command.to_string_lossy()
         ))),
     }
@@ -116,7 +133,19 @@ fn unknown_option(command: &str, arg: &OsStr) -> Failure {
     ))
 }
 
-/// `ptychat run [-v] [-x] SCRIPT [ARGS...]`
+/// Splits `--name=value` into its name and value.
+fn split_value(arg: &OsStr) -> (&OsStr, Option<&OsStr>) {
+    let bytes = arg.as_bytes();
+    match bytes.iter().position(|&b| b == b'=') {
+        Some(at) if bytes.starts_with(b"--") => (
+            OsStr::from_bytes(&bytes[..at]),
+            Some(OsStr::from_bytes(&bytes[at + 1..])),
+        ),
+        _ => (arg, None),
+    }
+}
+
+/// `ptychat run [-v] [-x] [--log FILE] [--log-output FILE] [--record FILE] SCRIPT [ARGS...]`
 fn run(args: &[OsString]) -> Result<i32, Failure> {
     let mut options = RunOptions::default();
     let mut rest = args;
@@ -125,6 +154,30 @@ fn run(args: &[OsString]) -> Result<i32, Failure> {
             break;
         }
         rest = tail;
+        let (name, value) = split_value(arg);
+        let file = match name.to_str().unwrap_or("") {
+            "--log" => Some(&mut options.log),
+            "--log-output" => Some(&mut options.log_output),
+            "--record" => Some(&mut options.record),
+            _ => None,
+        };
+        if let Some(file) = file {
+            let value = match value {
+                Some(value) => value,
+                None => {
+                    let Some((value, tail)) = rest.split_first() else {
+                        return Err(Failure::Usage(format!(
+                            "run: {} needs a FILE",
+                            name.to_string_lossy()
+                        )));
+                    };
+                    rest = tail;
+                    value
+                }
+            };
+            *file = Some(PathBuf::from(value));
+            continue;
+        }
         match arg.to_str().unwrap_or("") {
             "-v" | "--verbose" => options.verbose = true,
             "-x" | "--trace" => options.trace = true,

@@ -31,6 +31,13 @@ use crate::transcript::Transcript;
 /// a character split between two reads is held back until its end arrives, so it is
 /// recorded whole. The JSON is always valid, whatever the program writes.
 ///
+/// A session reads output only while one of its calls waits (`expect`, `send`,
+/// [`read_available`](crate::Session::read_available)...), so an event's time is when the
+/// session read the output, which is when the program wrote it only if the session was
+/// waiting then. A program echoing keys typed with pauses between them between calls
+/// shows up all at once, at the next `expect`; `read_available` after each key records
+/// each echo as it comes (see `examples/record.rs`).
+///
 /// The header is written with the first event (so the builder methods apply until then),
 /// or when the recorder is finished or dropped. Each line is written with one `write_all`
 /// and flushed. As with [`LogWriter`](crate::LogWriter), the first error writing is kept
@@ -50,7 +57,7 @@ use crate::transcript::Transcript;
 /// assert!(lines[0].ends_with(r#", "title": "echo"}"#));
 /// assert!(lines[1].starts_with('['));
 /// assert!(lines[1].ends_with(r#", "o", "hi \"you\"\r\n"]"#));
-/// # Ok::<(), ptychat::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// [asciicast v2]: https://docs.asciinema.org/manual/asciicast/v2/
@@ -384,7 +391,10 @@ mod tests {
         let mut cast = AsciicastRecorder::new(Broken, 80, 24);
         cast.output(b"x");
         cast.output(b"y");
-        assert_eq!(cast.error().map(io::Error::kind), Some(io::ErrorKind::BrokenPipe));
+        assert_eq!(
+            cast.error().map(io::Error::kind),
+            Some(io::ErrorKind::BrokenPipe)
+        );
         assert!(cast.finish().is_err());
     }
 }

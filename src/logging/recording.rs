@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use super::{AsciicastRecorder, Shared};
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use crate::pty::Pty;
 use crate::session::Session;
 use crate::transcript::TranscriptId;
@@ -19,16 +19,14 @@ use crate::transport::Transport;
 /// ```
 /// use ptychat::{Command, Pattern};
 ///
-/// let mut python = Command::new("python3").args(["-q"]).env("TERM", "dumb")
-///     .env("PYTHON_BASIC_REPL", "1").spawn()?;
-/// let recording = python.record_asciicast(Vec::new())?;
-/// python.expect(">>> ")?;
-/// python.send_line("print(6 * 7)")?;
-/// python.expect("42\r\n>>> ")?;
+/// let mut cat = Command::new("cat").echo(false).window_size(30, 100).spawn()?;
+/// let recording = cat.record_asciicast(Vec::new())?;
+/// cat.send_line("hello")?;
+/// cat.expect("hello\r\n")?;
 /// recording.marker("answered");
-/// let cast = String::from_utf8(recording.stop(&mut python)?).unwrap();
-/// assert!(cast.starts_with(r#"{"version": 2, "width": 80, "height": 24, "#));
-/// assert!(cast.contains(r#", "o", ">>> "]"#));
+/// let cast = String::from_utf8(recording.stop(&mut cat)?).unwrap();
+/// assert!(cast.starts_with(r#"{"version": 2, "width": 100, "height": 30, "#));
+/// assert!(cast.contains(r#", "o", "hello\r\n"]"#));
 /// assert!(cast.contains(r#", "m", "answered"]"#));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -123,7 +121,3 @@ impl Session<Pty> {
         self.record_asciicast(file)
     }
 }
-
-/// Keeps `Error` in use for the doc links above.
-#[allow(dead_code)]
-type _Error = Error;

@@ -46,7 +46,9 @@ impl<T> Shared<T> {
     /// Locks the value. A panic in another holder while it held the lock does not make
     /// the value unusable: the lock is taken anyway.
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The value, if this is the last handle to it (remove the session's clone first, with

@@ -26,11 +26,12 @@
 //! deadline and the escaped tail of the output.
 //!
 //! ```
+//! use ptychat::Shared;
 //! use ptychat::script::{RunOptions, Script};
 //! let script = Script::parse("demo", "spawn echo hello\nexpect /h(el+)o/\nprint \"got $1\"")?;
-//! let mut out = Vec::new();
-//! let code = script.run_with(&[], &RunOptions::default(), &mut out, &mut std::io::sink())?;
-//! assert_eq!((code, out), (0, b"got ell\n".to_vec()));
+//! let out = Shared::new(Vec::new());
+//! let code = script.run_with(&[], &RunOptions::default(), out.clone(), std::io::sink())?;
+//! assert_eq!((code, out.lock().as_slice()), (0, &b"got ell\n"[..]));
 //!
 //! let err = Script::parse("demo", "spawn echo hi\nexpect 'unclosed").unwrap_err();
 //! assert_eq!(err.to_string(),
@@ -47,17 +48,26 @@ pub use value::seconds as parse_seconds;
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::logging::Shared;
 
 /// How [`Script::run`] reports what happens, besides the script's own `print`s.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Copy the program's output to the log as `expect` and `wait` read it.
+    /// Copy the program's output to the log as it is read.
     pub verbose: bool,
     /// Write each command to the log (`+ FILE:LINE: COMMAND`) before running it.
     pub trace: bool,
+    /// Log what the programs write and what is sent to them to this file (`--log`),
+    /// as the script command `log_file PATH` does; secrets show as `[secret: N bytes]`.
+    pub log: Option<PathBuf>,
+    /// Log only what the programs write to this file (`--log-output`).
+    pub log_output: Option<PathBuf>,
+    /// Record the programs' output to this asciicast v2 file (`--record`), as the
+    /// script command `record PATH` does.
+    pub record: Option<PathBuf>,
 }
 
 /// A parsed script, ready to run.
@@ -110,23 +120,27 @@ impl Script {
     }
 
     /// Runs the script with `args` as `$arg1`, `$arg2`... (`$argc` is their number).
-    /// `print` writes to standard output, `--verbose` and `--trace` output to standard
-    /// error. Returns the script's exit code: 0 at its end, or the code given to `exit`.
+    /// `print` (and `log_user on`) writes to standard output, `--verbose` and `--trace`
+    /// output (and warnings about logs that could not be written) to standard error.
+    /// Returns the script's exit code: 0 at its end, or the code given to `exit`.
     ///
     /// A program still running when the script ends is ended (hung up, then signalled).
     pub fn run(&self, args: &[OsString], options: &RunOptions) -> Result<i32> {
-        self.run_with(args, options, &mut io::stdout(), &mut io::stderr())
+        self.run_with(args, options, io::stdout(), io::stderr())
     }
 
     /// Like [`run`](Script::run), writing `print` output to `out` and the verbose and
-    /// trace log to `log`.
+    /// trace log to `log`. The program's output is copied to them while it is read, so
+    /// they are owned; to look at what was written, pass a [`Shared`] buffer.
     pub fn run_with(
         &self,
         args: &[OsString],
         options: &RunOptions,
-        out: &mut dyn Write,
-        log: &mut dyn Write,
+        out: impl Write + Send + 'static,
+        log: impl Write + Send + 'static,
     ) -> Result<i32> {
+        let out = Shared::new(Box::new(out) as Box<dyn Write + Send>);
+        let log = Shared::new(Box::new(log) as Box<dyn Write + Send>);
         run::Runner::new(&self.file, args, options, out, log).run(&self.stmts)
     }
 }
@@ -139,10 +153,11 @@ mod tests {
     fn run(source: &str, args: &[&str]) -> (std::result::Result<i32, String>, String) {
         let script = Script::parse("t", source).unwrap_or_else(|e| panic!("{e}"));
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
-        let mut out = Vec::new();
+        let out = Shared::new(Vec::new());
         let result = script
-            .run_with(&args, &RunOptions::default(), &mut out, &mut io::sink())
+            .run_with(&args, &RunOptions::default(), out.clone(), io::sink())
             .map_err(|e| e.to_string());
+        let out = out.lock().clone();
         (result, String::from_utf8(out).unwrap())
     }
 

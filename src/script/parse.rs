@@ -2,6 +2,7 @@
 //! before the script runs.
 
 use crate::error::Error;
+use crate::logging::Direction;
 use crate::pattern::Pattern;
 
 use super::lex::{Lexer, Token, Word, is_identifier};
@@ -26,6 +27,7 @@ pub(crate) enum Op {
     Spawn(Vec<Word>),
     SpawnShell(Word),
     Send(Word),
+    SendSecret(Secret),
     SendLine(Option<Word>),
     SendControl(Word),
     SendEof,
@@ -41,6 +43,31 @@ pub(crate) enum Op {
     Fail(Vec<Word>),
     Exit(Option<Word>),
     Continue,
+    /// `interact [--escape KEY|none]`: the escape key, if given.
+    Interact(Option<Word>),
+    LogUser(Word),
+    /// `log_file [-a] [-o|-i] [PATH]`; no path closes the log.
+    LogFile {
+        append: bool,
+        direction: Direction,
+        path: Option<Word>,
+    },
+    /// `record [-i] [PATH]`; no path stops recording.
+    Record {
+        input: bool,
+        path: Option<Word>,
+    },
+}
+
+/// The text of a `send_secret`, kept out of `Debug` output (the `--trace` text of its
+/// command is hidden when the script is parsed).
+#[derive(Clone)]
+pub(crate) struct Secret(pub(crate) Word);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// `set NAME VALUE`.
@@ -118,8 +145,9 @@ struct Parser<'s> {
 
 /// Every command name, for error messages.
 const COMMANDS: &str = "set, timeout, let, spawn, spawn_shell, send, sendline, sendcontrol, \
-                        sendeof, sendintr, expect, abort_on, print, wait, assert_exit, sleep, \
-                        close, kill, fail, exit, continue";
+                        sendeof, sendintr, send_secret, expect, abort_on, print, wait, \
+                        assert_exit, sleep, close, kill, fail, exit, continue, log_user, \
+                        log_file, record, interact";
 
 impl<'s> Parser<'s> {
     fn error(&self, line: usize, message: impl Into<String>) -> Error {
@@ -171,8 +199,12 @@ impl<'s> Parser<'s> {
                     }
                 }
             };
-            let text = lexer.text(start, end).to_owned();
             let op = self.op(&name, args, line, context, line_ended)?;
+            let text = match op {
+                // `--trace` must not show the secret.
+                Op::SendSecret(_) => format!("{name} (secret not shown)"),
+                _ => lexer.text(start, end).to_owned(),
+            };
             stmts.push(Stmt { line, text, op });
         }
     }
@@ -252,6 +284,54 @@ impl<'s> Parser<'s> {
                 count(1..=1, "send \"TEXT\" (quote text that contains spaces)")?;
                 Op::Send(words.next().unwrap_or_default())
             }
+            "send_secret" => {
+                count(
+                    1..=1,
+                    "send_secret \"TEXT\" (quote text that contains spaces)",
+                )?;
+                Op::SendSecret(Secret(words.next().unwrap_or_default()))
+            }
+            "log_user" => {
+                count(1..=1, "log_user on|off")?;
+                let on = words.next().unwrap_or_default();
+                check(&on, &|v| value::switch(v).map(drop))?;
+                Op::LogUser(on)
+            }
+            "log_file" | "record" => {
+                let usage = if name == "record" {
+                    "usage: record [-i] [PATH] (no PATH: stop recording)"
+                } else {
+                    "usage: log_file [-a] [-o|-i] [PATH] (no PATH: close the log)"
+                };
+                let (mut append, mut direction, mut input) = (false, Direction::Both, false);
+                let mut path = None;
+                for word in words {
+                    match (name, word.plain()) {
+                        ("log_file", Some("-a" | "--append")) => append = true,
+                        ("log_file", Some("-o" | "--output")) => direction = Direction::Output,
+                        ("log_file", Some("-i" | "--input")) => direction = Direction::Input,
+                        ("record", Some("-i" | "--input")) => input = true,
+                        (_, Some(flag)) if flag.starts_with('-') && flag.len() > 1 => {
+                            return Err(err(format!("{name}: unknown option `{flag}`; {usage}")));
+                        }
+                        _ if path.is_none() => path = Some(word),
+                        _ => return Err(err(usage.into())),
+                    }
+                }
+                let flags = append || input || direction != Direction::Both;
+                if flags && path.is_none() {
+                    return Err(err(format!("{name}: the options need a PATH; {usage}")));
+                }
+                if name == "record" {
+                    Op::Record { input, path }
+                } else {
+                    Op::LogFile {
+                        append,
+                        direction,
+                        path,
+                    }
+                }
+            }
             "sendline" => {
                 count(
                     0..=1,
@@ -310,6 +390,25 @@ impl<'s> Parser<'s> {
                     check(code, &|v| value::exit_code(v).map(drop))?;
                 }
                 Op::Exit(code)
+            }
+            "interact" => {
+                const USAGE: &str =
+                    "usage: interact [--escape KEY|none] (KEY like ^X for Ctrl-X; default ^])";
+                let args: Vec<Word> = words.collect();
+                match args.as_slice() {
+                    [] => Op::Interact(None),
+                    [flag, key] if matches!(flag.plain(), Some("-e" | "--escape")) => {
+                        check(key, &|v| match crate::Interact::parse_escape(
+                            &String::from_utf8_lossy(v),
+                        ) {
+                            Ok(_) => Ok(()),
+                            Err(Error::InvalidArgument(message)) => Err(message),
+                            Err(e) => Err(e.to_string()),
+                        })?;
+                        Op::Interact(Some(key.clone()))
+                    }
+                    _ => return Err(err(USAGE.into())),
+                }
             }
             "continue" => {
                 count(0..=0, "continue")?;

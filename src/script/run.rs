@@ -6,7 +6,10 @@ use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::Duration;
 
-use crate::{Command, DEFAULT_TIMEOUT, Error, ExitStatus, Match, Pattern, PtySession, escape};
+use crate::logging::script_logs::{ScriptLogs, ScriptWriter, Sink, Slot};
+use crate::{
+    Command, DEFAULT_TIMEOUT, Direction, Error, ExitStatus, Match, Pattern, PtySession, escape,
+};
 
 use super::RunOptions;
 use super::lex::{Part, Word};
@@ -69,8 +72,10 @@ struct Settings {
 pub(crate) struct Runner<'a> {
     file: &'a str,
     options: &'a RunOptions,
-    out: &'a mut dyn Write,
-    log: &'a mut dyn Write,
+    out: ScriptWriter,
+    log: ScriptWriter,
+    /// The logs attached to each program: `--verbose`, `log_user`, `log_file`...
+    logs: ScriptLogs,
     vars: HashMap<String, Vec<u8>>,
     /// The variables the last match set, cleared by the next one.
     captures: Vec<String>,
@@ -87,8 +92,8 @@ impl<'a> Runner<'a> {
         file: &'a str,
         args: &[OsString],
         options: &'a RunOptions,
-        out: &'a mut dyn Write,
-        log: &'a mut dyn Write,
+        out: ScriptWriter,
+        log: ScriptWriter,
     ) -> Self {
         let mut vars = HashMap::new();
         vars.insert("script".to_owned(), file.as_bytes().to_vec());
@@ -101,6 +106,7 @@ impl<'a> Runner<'a> {
             options,
             out,
             log,
+            logs: ScriptLogs::default(),
             vars,
             captures: Vec::new(),
             settings: Settings {
@@ -120,10 +126,57 @@ impl<'a> Runner<'a> {
 
     /// Runs the script's commands; the result is the script's exit code.
     pub(crate) fn run(&mut self, stmts: &[Stmt]) -> Result<i32, Error> {
-        match self.block(stmts)? {
+        self.open_logs()?;
+        let flow = self.block(stmts);
+        for problem in self.logs.close(self.session.as_mut()) {
+            self.warn(&problem);
+        }
+        match flow? {
             Flow::Exit(code) => Ok(code),
             Flow::Next | Flow::Continue => Ok(0),
         }
+    }
+
+    /// Starts the logs the options ask for.
+    fn open_logs(&mut self) -> Result<(), Error> {
+        let options = self.options;
+        let opened = |sink: std::io::Result<Sink>| {
+            sink.map(Some).map_err(|source| Error::Io {
+                context: "opening a log",
+                source,
+            })
+        };
+        if options.verbose {
+            self.logs
+                .set(Slot::Verbose, Some(Sink::Echo(self.log.clone())), None);
+        }
+        if let Some(path) = &options.log {
+            let sink = opened(Sink::log(path.as_os_str(), Direction::Both, false))?;
+            self.logs.set(Slot::LogOption, sink, None);
+        }
+        if let Some(path) = &options.log_output {
+            let sink = opened(Sink::log(path.as_os_str(), Direction::Output, false))?;
+            self.logs.set(Slot::LogOutputOption, sink, None);
+        }
+        if let Some(path) = &options.record {
+            let (cols, rows) = (self.settings.cols, self.settings.rows);
+            let sink = opened(Sink::cast(path.as_os_str(), cols, rows, false))?;
+            self.logs.set(Slot::RecordOption, sink, None);
+        }
+        Ok(())
+    }
+
+    /// Puts `sink` in `slot` (`None`: stops that log), on the running program too.
+    fn set_log(&mut self, slot: Slot, sink: Option<Sink>) {
+        if let Some(problem) = self.logs.set(slot, sink, self.session.as_mut()) {
+            self.warn(&problem);
+        }
+    }
+
+    /// Reports a problem that does not stop the script (a log that could not be written).
+    fn warn(&mut self, problem: &str) {
+        let _ = writeln!(self.log, "ptychat: warning: {problem}");
+        let _ = self.log.flush();
     }
 
     fn block(&mut self, stmts: &[Stmt]) -> Result<Flow, Error> {
@@ -177,6 +230,44 @@ impl<'a> Runner<'a> {
             Op::Send(text) => {
                 let text = self.eval(text)?;
                 self.session()?.send(text)?;
+            }
+            Op::SendSecret(secret) => {
+                let text = self.eval(&secret.0)?;
+                self.session()?.send_secret(text)?;
+            }
+            Op::LogUser(on) => {
+                let on = value::switch(&self.eval(on)?)?;
+                let sink = on.then(|| Sink::Echo(self.out.clone()));
+                self.set_log(Slot::User, sink);
+            }
+            Op::LogFile {
+                append,
+                direction,
+                path,
+            } => {
+                let sink = match path {
+                    Some(path) => {
+                        let path = OsString::from_vec(self.eval(path)?);
+                        let sink = Sink::log(&path, *direction, *append)
+                            .map_err(|e| format!("log_file: cannot open {e}"))?;
+                        Some(sink)
+                    }
+                    None => None,
+                };
+                self.set_log(Slot::LogFile, sink);
+            }
+            Op::Record { input, path } => {
+                let sink = match path {
+                    Some(path) => {
+                        let path = OsString::from_vec(self.eval(path)?);
+                        let (cols, rows) = (self.settings.cols, self.settings.rows);
+                        let sink = Sink::cast(&path, cols, rows, *input)
+                            .map_err(|e| format!("record: cannot open {e}"))?;
+                        Some(sink)
+                    }
+                    None => None,
+                };
+                self.set_log(Slot::Record, sink);
             }
             Op::SendLine(text) => {
                 let text = match text {
@@ -267,6 +358,7 @@ impl<'a> Runner<'a> {
                 return Ok(Flow::Exit(code));
             }
             Op::Continue => return Ok(Flow::Continue),
+            Op::Interact(escape) => return self.interact(escape.as_ref()),
         }
         Ok(Flow::Next)
     }
@@ -337,6 +429,7 @@ impl<'a> Runner<'a> {
                 if let Some(session) = &mut self.session {
                     session.set_window_size(rows, cols)?;
                 }
+                self.logs.resize(cols, rows);
             }
             Setting::Echo(on) => {
                 let on = value::switch(&self.eval(on)?)?;
@@ -398,6 +491,7 @@ impl<'a> Runner<'a> {
         if let Some(ending) = &s.line_ending {
             session.set_line_ending(ending.clone());
         }
+        self.logs.attach(&mut session);
         self.session = Some(session);
         Ok(())
     }
@@ -429,8 +523,6 @@ impl<'a> Runner<'a> {
         patterns.extend(self.abort.iter().map(|(pattern, _)| pattern.clone()));
         loop {
             let m = self.session()?.expect_timeout(&patterns, timeout)?;
-            self.echo(m.before());
-            self.echo(m.matched());
             let Some(branch) = expect.branches.get(m.index()) else {
                 let (_, what) = &self.abort[m.index() - expect.branches.len()];
                 let mut seen = m.before().to_vec();
@@ -481,8 +573,7 @@ impl<'a> Runner<'a> {
             return Ok(status);
         }
         let timeout = self.settings.timeout;
-        let m = self.session()?.expect_timeout(Pattern::eof(), timeout)?;
-        self.echo(m.before());
+        self.session()?.expect_timeout(Pattern::eof(), timeout)?;
         let session = self.session()?;
         let status = match timeout {
             None => session.wait()?,
@@ -494,18 +585,41 @@ impl<'a> Runner<'a> {
         Ok(status)
     }
 
+    /// `interact`: hands the user's terminal to the program until the escape key (the
+    /// script goes on) or the end of the program (the script ends with its exit code).
+    fn interact(&mut self, escape: Option<&Word>) -> Result<Flow, Fault> {
+        let escape = match escape {
+            Some(key) => crate::Interact::parse_escape(&String::from_utf8_lossy(&self.eval(key)?))?,
+            None => Some(crate::DEFAULT_ESCAPE),
+        };
+        // What the script printed goes before what the program writes.
+        let _ = self.out.flush();
+        let options = crate::Interact::new().escape(escape);
+        // The user's terminal shows the output; `-v` and `log_user` would show it twice.
+        let session = self.session.as_mut().ok_or(NO_PROGRAM)?;
+        self.logs.set_echoes(false, session);
+        let outcome = session.interact_with(options);
+        self.logs.set_echoes(true, session);
+        match outcome? {
+            crate::InteractOutcome::Exited(status) => {
+                self.set_status(status);
+                Ok(Flow::Exit(value::status_code(status)))
+            }
+            crate::InteractOutcome::Eof => {
+                let status = self.wait()?;
+                Ok(Flow::Exit(value::status_code(status)))
+            }
+            crate::InteractOutcome::Interrupted(signal) => {
+                Err(format!("interact was interrupted by {signal}").into())
+            }
+            _ => Ok(Flow::Next),
+        }
+    }
+
     fn set_status(&mut self, status: ExitStatus) {
         self.status = Some(status);
         let code = value::status_code(status).to_string().into_bytes();
         self.vars.insert("status".to_owned(), code);
-    }
-
-    /// Copies the program's output to the log with `--verbose`.
-    fn echo(&mut self, bytes: &[u8]) {
-        if self.options.verbose && !bytes.is_empty() {
-            let _ = self.log.write_all(bytes);
-            let _ = self.log.flush();
-        }
     }
 }
 

@@ -5,6 +5,7 @@
 pub(crate) mod alarm;
 pub(crate) mod fork;
 pub(crate) mod signals;
+pub(crate) mod terminal;
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
