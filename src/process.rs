@@ -49,6 +49,21 @@ impl ExitStatus {
         }
     }
 
+    /// The number a shell reports for this status (`$?`): the exit code, or 128 plus the
+    /// number of the signal that killed the process.
+    ///
+    /// ```
+    /// use ptychat::{ExitStatus, Signal};
+    /// assert_eq!(ExitStatus::Exited(3).shell_code(), 3);
+    /// assert_eq!(ExitStatus::Signaled(Signal::SIGTERM).shell_code(), 143);
+    /// ```
+    pub fn shell_code(&self) -> i32 {
+        match self {
+            ExitStatus::Exited(code) => *code,
+            ExitStatus::Signaled(signal) => 128 + *signal as i32,
+        }
+    }
+
     /// True for exit code 0.
     pub fn success(&self) -> bool {
         *self == ExitStatus::Exited(0)

@@ -603,11 +603,11 @@ impl<'a> Runner<'a> {
         match outcome? {
             crate::InteractOutcome::Exited(status) => {
                 self.set_status(status);
-                Ok(Flow::Exit(value::status_code(status)))
+                Ok(Flow::Exit(status.shell_code()))
             }
             crate::InteractOutcome::Eof => {
                 let status = self.wait()?;
-                Ok(Flow::Exit(value::status_code(status)))
+                Ok(Flow::Exit(status.shell_code()))
             }
             crate::InteractOutcome::Interrupted(signal) => {
                 Err(format!("interact was interrupted by {signal}").into())
@@ -618,7 +618,7 @@ impl<'a> Runner<'a> {
 
     fn set_status(&mut self, status: ExitStatus) {
         self.status = Some(status);
-        let code = value::status_code(status).to_string().into_bytes();
+        let code = status.shell_code().to_string().into_bytes();
         self.vars.insert("status".to_owned(), code);
     }
 }

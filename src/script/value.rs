@@ -105,18 +105,12 @@ impl ExitExpectation {
     pub(crate) fn accepts(self, status: ExitStatus) -> bool {
         match (self, status) {
             (ExitExpectation::Code(c), ExitStatus::Exited(e)) => c == e,
-            (ExitExpectation::Code(c), ExitStatus::Signaled(s)) => c == 128 + s as i32,
+            (ExitExpectation::Code(c), status @ ExitStatus::Signaled(_)) => {
+                c == status.shell_code()
+            }
             (ExitExpectation::Signal(a), ExitStatus::Signaled(b)) => a == b,
             (ExitExpectation::Signal(_), ExitStatus::Exited(_)) => false,
         }
-    }
-}
-
-/// The number a shell would report for `status`: the exit code, or 128 + the signal.
-pub(crate) fn status_code(status: ExitStatus) -> i32 {
-    match status {
-        ExitStatus::Exited(code) => code,
-        ExitStatus::Signaled(signal) => 128 + signal as i32,
     }
 }
 
@@ -164,7 +158,7 @@ mod tests {
         assert!(ExitExpectation::Signal(Signal::SIGTERM).accepts(term));
         assert!(!ExitExpectation::Code(0).accepts(term));
         assert!(ExitExpectation::Code(0).accepts(ExitStatus::Exited(0)));
-        assert_eq!(status_code(term), 143);
+        assert_eq!(term.shell_code(), 143);
     }
 
     #[test]

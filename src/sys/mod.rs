@@ -1,6 +1,8 @@
 //! The crate's only `unsafe` code (the rest of the crate is `#![deny(unsafe_code)]`): the
-//! child's set-up between `fork` and `exec`, terminal ioctls, and `pidfd_open`, which `nix`
-//! does not wrap. Every `unsafe` block states why it is sound in a `// SAFETY:` comment.
+//! child's set-up between `fork` and `exec`, terminal ioctls, `pidfd_open`, the SIGPIPE-free
+//! write, and in the submodules the per-thread alarm timers (`alarm`), fork without exec
+//! (`fork`), the self-pipe signal handlers (`signals`) and raw mode (`terminal`). Every
+//! `unsafe` block states why it is sound in a `// SAFETY:` comment.
 
 pub(crate) mod alarm;
 pub(crate) mod fork;

@@ -18,7 +18,6 @@ use std::time::Duration;
 use ptychat::script::parse_seconds;
 use ptychat::{Command, DEFAULT_TIMEOUT, Pattern, escape};
 
-use crate::unbuffer::status_code;
 use crate::{Failure, is_option};
 
 /// One expect-send pair, or a keyword pair.
@@ -207,7 +206,7 @@ fn run(chat: &Chat) -> Result<i32, Failure> {
             ))
         })?,
     };
-    Ok(status_code(status))
+    Ok(status.shell_code())
 }
 
 #[cfg(test)]

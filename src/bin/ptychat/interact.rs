@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use ptychat::{Command, Interact, InteractOutcome, Pattern};
 
-use crate::unbuffer::status_code;
 use crate::{Failure, is_option};
 
 /// How long the program gets to react to each signal when the escape key hangs it up.
@@ -115,7 +114,7 @@ fn run(options: Options) -> Result<i32, Failure> {
             session.terminate(HANG_UP_GRACE)?
         }
     };
-    Ok(status_code(status))
+    Ok(status.shell_code())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use ptychat::{Command, Error, ExitStatus, Pattern};
+use ptychat::{Command, Error, Pattern};
 
 use crate::{Failure, is_option, unknown_option};
 
@@ -82,15 +82,7 @@ pub(crate) fn main(args: &[OsString]) -> Result<i32, Failure> {
             break;
         }
     }
-    Ok(status_code(session.wait()?))
-}
-
-/// The exit code a shell reports: the program's, or 128 + the signal that killed it.
-pub(crate) fn status_code(status: ExitStatus) -> i32 {
-    match status {
-        ExitStatus::Exited(code) => code,
-        ExitStatus::Signaled(signal) => 128 + signal as i32,
-    }
+    Ok(session.wait()?.shell_code())
 }
 
 /// Checks that `program` names an executable file, looking it up in `PATH` if it has no
