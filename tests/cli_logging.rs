@@ -58,13 +58,15 @@ fn read(path: &Path) -> String {
     String::from_utf8(std::fs::read(path).unwrap()).unwrap()
 }
 
-/// False (with a note) when `program` is not installed, so its test is skipped.
+/// Checks that `program` is installed: the tests drive real programs, and `.ci/run`
+/// installs them, so a missing one is a failure, not a skip.
 fn installed(program: &str) -> bool {
     let found = std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
-    if !found {
-        eprintln!("SKIPPED: `{program}` is not installed");
-    }
+    assert!(
+        found,
+        "`{program}` is not installed (bash .ci/run installs it)"
+    );
     found
 }
 
