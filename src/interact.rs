@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags};
@@ -752,7 +752,6 @@ impl Relay<'_, '_> {
             self.relay_stderr(session)?;
             return finish(session).map(Ended::Outcome);
         }
-        let read_patterns = [Pattern::nbytes(1), Pattern::eof(), Pattern::timeout()];
         loop {
             if self.eof_to_forward && self.pending.is_empty() {
                 self.forward_eof(session)?;
@@ -782,7 +781,7 @@ impl Relay<'_, '_> {
                 }
             }
             if ready.output {
-                match read_output(session, &read_patterns)? {
+                match read_output(session)? {
                     Chunk::Data(data) => {
                         if self.output(&data)? == Flow::Stop {
                             self.stop(session, InteractOutcome::Stopped);
@@ -1026,17 +1025,18 @@ fn run_hooks(callbacks: &mut [Callback<'_>], matches: &[Match], reply: &mut Repl
     Flow::Continue
 }
 
-/// One read of the program's output (through the session, so transcripts see it).
-fn read_output<T: Transport>(session: &mut Session<T>, patterns: &[Pattern]) -> Result<Chunk> {
-    let m = session.expect_timeout(patterns, Some(Duration::ZERO))?;
-    Ok(match m.index() {
-        0 => {
-            let mut data = m.matched().to_vec();
-            data.extend(session.take_buffer());
-            Chunk::Data(data)
-        }
-        1 => Chunk::End(m.before().to_vec()),
-        _ => Chunk::Nothing,
+/// One read of the program's output, without waiting, plus whatever was still buffered
+/// (through the session, so transcripts see it). One read at a time, so a program that
+/// never stops writing cannot keep us from the user's input.
+fn read_output<T: Transport>(session: &mut Session<T>) -> Result<Chunk> {
+    session.read_chunk()?;
+    let data = session.take_buffer();
+    Ok(if session.is_eof() {
+        Chunk::End(data)
+    } else if data.is_empty() {
+        Chunk::Nothing
+    } else {
+        Chunk::Data(data)
     })
 }
 

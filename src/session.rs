@@ -581,6 +581,15 @@ impl<T: Transport> Session<T> {
         }
     }
 
+    /// One read of the main output without waiting (for relaying it as it comes): the
+    /// number of bytes added, `Some(0)` at its end, `None` if nothing was there.
+    pub(crate) fn read_chunk(&mut self) -> Result<Option<usize>> {
+        if self.main.eof {
+            return Ok(Some(0));
+        }
+        self.read_once(Stream::Main)
+    }
+
     /// Reads everything available on `stream` without waiting.
     fn drain(&mut self, stream: Stream) -> Result<usize> {
         let mut total = 0;
