@@ -1,0 +1,55 @@
+//! [`Interactive`]: what interact needs of a transport besides reading and writing.
+
+use std::os::fd::{AsFd, BorrowedFd};
+
+use crate::fork::Forked;
+use crate::pipes::Pipes;
+use crate::process::{Child, ChildTransport};
+use crate::pty::Pty;
+#[cfg(doc)]
+use crate::session::Session;
+use crate::stream::{FdPair, FdStream};
+use crate::transport::Transport;
+
+/// Transports that [`interact`](Session::interact) can drive. Every transport of this
+/// crate implements it; for your own [`Transport`], the defaults (no terminal, no process)
+/// are an empty `impl`.
+pub trait Interactive: Transport {
+    /// The terminal the program runs on (a pty master), if any: its window size follows
+    /// the user's, and the end of the user's input is passed on as its end-of-file
+    /// character. Without one, the end of input is [`close_input`](Transport::close_input).
+    fn terminal(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
+    /// The process to wait for once its output ends, if any.
+    fn process(&mut self) -> Option<&mut Child> {
+        None
+    }
+}
+
+impl Interactive for Pty {
+    fn terminal(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.master())
+    }
+
+    fn process(&mut self) -> Option<&mut Child> {
+        Some(self.child_mut())
+    }
+}
+
+impl Interactive for Pipes {
+    fn process(&mut self) -> Option<&mut Child> {
+        Some(self.child_mut())
+    }
+}
+
+impl Interactive for Forked {
+    fn process(&mut self) -> Option<&mut Child> {
+        Some(self.child_mut())
+    }
+}
+
+impl<S: AsFd> Interactive for FdStream<S> {}
+
+impl Interactive for FdPair {}
