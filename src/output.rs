@@ -15,6 +15,28 @@ pub(crate) enum Stream {
     Stderr,
 }
 
+/// A session's outputs: the main one and the separate stderr.
+pub(crate) struct Outputs {
+    pub(crate) main: Output,
+    pub(crate) stderr: Output,
+}
+
+impl Outputs {
+    pub(crate) fn get(&self, stream: Stream) -> &Output {
+        match stream {
+            Stream::Main => &self.main,
+            Stream::Stderr => &self.stderr,
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, stream: Stream) -> &mut Output {
+        match stream {
+            Stream::Main => &mut self.main,
+            Stream::Stderr => &mut self.stderr,
+        }
+    }
+}
+
 pub(crate) struct Output {
     pub(crate) buffer: Buffer,
     pub(crate) eof: bool,

@@ -13,7 +13,7 @@ use crate::buffer::BufferFull;
 use crate::error::{Context, Error, Result};
 use crate::escape::escape_tail;
 use crate::matched::{Match, MatchKind};
-use crate::output::{Output, Stream};
+use crate::output::{Output, Outputs, Stream};
 use crate::pattern::{Kind, Pattern, Patterns, describe};
 use crate::poll::{is_ready, wait};
 use crate::scanner::{Found, Scanner};
@@ -57,8 +57,7 @@ const ERROR_TAIL: usize = 1024;
 /// ```
 pub struct Session<T: Transport> {
     transport: T,
-    main: Output,
-    stderr: Output,
+    outputs: Outputs,
     on_full: BufferFull,
     timeout: Option<Duration>,
     line_ending: Cow<'static, [u8]>,
@@ -72,8 +71,8 @@ impl<T: Transport + std::fmt::Debug> std::fmt::Debug for Session<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("transport", &self.transport)
-            .field("buffered", &self.main.buffer.len())
-            .field("eof", &self.main.eof)
+            .field("buffered", &self.outputs.main.buffer.len())
+            .field("eof", &self.outputs.main.eof)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -95,8 +94,10 @@ impl<T: Transport> Session<T> {
         stderr.eof = transport.stderr_fd().is_none();
         Session {
             transport,
-            main: Output::new(),
-            stderr,
+            outputs: Outputs {
+                main: Output::new(),
+                stderr,
+            },
             on_full: BufferFull::default(),
             timeout: Some(DEFAULT_TIMEOUT),
             line_ending: Cow::Borrowed(line_ending),
@@ -140,7 +141,7 @@ impl<T: Transport> Session<T> {
 
     /// The maximum size of each unmatched-output buffer.
     pub fn max_buffer(&self) -> usize {
-        self.main.buffer.max()
+        self.outputs.main.buffer.max()
     }
 
     /// Sets the maximum size of each unmatched-output buffer (at least 64 KiB) and what
@@ -148,29 +149,29 @@ impl<T: Transport> Session<T> {
     /// [`BufferFull::DiscardOldest`]. An output that is not being awaited (stderr while
     /// waiting on stdout) always drops its oldest bytes, so the program never blocks on it.
     pub fn set_max_buffer(&mut self, max: usize, on_full: BufferFull) {
-        self.main.buffer.set_max(max);
-        self.stderr.buffer.set_max(max);
+        self.outputs.main.buffer.set_max(max);
+        self.outputs.stderr.buffer.set_max(max);
         self.on_full = on_full;
     }
 
     /// How many bytes were dropped from a full buffer under [`BufferFull::DiscardOldest`].
     pub fn discarded(&self) -> u64 {
-        self.main.buffer.discarded()
+        self.outputs.main.buffer.discarded()
     }
 
     /// The output that has arrived but not been matched yet.
     pub fn buffer(&self) -> &[u8] {
-        self.main.buffer.as_slice()
+        self.outputs.main.buffer.as_slice()
     }
 
     /// Removes and returns the unmatched output.
     pub fn take_buffer(&mut self) -> Vec<u8> {
-        take_all_bytes(&mut self.main)
+        take_all_bytes(&mut self.outputs.main)
     }
 
     /// True once the program's output has ended (buffered bytes may remain).
     pub fn is_eof(&self) -> bool {
-        self.main.eof
+        self.outputs.main.eof
     }
 
     /// Reads whatever output is available right now, without waiting, and returns how many
@@ -404,10 +405,7 @@ impl<T: Transport> Session<T> {
     }
 
     fn output(&mut self, stream: Stream) -> &mut Output {
-        match stream {
-            Stream::Main => &mut self.main,
-            Stream::Stderr => &mut self.stderr,
-        }
+        self.outputs.get_mut(stream)
     }
 
     fn expect_on(
@@ -429,10 +427,7 @@ impl<T: Transport> Session<T> {
         let mut scanners: Vec<Scanner<'_>> =
             patterns.iter().map(|p| Scanner::new(p, base)).collect();
         if let Some(trace) = &mut self.trace {
-            let buffer = match stream {
-                Stream::Main => self.main.buffer.as_slice(),
-                Stream::Stderr => self.stderr.buffer.as_slice(),
-            };
+            let buffer = self.outputs.get(stream).buffer.as_slice();
             trace.expect_started(&describe(&patterns), timeout, buffer);
         }
         loop {
@@ -468,11 +463,7 @@ impl<T: Transport> Session<T> {
                 });
             }
             if let Some(trace) = &mut self.trace {
-                let buffer = match stream {
-                    Stream::Main => self.main.buffer.as_slice(),
-                    Stream::Stderr => self.stderr.buffer.as_slice(),
-                };
-                trace.no_match(buffer);
+                trace.no_match(self.outputs.get(stream).buffer.as_slice());
             }
             let output = self.output(stream);
             if output.eof {
@@ -544,14 +535,12 @@ impl<T: Transport> Session<T> {
             Stream::Stderr => BufferFull::DiscardOldest,
         };
         let Session {
-            transport,
-            main,
-            stderr,
-            ..
+            transport, outputs, ..
         } = self;
+        let output = outputs.get_mut(stream);
         let read = match stream {
-            Stream::Main => main.read_once(on_full, |buf| transport.read(buf))?,
-            Stream::Stderr => stderr.read_once(on_full, |buf| transport.read_stderr(buf))?,
+            Stream::Main => output.read_once(on_full, |buf| transport.read(buf))?,
+            Stream::Stderr => output.read_once(on_full, |buf| transport.read_stderr(buf))?,
         };
         if let Some(n) = read {
             self.observe_read(stream, n);
@@ -564,11 +553,7 @@ impl<T: Transport> Session<T> {
         if self.transcripts.is_empty() && self.trace.is_none() {
             return;
         }
-        let output = match stream {
-            Stream::Main => &self.main,
-            Stream::Stderr => &self.stderr,
-        };
-        let hay = output.buffer.as_slice();
+        let hay = self.outputs.get(stream).buffer.as_slice();
         let fresh = &hay[hay.len() - n..];
         if !fresh.is_empty() {
             self.transcripts.each(|t| match stream {
@@ -584,7 +569,7 @@ impl<T: Transport> Session<T> {
     /// One read of the main output without waiting (for relaying it as it comes): the
     /// number of bytes added, `Some(0)` at its end, `None` if nothing was there.
     pub(crate) fn read_chunk(&mut self) -> Result<Option<usize>> {
-        if self.main.eof {
+        if self.outputs.main.eof {
             return Ok(Some(0));
         }
         self.read_once(Stream::Main)
@@ -613,9 +598,10 @@ impl<T: Transport> Session<T> {
         input: Option<BorrowedFd<'_>>,
         deadline: Option<Instant>,
     ) -> Result<Option<Ready>> {
-        let main = (self.main.is_open() && !self.main.blocks_reading(self.on_full))
+        let main = (self.outputs.main.is_open() && !self.outputs.main.blocks_reading(self.on_full))
             .then(|| self.transport.read_fd());
         let stderr = self
+            .outputs
             .stderr
             .is_open()
             .then(|| self.transport.stderr_fd())
@@ -743,12 +729,12 @@ impl<T: Transport> StderrView<'_, T> {
 
     /// The stderr output that has arrived but not been matched yet.
     pub fn buffer(&self) -> &[u8] {
-        self.session.stderr.buffer.as_slice()
+        self.session.outputs.stderr.buffer.as_slice()
     }
 
     /// Removes and returns the unmatched stderr output.
     pub fn take_buffer(&mut self) -> Vec<u8> {
-        take_all_bytes(&mut self.session.stderr)
+        take_all_bytes(&mut self.session.outputs.stderr)
     }
 
     /// Reads whatever stderr output is available now, without waiting.
@@ -758,7 +744,7 @@ impl<T: Transport> StderrView<'_, T> {
 
     /// True once stderr has ended (buffered bytes may remain).
     pub fn is_eof(&self) -> bool {
-        self.session.stderr.eof
+        self.session.outputs.stderr.eof
     }
 }
 
