@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod common;
+
+use common::{assert_success, require, stderr, stdout};
+
 const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
 
 /// Runs `ptychat ARGS` in the crate's directory, feeding `stdin`.
@@ -24,14 +28,6 @@ fn ptychat(args: &[&str], stdin: &str) -> Output {
     input.write_all(stdin.as_bytes()).unwrap();
     drop(input);
     child.wait_with_output().unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Writes `source` to a new script file and returns its path.
@@ -52,34 +48,9 @@ fn run_script(source: &str) -> (Output, String) {
     (ptychat(&["run", &path], ""), path)
 }
 
-/// Checks that `program` is installed: the tests drive real programs, and `.ci/run`
-/// installs them, so a missing one is a failure, not a skip.
-fn installed(program: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
-    assert!(
-        found,
-        "`{program}` is not installed (bash .ci/run installs it)"
-    );
-    found
-}
-
-#[track_caller]
-fn assert_success(output: &Output) {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        stdout(output),
-        stderr(output)
-    );
-}
-
 #[test]
 fn bc_script_prints_what_it_did() {
-    if !installed("bc") {
-        return;
-    }
+    require("bc");
     let output = ptychat(&["run", "scripts/bc.ptychat"], "");
     assert_success(&output);
     let out = stdout(&output);
@@ -98,9 +69,7 @@ fn bc_script_prints_what_it_did() {
 
 #[test]
 fn python_script_runs() {
-    if !installed("python3") {
-        return;
-    }
+    require("python3");
     let output = ptychat(&["run", "scripts/python.ptychat"], "");
     assert_success(&output);
     let out = stdout(&output);
@@ -117,9 +86,7 @@ fn python_script_runs() {
 
 #[test]
 fn sqlite3_script_runs() {
-    if !installed("sqlite3") {
-        return;
-    }
+    require("sqlite3");
     let output = ptychat(&["run", "scripts/sqlite3.ptychat"], "");
     assert_success(&output);
     let out = stdout(&output);

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod common;
+
+use common::{assert_success, require, stderr, stdout};
+
 const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
 
 /// A new path in the test's scratch directory.
@@ -35,39 +39,8 @@ fn ptychat(args: &[&str], env: &[(&str, &str)]) -> Output {
         .expect("the ptychat binary runs")
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_success(output: &Output) {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        stdout(output),
-        stderr(output)
-    );
-}
-
 fn read(path: &Path) -> String {
     String::from_utf8(std::fs::read(path).unwrap()).unwrap()
-}
-
-/// Checks that `program` is installed: the tests drive real programs, and `.ci/run`
-/// installs them, so a missing one is a failure, not a skip.
-fn installed(program: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
-    assert!(
-        found,
-        "`{program}` is not installed (bash .ci/run installs it)"
-    );
-    found
 }
 
 /// An asciicast v2 file as python3's `json` module reads it.
@@ -155,9 +128,7 @@ for line in lines[1:]:
 
 #[test]
 fn record_writes_a_valid_cast_of_the_bc_script() {
-    if !installed("bc") {
-        return;
-    }
+    require("bc");
     let cast_path = scratch("bc.cast");
     let output = ptychat(
         &[

@@ -97,3 +97,37 @@ pub fn assert_waited(elapsed: Duration, expected: Duration) {
         "returned after {elapsed:?}, far beyond {expected:?}"
     );
 }
+
+/// A finished process's stdout as text.
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A finished process's stderr as text.
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts that a finished process succeeded, showing its exit code and output otherwise.
+#[track_caller]
+pub fn assert_success(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// Asserts that `program` is on `PATH`: the tests drive real programs, and `.ci/run`
+/// installs them, so a missing one is a failure, not a skip.
+#[track_caller]
+pub fn require(program: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
+    assert!(
+        found,
+        "`{program}` is not installed (bash .ci/run installs it)"
+    );
+}
