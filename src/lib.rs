@@ -32,51 +32,37 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod alarm;
-mod buffer;
-mod command;
+mod deadline;
+mod engine;
 mod error;
 mod escape;
-pub mod fork;
 mod interact;
 mod logging;
-mod matched;
-mod output;
-mod pattern;
-mod pipes;
-mod poll;
 mod process;
-mod process_control;
-mod pty;
-mod pty_session;
-mod scanner;
-mod session;
+#[cfg(feature = "cli")]
+pub mod script;
 mod signals;
-mod stream;
 #[allow(unsafe_code)]
 mod sys;
-mod trace;
-mod transcript;
 mod transport;
 
-pub use alarm::with_timeout;
-pub use buffer::BufferFull;
-pub use command::{Command, PtySession};
+pub use engine::buffer::BufferFull;
+pub use engine::matched::Match;
+pub use engine::pattern::{Pattern, Patterns};
+pub use engine::session::{DEFAULT_MAX_BUFFER, DEFAULT_TIMEOUT, Session, StderrView};
+pub use engine::transcript::{Transcript, TranscriptId};
+pub use engine::transport::Transport;
 pub use error::{Error, Result};
 pub use escape::escape;
 pub use interact::{DEFAULT_ESCAPE, Flow, Interact, InteractOutcome, Interactive, Reply};
 pub use logging::{AsciicastRecorder, Direction, LogWriter, Recording, Shared};
-pub use matched::Match;
 pub use nix::sys::signal::Signal;
-pub use pattern::{Pattern, Patterns};
-pub use pipes::{PipeSession, Pipes, StderrMode};
-pub use process::{Child, ChildTransport, ExitStatus};
-pub use pty::Pty;
-pub use session::{DEFAULT_MAX_BUFFER, DEFAULT_TIMEOUT, Session, StderrView};
-pub use signals::SignalPipe;
-pub use stream::{FdPair, FdStream, StreamSession};
-pub use transcript::{Transcript, TranscriptId};
-pub use transport::Transport;
-
-#[cfg(feature = "cli")]
-pub mod script;
+pub use process::{Child, ExitStatus};
+pub use signals::alarm::with_timeout;
+pub use signals::{SignalPipe, alarm};
+pub use transport::{ChildTransport, WithChild};
+pub use transport::command::Command;
+pub use transport::fork;
+pub use transport::pipes::{PipeSession, Pipes, StderrMode};
+pub use transport::pty::{Pty, PtyConfig, PtyMaster, PtySession};
+pub use transport::stream::{FdPair, FdStream, StreamSession};

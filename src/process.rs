@@ -10,8 +10,8 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use crate::deadline::{Backoff, Deadline, wait};
 use crate::error::{Context, Result};
-use crate::poll::wait;
 use crate::sys;
 
 /// How a child process ended.
@@ -84,7 +84,7 @@ impl fmt::Display for ExitStatus {
 /// zombie is left behind.
 ///
 /// Sessions with a child expose these operations directly ([`Session::wait`],
-/// [`Session::kill`]...); see [`ChildTransport`].
+/// [`Session::kill`]...); see [`ChildTransport`](crate::ChildTransport).
 ///
 /// [`Session::wait`]: crate::Session::wait
 /// [`Session::kill`]: crate::Session::kill
@@ -110,7 +110,7 @@ impl Child {
         Child {
             pid,
             status: None,
-            pidfd: sys::pidfd_open(pid.as_raw()).ok(),
+            pidfd: sys::process::pidfd_open(pid.as_raw()).ok(),
         }
     }
 
@@ -137,29 +137,39 @@ impl Child {
         }
     }
 
-    /// Waits up to `timeout` for the process to end; `None` if it is still running.
-    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
-        let Some(deadline) = Instant::now().checked_add(timeout) else {
+    /// Waits up to `timeout` (`None`: no limit) for the process to end; `Ok(None)` if it
+    /// is still running then.
+    pub fn wait_timeout(&mut self, timeout: Option<Duration>) -> Result<Option<ExitStatus>> {
+        self.wait_until(&Deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` for the process to end; `Ok(None)` if it is still running
+    /// then.
+    pub fn wait_deadline(&mut self, deadline: Instant) -> Result<Option<ExitStatus>> {
+        self.wait_until(&Deadline::at(deadline))
+    }
+
+    /// The one wait of a child: on its pidfd with `poll(2)`, or, on kernels without pidfds,
+    /// checking with a 1-50 ms backoff.
+    fn wait_until(&mut self, deadline: &Deadline) -> Result<Option<ExitStatus>> {
+        if deadline.remaining().is_none() {
             return self.wait().map(Some);
-        };
-        let mut backoff = Duration::from_millis(1);
+        }
+        let mut backoff = Backoff::up_to(Duration::from_millis(50));
         loop {
             if let Some(status) = self.try_wait()? {
                 return Ok(Some(status));
             }
-            let now = Instant::now();
-            if now >= deadline {
+            if deadline.has_passed() {
                 return Ok(None);
             }
             match &self.pidfd {
                 Some(pidfd) => {
                     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-                    wait(&mut fds, Some(deadline)).context("waiting for the child to exit")?;
+                    wait(&mut fds, deadline).context("waiting for the child to exit")?;
                 }
                 None => {
-                    // No pidfd (very old kernel): back off from 1 ms to 50 ms.
-                    std::thread::sleep(backoff.min(deadline - now));
-                    backoff = (backoff * 2).min(Duration::from_millis(50));
+                    deadline.sleep(&mut backoff);
                 }
             }
         }
@@ -181,7 +191,7 @@ impl Child {
             if signal == Signal::SIGHUP {
                 self.kill(Signal::SIGCONT)?;
             }
-            if let Some(status) = self.wait_timeout(grace)? {
+            if let Some(status) = self.wait_timeout(Some(grace))? {
                 return Ok(status);
             }
         }
@@ -239,28 +249,12 @@ impl Child {
     /// Waits up to `grace` for the leader to exit and the group to empty. Only the leader
     /// can be waited for; the rest of the group is checked with a 1-50 ms backoff.
     fn wait_for_group(&mut self, grace: Duration) -> Result<()> {
-        let deadline = Instant::now().checked_add(grace);
+        let deadline = Deadline::after(Some(grace));
         if self.status.is_none() {
-            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            match remaining {
-                Some(remaining) => {
-                    self.wait_timeout(remaining)?;
-                }
-                None => {
-                    self.wait()?;
-                }
-            }
+            self.wait_until(&deadline)?;
         }
-        let mut backoff = Duration::from_millis(1);
-        while self.group_alive() {
-            let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
-                break;
-            }
-            let pause = deadline.map_or(backoff, |d| backoff.min(d - now));
-            std::thread::sleep(pause);
-            backoff = (backoff * 2).min(Duration::from_millis(50));
-        }
+        let mut backoff = Backoff::up_to(Duration::from_millis(50));
+        while self.group_alive() && deadline.sleep(&mut backoff) {}
         Ok(())
     }
 }
@@ -298,15 +292,4 @@ impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.end();
     }
-}
-
-/// A transport that owns the child process at its other end. Sessions over such a
-/// transport get process control: [`pid`](crate::Session::pid),
-/// [`wait`](crate::Session::wait), [`kill`](crate::Session::kill) and the rest.
-pub trait ChildTransport: crate::Transport {
-    /// The child process.
-    fn child(&self) -> &Child;
-
-    /// The child process, mutably.
-    fn child_mut(&mut self) -> &mut Child;
 }

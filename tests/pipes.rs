@@ -506,7 +506,10 @@ fn kill_wait_and_try_wait_on_a_running_child() {
     assert!(s.is_alive().unwrap());
     assert_eq!(s.try_wait().unwrap(), None);
     // cat waits for input we never send or close.
-    assert_eq!(s.wait_timeout(Duration::from_millis(50)).unwrap(), None);
+    assert_eq!(
+        s.wait_timeout(Some(Duration::from_millis(50))).unwrap(),
+        None
+    );
     s.kill(Signal::SIGKILL).unwrap();
     assert_eq!(s.wait().unwrap(), ExitStatus::Signaled(Signal::SIGKILL));
     assert!(stdout_to_eof(&mut s).is_empty());

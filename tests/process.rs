@@ -60,7 +60,10 @@ fn is_alive_and_try_wait() {
     s.send_eof().unwrap();
     read_to_eof(&mut s);
     // The output ends as the process exits; it may take a moment to become waitable.
-    assert_eq!(s.wait_timeout(LONG).unwrap(), Some(ExitStatus::Exited(0)));
+    assert_eq!(
+        s.wait_timeout(Some(LONG)).unwrap(),
+        Some(ExitStatus::Exited(0))
+    );
     assert!(!s.is_alive().unwrap());
     assert_eq!(s.try_wait().unwrap(), Some(ExitStatus::Exited(0)));
     assert_eq!(s.try_wait().unwrap(), Some(ExitStatus::Exited(0)));
@@ -72,12 +75,12 @@ fn wait_timeout_returns_none_while_running() {
     let mut s = spawn(Command::new("sleep").arg("30"));
     let wait = Duration::from_millis(200);
     let started = Instant::now();
-    assert_eq!(s.wait_timeout(wait).unwrap(), None);
+    assert_eq!(s.wait_timeout(Some(wait)).unwrap(), None);
     assert_waited(started.elapsed(), wait);
     assert!(s.is_alive().unwrap());
     s.kill(Signal::SIGKILL).unwrap();
     assert_eq!(
-        s.wait_timeout(LONG).unwrap(),
+        s.wait_timeout(Some(LONG)).unwrap(),
         Some(ExitStatus::Signaled(Signal::SIGKILL))
     );
 }
@@ -91,14 +94,17 @@ fn wait_timeout_returns_as_soon_as_the_child_exits() {
     );
     s.send_line("").unwrap();
     let started = Instant::now();
-    assert_eq!(s.wait_timeout(LONG).unwrap(), Some(ExitStatus::Exited(5)));
+    assert_eq!(
+        s.wait_timeout(Some(LONG)).unwrap(),
+        Some(ExitStatus::Exited(5))
+    );
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
 #[test]
 fn wait_timeout_zero_polls() {
     let mut s = spawn(Command::new("sleep").arg("30"));
-    assert_eq!(s.wait_timeout(Duration::ZERO).unwrap(), None);
+    assert_eq!(s.wait_timeout(Some(Duration::ZERO)).unwrap(), None);
 }
 
 #[test]
@@ -226,7 +232,7 @@ fn expect_eof_then_wait_on_a_killed_program() {
 fn wait_timeout_accepts_a_huge_timeout() {
     let mut s = sh("exit 3");
     assert_eq!(
-        s.wait_timeout(Duration::MAX).unwrap(),
+        s.wait_timeout(Some(Duration::MAX)).unwrap(),
         Some(ExitStatus::Exited(3))
     );
 }

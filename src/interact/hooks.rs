@@ -1,12 +1,13 @@
 //! Hooks: patterns watched on the bytes passing each way, and the callbacks they run
 //! ([`Flow`], [`Reply`]).
 
-use crate::error::{Error, Result};
-use crate::matched::{Match, MatchKind};
-use crate::pattern::{Kind, Pattern};
-use crate::scanner::Scanner;
+use crate::engine::buffer::Buffer;
+use crate::engine::matched::Match;
+use crate::engine::matcher::MatchSet;
+use crate::engine::pattern::{Kind, Pattern};
 #[cfg(doc)]
-use crate::session::Session;
+use crate::engine::session::Session;
+use crate::error::{Error, Result};
 
 #[cfg(doc)]
 use super::outcome::InteractOutcome;
@@ -69,15 +70,13 @@ pub(super) fn check_hook_pattern(pattern: &Pattern) -> Result<()> {
     Ok(())
 }
 
-/// Incremental matching of hook patterns on one direction of the stream.
+/// Hook patterns on one direction of the stream: a bounded buffer of what passed and the
+/// crate's one matcher core over it, as `expect` has over a session's output.
 pub(super) struct Watch<'p> {
-    patterns: &'p [Pattern],
-    scanners: Vec<Scanner<'p>>,
-    /// The unmatched bytes kept for matching.
-    pub(super) window: Vec<u8>,
-    /// The absolute stream position of `window[0]`.
-    base: u64,
-    keep: usize,
+    /// The unmatched bytes kept for matching; the oldest are dropped beyond its maximum,
+    /// as in a session under [`BufferFull::DiscardOldest`](crate::BufferFull).
+    pub(super) window: Buffer,
+    set: MatchSet<'p>,
 }
 
 impl<'p> Watch<'p> {
@@ -91,71 +90,19 @@ impl<'p> Watch<'p> {
             })
             .fold(MIN_WINDOW, usize::max);
         Watch {
-            patterns,
-            scanners: patterns.iter().map(|p| Scanner::new(p, 0)).collect(),
-            window: Vec::new(),
-            base: 0,
-            keep,
+            window: Buffer::new(keep),
+            set: MatchSet::new(patterns, 0),
         }
     }
 
     /// Adds `data` to the stream; returns the matches it completed, in stream order.
     pub(super) fn feed(&mut self, data: &[u8]) -> Vec<Match> {
-        if self.patterns.is_empty() {
+        if self.set.patterns().is_empty() {
             return Vec::new();
         }
-        self.window.extend_from_slice(data);
-        let mut found = Vec::new();
-        loop {
-            let mut best: Option<(usize, crate::scanner::Found)> = None;
-            for (index, scanner) in self.scanners.iter_mut().enumerate() {
-                if let Some(f) = scanner.find(&self.window, self.base) {
-                    if best
-                        .as_ref()
-                        .is_none_or(|(_, b)| f.range.start < b.range.start)
-                    {
-                        best = Some((index, f));
-                    }
-                }
-            }
-            let Some((index, f)) = best else { break };
-            let start = f.range.start;
-            let end = f.range.end;
-            let (groups, names) = match f.groups {
-                Some(groups) => (
-                    groups
-                        .ranges
-                        .into_iter()
-                        .map(|g| g.map(|r| r.start - start..r.end - start))
-                        .collect(),
-                    groups.names,
-                ),
-                None => (Vec::new(), std::sync::Arc::from([])),
-            };
-            found.push(Match {
-                index,
-                kind: MatchKind::Data,
-                before: self.window[..start].to_vec(),
-                matched: self.window[start..end].to_vec(),
-                groups,
-                names,
-            });
-            // Matches do not overlap: the next one starts after this one.
-            self.window.drain(..end);
-            self.base += end as u64;
-            self.scanners = self
-                .patterns
-                .iter()
-                .map(|p| Scanner::new(p, self.base))
-                .collect();
-        }
-        // Bound the window; the scanners cope with bytes dropped under them.
-        if self.window.len() > 2 * self.keep {
-            let cut = self.window.len() - self.keep;
-            self.window.drain(..cut);
-            self.base += cut as u64;
-        }
-        found
+        self.window.extend(data);
+        self.window.enforce_max();
+        std::iter::from_fn(|| self.set.take_match(&mut self.window)).collect()
     }
 }
 
@@ -166,7 +113,7 @@ pub(super) fn run_hooks(
     reply: &mut Reply,
 ) -> Flow {
     for m in matches {
-        if (callbacks[m.index])(m, reply) == Flow::Stop {
+        if (callbacks[m.index()])(m, reply) == Flow::Stop {
             return Flow::Stop;
         }
     }

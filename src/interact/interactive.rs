@@ -2,14 +2,15 @@
 
 use std::os::fd::{AsFd, BorrowedFd};
 
-use crate::fork::Forked;
-use crate::pipes::Pipes;
-use crate::process::{Child, ChildTransport};
-use crate::pty::Pty;
 #[cfg(doc)]
-use crate::session::Session;
-use crate::stream::{FdPair, FdStream};
-use crate::transport::Transport;
+use crate::engine::session::Session;
+use crate::engine::transport::Transport;
+use crate::process::Child;
+use crate::transport::ChildTransport;
+use crate::transport::fork::Forked;
+use crate::transport::pipes::Pipes;
+use crate::transport::pty::Pty;
+use crate::transport::stream::{FdPair, FdStream};
 
 /// Transports that [`interact`](Session::interact) can drive. Every transport of this
 /// crate implements it; for your own [`Transport`], the defaults (no terminal, no process)

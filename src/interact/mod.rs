@@ -8,6 +8,7 @@ mod hooks;
 mod interactive;
 mod options;
 mod outcome;
+mod raw_mode;
 mod relay;
 mod signals;
 
@@ -16,13 +17,15 @@ use std::os::fd::AsFd;
 
 use nix::sys::signal::Signal;
 
+use crate::engine::pattern::Pattern;
+use crate::engine::session::Session;
 #[cfg(any(doc, test))]
 use crate::error::Error;
 use crate::error::{Context, Result};
-use crate::pattern::Pattern;
-use crate::session::Session;
 use crate::signals::SignalPipe;
-use crate::sys::terminal::{RawMode, is_ignored, is_terminal};
+use crate::sys::signals::is_ignored;
+use crate::sys::term::is_terminal;
+use raw_mode::RawMode;
 
 pub use hooks::{Flow, Reply};
 pub use interactive::Interactive;
@@ -34,7 +37,7 @@ use relay::{Ended, Relay};
 use signals::{TERMINATING, hand_back_signals};
 
 #[cfg(test)]
-use crate::matched::Match;
+use crate::engine::matched::Match;
 #[cfg(test)]
 use hooks::MIN_WINDOW;
 
@@ -165,7 +168,7 @@ impl<T: Interactive> Session<T> {
         let mut watched = Vec::new();
         if raw_input {
             for signal in TERMINATING {
-                if !is_ignored(signal).context("reading a signal disposition")? {
+                if !is_ignored(signal as i32).context("reading a signal disposition")? {
                     watched.push(signal);
                 }
             }
@@ -257,7 +260,7 @@ mod tests {
         let mut watch = Watch::new(&patterns);
         for _ in 0..100 {
             assert!(watch.feed(&[b'.'; 1000]).is_empty());
-            assert!(watch.window.len() <= 2 * MIN_WINDOW);
+            assert!(watch.window.len() <= MIN_WINDOW.max(watch.window.max()));
         }
         assert_eq!(texts(&watch.feed(b"nee")), []);
         assert_eq!(texts(&watch.feed(b"dle")), [(0, "needle".into())]);

@@ -4,14 +4,14 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use crate::error::{Error, Result};
-use crate::matched::Match;
-use crate::pattern::Pattern;
+use crate::engine::matched::Match;
+use crate::engine::pattern::Pattern;
 #[cfg(doc)]
-use crate::session::Session;
-use crate::session::control_byte;
+use crate::engine::session::Session;
+use crate::engine::session::control_byte;
+use crate::error::{Error, Result};
 use crate::sys;
-use crate::sys::terminal::is_terminal;
+use crate::sys::term::is_terminal;
 
 use super::hooks::{Callback, Flow, Reply};
 #[cfg(doc)]
@@ -222,7 +222,7 @@ impl<'a> Interact<'a> {
         [stdin.as_fd(), stdout.as_fd()]
             .into_iter()
             .filter(|fd| is_terminal(fd))
-            .find_map(|fd| sys::window_size(fd).ok())
+            .find_map(|fd| sys::term::window_size(fd).ok())
             .filter(|&(rows, cols)| rows > 0 && cols > 0)
     }
 }

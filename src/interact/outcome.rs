@@ -2,9 +2,9 @@
 
 use nix::sys::signal::Signal;
 
+use crate::engine::session::Session;
 use crate::error::Result;
 use crate::process::ExitStatus;
-use crate::session::Session;
 
 #[cfg(doc)]
 use super::hooks::Flow;
@@ -38,9 +38,6 @@ pub(super) fn finish<T: Interactive>(session: &mut Session<T>) -> Result<Interac
     let Some(child) = session.transport_mut().process() else {
         return Ok(InteractOutcome::Eof);
     };
-    let status = match timeout {
-        None => Some(child.wait()?),
-        Some(timeout) => child.wait_timeout(timeout)?,
-    };
+    let status = child.wait_timeout(timeout)?;
     Ok(status.map_or(InteractOutcome::Eof, InteractOutcome::Exited))
 }

@@ -4,19 +4,18 @@
 use std::borrow::Cow;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 use nix::sys::termios::{SpecialCharacterIndices, tcgetattr};
 
+use crate::deadline::{Deadline, is_ready, wait};
+use crate::engine::session::Session;
+use crate::engine::transport::Transport;
 use crate::error::{Context, Error, Result};
-use crate::poll::{is_ready, wait};
-use crate::session::Session;
 use crate::signals::SignalPipe;
 use crate::sys;
-use crate::transport::Transport;
 
 use super::hooks::{Callback, Flow, Reply, Watch, run_hooks};
 use super::interactive::Interactive;
@@ -70,7 +69,7 @@ pub(super) struct Relay<'a, 'p> {
     /// The program's input still takes bytes.
     pub(super) can_write: bool,
     /// Interact is ending with this outcome once `pending` is written, or at the deadline.
-    pub(super) stopping: Option<(InteractOutcome, Option<Instant>)>,
+    pub(super) stopping: Option<(InteractOutcome, Deadline)>,
 }
 
 /// Which of the polled fds were ready.
@@ -105,17 +104,18 @@ impl Relay<'_, '_> {
             if self.eof_to_forward && self.pending.is_empty() {
                 self.forward_eof(session)?;
             }
-            let mut deadline = None;
+            let mut deadline = Deadline::after(None);
             if let Some((outcome, stop_at)) = self.stopping {
                 let flushed = self.pending.is_empty() || !self.can_write;
-                if flushed || stop_at.is_some_and(|at| Instant::now() >= at) {
+                if flushed || stop_at.has_passed() {
                     return Ok(Ended::Outcome(outcome));
                 }
                 deadline = stop_at;
             }
             let stderr_open =
                 session.transport().stderr_fd().is_some() && !session.stderr().is_eof();
-            let Some(ready) = self.poll(session, signals.as_deref(), stderr_open, deadline)? else {
+            let Some(ready) = self.poll(session, signals.as_deref(), stderr_open, &deadline)?
+            else {
                 continue;
             };
             if ready.signals {
@@ -162,7 +162,7 @@ impl Relay<'_, '_> {
         session: &Session<T>,
         signals: Option<&SignalPipe>,
         stderr_open: bool,
-        deadline: Option<Instant>,
+        deadline: &Deadline,
     ) -> Result<Option<Ready>> {
         let transport = session.transport();
         let reading_input =
@@ -208,10 +208,7 @@ impl Relay<'_, '_> {
     /// Starts ending with `outcome` (the first reason wins).
     fn stop<T: Interactive>(&mut self, session: &Session<T>, outcome: InteractOutcome) {
         if self.stopping.is_none() {
-            let deadline = session
-                .timeout()
-                .and_then(|t| Instant::now().checked_add(t));
-            self.stopping = Some((outcome, deadline));
+            self.stopping = Some((outcome, Deadline::after(session.timeout())));
         }
     }
 
@@ -345,9 +342,9 @@ impl Relay<'_, '_> {
         let (Some(from), Some(to)) = (self.size_from, session.transport().terminal()) else {
             return;
         };
-        if let Ok((rows, cols)) = sys::window_size(from) {
+        if let Ok((rows, cols)) = sys::term::window_size(from) {
             if rows > 0 && cols > 0 {
-                let _ = sys::set_window_size(to, rows, cols);
+                let _ = sys::term::set_window_size(to, rows, cols);
             }
         }
     }
@@ -382,7 +379,7 @@ fn read_output<T: Transport>(session: &mut Session<T>) -> Result<Chunk> {
 /// Writes all of `data` to one of the user's fds, waiting if it is non-blocking and full.
 fn write_all(fd: BorrowedFd<'_>, mut data: &[u8], context: &'static str) -> Result<()> {
     while !data.is_empty() {
-        match sys::write_without_sigpipe(fd, data) {
+        match sys::fd::write_without_sigpipe(fd, data) {
             Ok(0) => {
                 return Err(Error::io(
                     context,
@@ -393,7 +390,7 @@ fn write_all(fd: BorrowedFd<'_>, mut data: &[u8], context: &'static str) -> Resu
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-                wait(&mut fds, None).context(context)?;
+                wait(&mut fds, &Deadline::after(None)).context(context)?;
             }
             Err(e) => return Err(Error::io(context, e)),
         }

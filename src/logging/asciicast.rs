@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::json;
 use super::utf8::Utf8Stream;
-use crate::transcript::Transcript;
+use crate::engine::transcript::Transcript;
 
 /// A [`Transcript`] that records a session as an [asciicast v2] file, which `asciinema
 /// play FILE` replays in a terminal with the original timing (and asciinema's web player

@@ -3,9 +3,9 @@
 use std::io;
 
 use super::{Direction, LogWriter};
-use crate::session::Session;
-use crate::transcript::TranscriptId;
-use crate::transport::Transport;
+use crate::engine::session::Session;
+use crate::engine::transcript::TranscriptId;
+use crate::engine::transport::Transport;
 
 impl<T: Transport> Session<T> {
     /// Copies the program's output to our standard output as it is read, like Expect's

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::transcript::Transcript;
+use crate::engine::transcript::Transcript;
 
 /// Which side of a conversation a [`LogWriter`] keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

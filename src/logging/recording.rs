@@ -5,11 +5,11 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use super::{AsciicastRecorder, Shared};
+use crate::engine::session::Session;
+use crate::engine::transcript::TranscriptId;
+use crate::engine::transport::Transport;
 use crate::error::{Context, Result};
-use crate::pty::Pty;
-use crate::session::Session;
-use crate::transcript::TranscriptId;
-use crate::transport::Transport;
+use crate::transport::pty::Pty;
 
 /// An [`AsciicastRecorder`] recording a session, from
 /// [`Session::record_asciicast`] or [`Recording::start`]. [`stop`](Recording::stop) it to

@@ -7,8 +7,8 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use super::{AsciicastRecorder, Direction, LogWriter, Shared};
-use crate::command::PtySession;
-use crate::transcript::{Transcript, TranscriptId};
+use crate::engine::transcript::{Transcript, TranscriptId};
+use crate::transport::pty::PtySession;
 
 /// One of the script's own output streams (its standard output or its log), shared with
 /// the transcripts that echo the program's output to it.

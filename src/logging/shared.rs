@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::transcript::Transcript;
+use crate::engine::transcript::Transcript;
 
 /// A value that a session and its owner both hold: a log whose errors the owner checks, a
 /// recorder the owner resizes, a buffer the owner reads while the session writes to it.

@@ -1,9 +1,9 @@
 //! Turning a script's lines into commands, checking everything that can be checked
 //! before the script runs.
 
+use crate::engine::pattern::Pattern;
 use crate::error::Error;
 use crate::logging::Direction;
-use crate::pattern::Pattern;
 
 use super::lex::{Lexer, Token, Word, is_identifier};
 use super::value;

@@ -575,12 +575,12 @@ impl<'a> Runner<'a> {
         let timeout = self.settings.timeout;
         self.session()?.expect_timeout(Pattern::eof(), timeout)?;
         let session = self.session()?;
-        let status = match timeout {
-            None => session.wait()?,
-            Some(timeout) => session.wait_timeout(timeout)?.ok_or_else(|| {
-                format!("the program closed its terminal but did not exit within {timeout:?}")
-            })?,
-        };
+        let status = session.wait_timeout(timeout)?.ok_or_else(|| {
+            format!(
+                "the program closed its terminal but did not exit within {:?}",
+                timeout.unwrap_or_default()
+            )
+        })?;
         self.set_status(status);
         Ok(status)
     }

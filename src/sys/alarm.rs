@@ -1,11 +1,12 @@
-//! The unsafe half of [`crate::alarm`]: the SIGALRM handler, installing and restoring it,
-//! and POSIX timers that signal one thread.
+//! The unsafe half of `with_timeout` (signals/alarm.rs): the SIGALRM handler, installing
+//! and restoring it, POSIX timers that signal one thread, and the per-thread record of
+//! which timers fired, which the handler writes.
 //!
 //! `nix::sys::timer::Timer` is not used: its `Drop` skips `timer_delete` while the thread is
 //! panicking, which would leak a timer whenever a closure given to `with_timeout` panics.
 
 use std::io;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -14,6 +15,48 @@ use nix::sys::signal::{
     self, SaFlags, SigAction, SigEvent, SigHandler, SigSet, SigevNotify, Signal,
 };
 use nix::sys::time::TimeSpec;
+
+/// How deeply `with_timeout` calls can nest on one thread (one bit each in `FIRED`).
+pub(crate) const SLOTS: usize = 64;
+
+thread_local! {
+    /// The value (`si_value`) of the timer armed at each nesting depth, 0 for none. Read by
+    /// the signal handler, so atomics without destructors (constant-initialised thread-locals
+    /// are plain TLS accesses, with no lazy set-up that could allocate).
+    static ACTIVE: [AtomicUsize; SLOTS] = const { [const { AtomicUsize::new(0) }; SLOTS] };
+    /// Bit `d` is set when the timer at depth `d` has fired. Set by the signal handler.
+    static FIRED: AtomicU64 = const { AtomicU64::new(0) };
+}
+
+/// Records that the timer with `value` is armed at nesting depth `slot` of this thread
+/// (`value % SLOTS == slot`), not fired yet.
+pub(crate) fn arm_slot(slot: usize, value: usize) {
+    FIRED.with(|fired| fired.fetch_and(!(1 << slot), Ordering::SeqCst));
+    ACTIVE.with(|active| active[slot].store(value, Ordering::SeqCst));
+}
+
+/// Forgets the timer at depth `slot`: a late expiry of it no longer counts.
+pub(crate) fn disarm_slot(slot: usize) {
+    ACTIVE.with(|active| active[slot].store(0, Ordering::SeqCst));
+    FIRED.with(|fired| fired.fetch_and(!(1 << slot), Ordering::SeqCst));
+}
+
+/// Whether the timer at depth `slot` of this thread has fired.
+pub(crate) fn slot_fired(slot: usize) -> bool {
+    FIRED.with(|fired| fired.load(Ordering::SeqCst) & (1 << slot) != 0)
+}
+
+/// Called from the SIGALRM handler with a timer signal's value: records the expiry and
+/// returns true if the value is that of a timer armed on this thread. Only atomic loads and
+/// stores on thread-locals: async-signal-safe.
+fn note_expiry(value: usize) -> bool {
+    let slot = value % SLOTS;
+    if value == 0 || ACTIVE.with(|active| active[slot].load(Ordering::SeqCst) != value) {
+        return false;
+    }
+    FIRED.with(|fired| fired.fetch_or(1 << slot, Ordering::SeqCst));
+    true
+}
 
 /// A POSIX timer on `CLOCK_MONOTONIC` whose expiries send SIGALRM, carrying a value, to one
 /// thread (`SIGEV_THREAD_ID`). Dropping it deletes it, also while panicking.
@@ -72,7 +115,7 @@ const PREVIOUS_SIGACTION: u8 = 2;
 static PREVIOUS_KIND: AtomicU8 = AtomicU8::new(PREVIOUS_NONE);
 static PREVIOUS_FN: AtomicUsize = AtomicUsize::new(0);
 
-/// The SIGALRM handler: a timer signal that [`crate::alarm::note_expiry`] recognises is
+/// The SIGALRM handler: a timer signal that [`note_expiry`] recognises is
 /// recorded (an atomic store into a thread-local); any other SIGALRM goes to the handler
 /// function that was installed before ours, if it was a function.
 ///
@@ -95,7 +138,7 @@ extern "C" fn on_sigalrm(
             None
         }
     };
-    if timer_value.is_some_and(crate::alarm::note_expiry) {
+    if timer_value.is_some_and(note_expiry) {
         return;
     }
     let previous = PREVIOUS_FN.load(Ordering::SeqCst);

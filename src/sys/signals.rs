@@ -331,3 +331,17 @@ fn signals_in(mask: u64) -> impl Iterator<Item = libc::c_int> {
 pub(crate) fn signal_bit(signal: libc::c_int) -> u64 {
     bit(signal)
 }
+
+/// True when `signal` is currently ignored (`SIG_IGN`). The disposition is only read.
+pub(crate) fn is_ignored(signal: libc::c_int) -> io::Result<bool> {
+    // SAFETY: `sigaction` is plain old data (integers, a signal set and a handler address);
+    // all-zero bytes are a valid value.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: with a null new action, sigaction(2) changes nothing and only writes the
+    // current disposition into `current`, a local that outlives the call.
+    let rc = unsafe { libc::sigaction(signal, std::ptr::null(), &mut current) };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(current.sa_sigaction == libc::SIG_IGN)
+}

@@ -198,14 +198,12 @@ fn run(chat: &Chat) -> Result<i32, Failure> {
         .expect_timeout(Pattern::eof(), timeout)
         .map_err(|e| Failure::Failed(format!("chat: waiting for the program to finish: {e}")))?;
     echo(m.before());
-    let status = match timeout {
-        None => session.wait()?,
-        Some(timeout) => session.wait_timeout(timeout)?.ok_or_else(|| {
-            Failure::Failed(format!(
-                "chat: the program closed its terminal but did not exit within {timeout:?}"
-            ))
-        })?,
-    };
+    let status = session.wait_timeout(timeout)?.ok_or_else(|| {
+        Failure::Failed(format!(
+            "chat: the program closed its terminal but did not exit within {:?}",
+            timeout.unwrap_or_default()
+        ))
+    })?;
     Ok(status.shell_code())
 }
 

@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use crate::engine::output::Stream;
 use crate::escape::{escape, escape_tail};
-use crate::output::Stream;
 
 /// How much of the buffer a trace line shows.
 const SHOWN: usize = 200;

@@ -6,16 +6,14 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::engine::session::{DEFAULT_TIMEOUT, Session};
 use crate::error::{Context, Error, Result};
-use crate::pipes::{PipeSession, Pipes, StderrMode};
 use crate::process::Child;
-use crate::pty::{Pty, open_pair};
-use crate::session::{DEFAULT_TIMEOUT, Session};
-use crate::sys::{ChildSetup, Placement};
-use crate::transport::set_nonblocking;
-
-/// A session with a program running on a pseudo-terminal.
-pub type PtySession = Session<Pty>;
+use crate::sys::child_setup::ExecSetup;
+use crate::transport::WithChild;
+use crate::transport::pipes::{PipeSession, StderrMode};
+use crate::transport::pty::{PtyConfig, PtyMaster, PtySession};
+use crate::transport::stream::FdPair;
 
 /// A builder for a program to run on a pseudo-terminal, like [`std::process::Command`].
 ///
@@ -41,10 +39,8 @@ pub type PtySession = Session<Pty>;
 pub struct Command {
     program: OsString,
     inner: std::process::Command,
-    setup: ChildSetup,
-    rows: u16,
-    cols: u16,
-    echo: bool,
+    setup: ExecSetup,
+    pty: PtyConfig,
     timeout: Option<Duration>,
 }
 
@@ -52,14 +48,12 @@ impl Command {
     /// A command that runs `program` (looked up in `PATH` if it has no `/`).
     pub fn new(program: impl AsRef<OsStr>) -> Self {
         let mut inner = std::process::Command::new(program.as_ref());
-        let setup = ChildSetup::install(&mut inner);
+        let setup = ExecSetup::install(&mut inner);
         Command {
             program: program.as_ref().to_owned(),
             inner,
             setup,
-            rows: 24,
-            cols: 80,
-            echo: true,
+            pty: PtyConfig::default(),
             timeout: Some(DEFAULT_TIMEOUT),
         }
     }
@@ -120,14 +114,20 @@ impl Command {
 
     /// Sets the terminal's initial size in rows and columns (default 24 x 80).
     pub fn window_size(&mut self, rows: u16, cols: u16) -> &mut Self {
-        self.rows = rows;
-        self.cols = cols;
+        self.pty.rows = rows;
+        self.pty.cols = cols;
         self
     }
 
     /// Whether the terminal echoes what is sent (default: on, as for a person typing).
     pub fn echo(&mut self, on: bool) -> &mut Self {
-        self.echo = on;
+        self.pty.echo = on;
+        self
+    }
+
+    /// Sets the terminal's initial size and echo at once (see [`PtyConfig`]).
+    pub fn pty_config(&mut self, config: PtyConfig) -> &mut Self {
+        self.pty = config;
         self
     }
 
@@ -146,22 +146,15 @@ impl Command {
     ///            "cannot spawn `/no/such/program`: No such file or directory (os error 2)");
     /// ```
     pub fn spawn(&mut self) -> Result<PtySession> {
-        if self.rows == 0 || self.cols == 0 {
-            return Err(Error::InvalidArgument(format!(
-                "window size {}x{} has a zero dimension",
-                self.rows, self.cols
-            )));
-        }
-        let (master, slave) =
-            open_pair(self.rows, self.cols, self.echo).context("opening a pseudo-terminal")?;
+        let (master, slave) = self.pty.open()?;
         let stdio = [
             slave.try_clone().context("duplicating the pty slave")?,
             slave.try_clone().context("duplicating the pty slave")?,
             slave,
         ];
-        let child = self.spawn_child(stdio.map(Stdio::from), Placement::SessionOnTerminal)?;
-        set_nonblocking(&master).context("making the pty master non-blocking")?;
-        let mut session = Session::with_transport(Pty::new(master, child), b"\r");
+        let child = self.spawn_child(stdio.map(Stdio::from), true)?;
+        let transport = WithChild::new(PtyMaster::new(master)?, child);
+        let mut session = Session::with_transport(transport, b"\r");
         session.set_timeout(self.timeout);
         Ok(session)
     }
@@ -204,23 +197,23 @@ impl Command {
             Stdio::from(stdout_write),
             child_stderr,
         ];
-        let child = self.spawn_child(stdio, Placement::ProcessGroup)?;
-        let pipes = Pipes::new(stdin_write, stdout_read, stderr_read, child)
-            .context("making the pipes non-blocking")?;
-        let mut session = Session::with_transport(pipes, b"\n");
+        let child = self.spawn_child(stdio, false)?;
+        let pipes = FdPair::new(stdout_read, stdin_write, stderr_read)?;
+        let mut session = Session::with_transport(WithChild::new(pipes, child), b"\n");
         session.set_timeout(self.timeout);
         Ok(session)
     }
 
-    /// Spawns with the given stdio, then drops our copies of the child's ends: they must
+    /// Spawns with the given stdio, as the leader of a session on its stdin's terminal or
+    /// of a process group of its own, then drops our copies of the child's ends: they must
     /// not outlive the spawn, or we would never see the end of the program's output.
     fn spawn_child(
         &mut self,
         [stdin, stdout, stderr]: [Stdio; 3],
-        placement: Placement,
+        on_terminal: bool,
     ) -> Result<Child> {
         self.inner.stdin(stdin).stdout(stdout).stderr(stderr);
-        self.setup.place(placement);
+        self.setup.on_terminal(on_terminal);
         let spawned = self.inner.spawn();
         self.inner
             .stdin(Stdio::null())
@@ -236,5 +229,5 @@ impl Command {
 
 /// A close-on-exec pipe: (read end, write end).
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")
+    crate::sys::fd::pipe().context("creating a pipe")
 }

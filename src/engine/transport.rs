@@ -1,7 +1,7 @@
 //! The byte streams a session can drive.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 use crate::sys;
 
@@ -27,7 +27,7 @@ pub trait Transport {
     /// Writes some bytes without blocking.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self.write_fd() {
-            Some(fd) => sys::write_without_sigpipe(fd, buf),
+            Some(fd) => sys::fd::write_without_sigpipe(fd, buf),
             None => Err(input_closed()),
         }
     }
@@ -60,12 +60,4 @@ pub trait Transport {
 /// The error for writing after input was closed.
 pub(crate) fn input_closed() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "input to the program was closed")
-}
-
-/// Puts an fd in non-blocking mode.
-pub(crate) fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    let flags = OFlag::from_bits_retain(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
-    fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-    Ok(())
 }

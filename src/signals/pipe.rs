@@ -6,16 +6,16 @@
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 
+use crate::deadline::{Deadline, wait};
 use crate::error::{Context, Error, Result};
-use crate::poll::wait;
+use crate::sys::fd::set_nonblocking;
 use crate::sys::signals::{Registration, register, signal_bit};
-use crate::transport::set_nonblocking;
 
 /// Signals delivered as bytes on a socketpair, so that they can be waited for with
 /// `poll(2)` next to other fds (the classic self-pipe trick).
@@ -194,7 +194,7 @@ impl SignalPipe {
     /// # Ok::<(), ptychat::Error>(())
     /// ```
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Option<Signal>> {
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let deadline = Deadline::after(timeout);
         loop {
             let mut byte = [0u8; 1];
             match nix::unistd::read(&self.read, &mut byte) {
@@ -210,7 +210,7 @@ impl SignalPipe {
                 Err(e) => return Err(e).context("reading the signal pipe"),
             }
             let mut fds = [PollFd::new(self.read.as_fd(), PollFlags::POLLIN)];
-            if wait(&mut fds, deadline)
+            if wait(&mut fds, &deadline)
                 .context("waiting for a signal")?
                 .is_none()
             {

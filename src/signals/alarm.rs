@@ -84,17 +84,15 @@
 //!   are capped at about 68 years.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use nix::sys::signal::{SigAction, SigSet, SigmaskHow, Signal, pthread_sigmask};
 
 use crate::error::{Context, Error, Result};
-use crate::sys::alarm::{ThreadTimer, install_handler, restore_handler};
-
-/// How deeply calls can nest on one thread (one bit each in [`FIRED`]).
-const SLOTS: usize = 64;
+use crate::sys::alarm::{
+    SLOTS, ThreadTimer, arm_slot, disarm_slot, install_handler, restore_handler, slot_fired,
+};
 
 /// How often an expired timer signals the thread again until the closure returns.
 const REPEAT: Duration = Duration::from_millis(10);
@@ -103,28 +101,10 @@ const REPEAT: Duration = Duration::from_millis(10);
 const LONGEST: Duration = Duration::from_secs(i32::MAX as u64);
 
 thread_local! {
-    /// The value (`si_value`) of the timer armed at each nesting depth, 0 for none. Read by
-    /// the signal handler, so atomics without destructors (constant-initialised thread-locals
-    /// are plain TLS accesses, with no lazy set-up that could allocate).
-    static ACTIVE: [AtomicUsize; SLOTS] = const { [const { AtomicUsize::new(0) }; SLOTS] };
-    /// Bit `d` is set when the timer at depth `d` has fired. Set by the signal handler.
-    static FIRED: AtomicU64 = const { AtomicU64::new(0) };
     /// How many calls are running on this thread (the next free depth).
     static DEPTH: Cell<usize> = const { Cell::new(0) };
     /// Counts this thread's calls, so that each timer carries a value of its own.
     static SERIAL: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Called from the SIGALRM handler with a timer signal's value: records the expiry and
-/// returns true if the value is that of a timer armed on this thread. Only atomic loads and
-/// stores on thread-locals: async-signal-safe.
-pub(crate) fn note_expiry(value: usize) -> bool {
-    let slot = value % SLOTS;
-    if value == 0 || ACTIVE.with(|active| active[slot].load(Ordering::SeqCst) != value) {
-        return false;
-    }
-    FIRED.with(|fired| fired.fetch_or(1 << slot, Ordering::SeqCst));
-    true
 }
 
 /// Runs `f` with a deadline: a blocking system call in `f` that is still blocked when
@@ -228,8 +208,7 @@ impl Armed {
         SERIAL.set(serial);
         let value = (serial % (usize::MAX / SLOTS)).max(1) * SLOTS + slot;
         DEPTH.set(slot + 1);
-        FIRED.with(|fired| fired.fetch_and(!(1 << slot), Ordering::SeqCst));
-        ACTIVE.with(|active| active[slot].store(value, Ordering::SeqCst));
+        arm_slot(slot, value);
         armed.slot = Some(slot);
 
         let thread_id = nix::unistd::gettid().as_raw();
@@ -245,8 +224,7 @@ impl Armed {
 
     /// Whether this call's timer has fired.
     fn fired(&self) -> bool {
-        self.slot
-            .is_some_and(|slot| FIRED.with(|fired| fired.load(Ordering::SeqCst) & (1 << slot) != 0))
+        self.slot.is_some_and(slot_fired)
     }
 }
 
@@ -262,8 +240,7 @@ impl Drop for Armed {
         }
         drop(self.timer.take());
         if let Some(slot) = self.slot.take() {
-            ACTIVE.with(|active| active[slot].store(0, Ordering::SeqCst));
-            FIRED.with(|fired| fired.fetch_and(!(1 << slot), Ordering::SeqCst));
+            disarm_slot(slot);
             DEPTH.set(slot);
         }
         if self.reblock {

@@ -1,4 +1,8 @@
-//! Incremental matching: the per-`expect`-call state of each pattern.
+//! Incremental matching, the one matcher core: a [`MatchSet`] scans a buffer for a list of
+//! patterns, picks the earliest match (ties go to the pattern listed first), and takes it
+//! out of the buffer as a [`Match`]. `expect` drives it over a session's buffer, interact's
+//! hooks over each direction of the stream; both buffers drop their oldest bytes the same
+//! way when full, and the scanners cope with that.
 //!
 //! Every read appends bytes to the buffer; each scanner then looks only at what it has not
 //! seen yet (plus, for exact patterns, `needle.len() - 1` bytes of overlap), so a call that
@@ -19,22 +23,119 @@ use regex_automata::hybrid::LazyStateID;
 use regex_automata::hybrid::dfa::Cache;
 use regex_automata::{Input, Span};
 
-use crate::pattern::{CompiledRegex, IncrementalDfa, Kind, Pattern};
+use nix::sys::signal::Signal;
+
+use crate::engine::buffer::Buffer;
+use crate::engine::matched::Match;
+use crate::engine::pattern::{CompiledRegex, IncrementalDfa, Kind, Pattern};
+
+/// The patterns of one `expect` call, or of one direction of interact's hooks, with their
+/// scanning state.
+pub(crate) struct MatchSet<'p> {
+    patterns: &'p [Pattern],
+    scanners: Vec<Scanner<'p>>,
+}
+
+impl<'p> MatchSet<'p> {
+    /// Starts scanning at absolute position `base` (the buffer's first unmatched byte).
+    pub(crate) fn new(patterns: &'p [Pattern], base: u64) -> Self {
+        MatchSet {
+            patterns,
+            scanners: patterns.iter().map(|p| Scanner::new(p, base)).collect(),
+        }
+    }
+
+    /// The patterns, in the order given.
+    pub(crate) fn patterns(&self) -> &'p [Pattern] {
+        self.patterns
+    }
+
+    /// Finds the earliest data match in `buffer` and takes it, with everything before it,
+    /// out of the buffer; the scanners then continue after it. Each call looks only at
+    /// bytes no earlier call examined.
+    pub(crate) fn take_match(&mut self, buffer: &mut Buffer) -> Option<Match> {
+        let (index, found) = self.earliest(buffer.as_slice(), buffer.base())?;
+        let start = found.range.start;
+        let (groups, names) = match found.groups {
+            Some(groups) => {
+                let relative = groups
+                    .ranges
+                    .into_iter()
+                    .map(|g| g.map(|r| r.start - start..r.end - start))
+                    .collect();
+                (relative, groups.names)
+            }
+            None => (Vec::new(), Arc::from([])),
+        };
+        let before = buffer.take_front(start);
+        let matched = buffer.take_front(found.range.len());
+        // Matches do not overlap: the next one starts after this one.
+        for scanner in &mut self.scanners {
+            scanner.restart(buffer.base());
+        }
+        Some(Match::data(index, before, matched, groups, names))
+    }
+
+    /// The match of the first [`eof`](Pattern::eof) pattern, taking everything buffered.
+    pub(crate) fn eof_match(&self, buffer: &mut Buffer) -> Option<Match> {
+        let index = self.position(|k| matches!(k, Kind::Eof))?;
+        Some(Match::eof(index, buffer.take_all()))
+    }
+
+    /// The match of the first [`timeout`](Pattern::timeout) pattern; the buffer is kept.
+    pub(crate) fn timeout_match(&self, buffer: &Buffer) -> Option<Match> {
+        let index = self.position(|k| matches!(k, Kind::Timeout))?;
+        Some(Match::timeout(index, buffer.as_slice().to_vec()))
+    }
+
+    /// The match of the first [`signal`](Pattern::signal) pattern whose signal is in
+    /// `pending`, which loses that signal; the buffer is kept.
+    pub(crate) fn signal_match(&self, pending: &mut Vec<Signal>, buffer: &Buffer) -> Option<Match> {
+        let (index, at) = self.patterns.iter().enumerate().find_map(|(index, p)| {
+            let Kind::Signal(wanted) = p.kind else {
+                return None;
+            };
+            Some((index, pending.iter().position(|s| *s == wanted)?))
+        })?;
+        let signal = pending.remove(at);
+        Some(Match::on_signal(index, signal, buffer.as_slice().to_vec()))
+    }
+
+    fn position(&self, is: impl Fn(&Kind) -> bool) -> Option<usize> {
+        self.patterns.iter().position(|p| is(&p.kind))
+    }
+
+    /// The match that starts first; ties go to the pattern listed first.
+    fn earliest(&mut self, hay: &[u8], base: u64) -> Option<(usize, Found)> {
+        let mut best: Option<(usize, Found)> = None;
+        for (index, scanner) in self.scanners.iter_mut().enumerate() {
+            if let Some(found) = scanner.find(hay, base) {
+                if best
+                    .as_ref()
+                    .is_none_or(|(_, b)| found.range.start < b.range.start)
+                {
+                    best = Some((index, found));
+                }
+            }
+        }
+        best
+    }
+}
 
 /// Where a pattern matched in the buffer (positions relative to the unmatched buffer).
-pub(crate) struct Found {
-    pub(crate) range: Range<usize>,
+struct Found {
+    range: Range<usize>,
     /// Capture groups for regexes.
-    pub(crate) groups: Option<Groups>,
+    groups: Option<Groups>,
 }
 
 /// A regex match's capture groups, group 0 included.
-pub(crate) struct Groups {
-    pub(crate) ranges: Vec<Option<Range<usize>>>,
-    pub(crate) names: Arc<[Option<String>]>,
+struct Groups {
+    ranges: Vec<Option<Range<usize>>>,
+    names: Arc<[Option<String>]>,
 }
 
-pub(crate) enum Scanner<'p> {
+enum Scanner<'p> {
     Exact {
         finder: &'p memchr::memmem::Finder<'static>,
         /// Absolute position up to which no match can start.
@@ -46,7 +147,7 @@ pub(crate) enum Scanner<'p> {
     Never,
 }
 
-pub(crate) struct RegexScanner<'p> {
+struct RegexScanner<'p> {
     re: &'p CompiledRegex,
     locations: CaptureLocations,
     dfa: Option<DfaScan<'p>>,
@@ -61,7 +162,7 @@ struct DfaScan<'p> {
 }
 
 impl<'p> Scanner<'p> {
-    pub(crate) fn new(pattern: &'p Pattern, base: u64) -> Self {
+    fn new(pattern: &'p Pattern, base: u64) -> Self {
         match &pattern.kind {
             Kind::Exact(finder) => Scanner::Exact {
                 finder,
@@ -82,9 +183,24 @@ impl<'p> Scanner<'p> {
         }
     }
 
+    /// Forgets what was scanned: the next match may start at absolute position `base` (the
+    /// buffer's start after a match was taken out of it).
+    fn restart(&mut self, base: u64) {
+        match self {
+            Scanner::Exact { next_start, .. } => *next_start = base,
+            Scanner::Regex(scanner) => {
+                if let Some(dfa) = &mut scanner.dfa {
+                    dfa.state = None;
+                    dfa.scanned = base;
+                }
+            }
+            Scanner::NBytes(_) | Scanner::Never => {}
+        }
+    }
+
     /// The leftmost match in `hay` (the unmatched buffer, whose first byte is at absolute
     /// position `base`), looking only at bytes not examined by earlier calls.
-    pub(crate) fn find(&mut self, hay: &[u8], base: u64) -> Option<Found> {
+    fn find(&mut self, hay: &[u8], base: u64) -> Option<Found> {
         match self {
             Scanner::Exact { finder, next_start } => {
                 let from = next_start.saturating_sub(base) as usize;
@@ -223,7 +339,7 @@ impl Drop for DfaScan<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buffer::Buffer;
+    use crate::engine::buffer::Buffer;
 
     /// A tiny deterministic generator (xorshift64*), so failures reproduce.
     struct Rng(u64);

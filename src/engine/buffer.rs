@@ -110,8 +110,13 @@ impl Buffer {
         self.end += n;
     }
 
-    /// Appends a copy of `bytes`.
-    #[cfg(test)]
+    /// Removes and returns all the unmatched bytes.
+    pub(crate) fn take_all(&mut self) -> Vec<u8> {
+        self.take_front(self.len())
+    }
+
+    /// Appends a copy of `bytes` (the maximum is not enforced: see
+    /// [`Buffer::enforce_max`]).
     pub(crate) fn extend(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             let spare = self.spare();

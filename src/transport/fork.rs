@@ -90,26 +90,23 @@
 //! [`Error::InvalidArgument`]: crate::Error::InvalidArgument
 //! [`ExitStatus`]: crate::ExitStatus
 
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 
-use nix::sys::socket::{MsgFlags, Shutdown, send, shutdown};
-
-use crate::command::PtySession;
-use crate::error::{Context, Result};
-use crate::process::{Child, ChildTransport};
-use crate::pty::{Pty, open_pair};
-use crate::session::Session;
-use crate::sys::fork::{Check, Placement, fork};
-use crate::transport::{Transport, input_closed, set_nonblocking};
-
-pub use crate::sys::fork::{pty_child_unchecked, socketpair_child_unchecked};
+use crate::engine::session::Session;
+use crate::error::{Context, Error, Result};
+use crate::process::Child;
+use crate::sys::child_setup::Placement;
+use crate::sys::fork::{Trust, fork};
+use crate::transport::WithChild;
+use crate::transport::pty::{PtyConfig, PtyMaster, PtySession};
+use crate::transport::stream::FdStream;
 
 /// A session with a forked child over a socketpair; see [`socketpair_child`].
 pub type ForkSession = Session<Forked>;
 
-/// The transport of a [`ForkSession`]: the parent's end of the socketpair and the child.
+/// The transport of a [`ForkSession`]: the parent's end of the socketpair, as a
+/// [`FdStream`](crate::FdStream), and the child.
 ///
 /// Writes use `MSG_NOSIGNAL` (a child that closed its end is `EPIPE`, not SIGPIPE), and
 /// [`close_input`](Session::close_input) shuts down the writing half: the child reads end
@@ -117,52 +114,12 @@ pub type ForkSession = Session<Forked>;
 ///
 /// Dropping it closes the socket (the child reads end of file), then ends and reaps the
 /// child.
-#[derive(Debug)]
-pub struct Forked {
-    // Field order matters: the socket closes before the child is reaped.
-    socket: UnixStream,
-    input_closed: bool,
-    child: Child,
-}
+pub type Forked = WithChild<FdStream<UnixStream>>;
 
 impl Forked {
     /// The parent's end of the socketpair (non-blocking).
     pub fn socket(&self) -> &UnixStream {
-        &self.socket
-    }
-}
-
-impl Transport for Forked {
-    fn read_fd(&self) -> BorrowedFd<'_> {
-        self.socket.as_fd()
-    }
-
-    fn write_fd(&self) -> Option<BorrowedFd<'_>> {
-        (!self.input_closed).then(|| self.socket.as_fd())
-    }
-
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.input_closed {
-            return Err(input_closed());
-        }
-        Ok(send(self.socket.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL)?)
-    }
-
-    /// Shuts down the writing half of the socket; the child reads end of file.
-    fn close_input(&mut self) -> io::Result<()> {
-        shutdown(self.socket.as_raw_fd(), Shutdown::Write)?;
-        self.input_closed = true;
-        Ok(())
-    }
-}
-
-impl ChildTransport for Forked {
-    fn child(&self) -> &Child {
-        &self.child
-    }
-
-    fn child_mut(&mut self) -> &mut Child {
-        &mut self.child
+        self.get_ref().get_ref()
     }
 }
 
@@ -193,7 +150,7 @@ pub fn socketpair_child<F>(f: F) -> Result<ForkSession>
 where
     F: FnOnce(UnixStream) -> i32,
 {
-    socketpair_child_with(Check::SingleThreaded, f)
+    socketpair_child_with(verified()?, f)
 }
 
 /// Forks a child that runs `f` on a new pseudo-terminal (24 x 80, echo on, as for
@@ -229,45 +186,119 @@ pub fn pty_child<F>(f: F) -> Result<PtySession>
 where
     F: FnOnce() -> i32,
 {
-    pty_child_with(Check::SingleThreaded, f)
+    pty_child_on(PtyConfig::default(), f)
 }
 
-/// [`socketpair_child`] with the given check.
-pub(crate) fn socketpair_child_with<F>(check: Check, f: F) -> Result<ForkSession>
+/// [`pty_child`] on a pseudo-terminal of the given size and echo setting.
+///
+/// ```
+/// use ptychat::{Pattern, PtyConfig, fork};
+/// let config = PtyConfig { rows: 40, cols: 120, echo: false };
+/// let mut child = fork::pty_child_on(config, || {
+///     let size = std::process::Command::new("stty").arg("size").status().unwrap();
+///     i32::from(!size.success())
+/// })?;
+/// child.expect("40 120")?;
+/// assert!(!child.echo()?);
+/// child.expect(Pattern::eof())?;
+/// # Ok::<(), ptychat::Error>(())
+/// ```
+pub fn pty_child_on<F>(config: PtyConfig, f: F) -> Result<PtySession>
+where
+    F: FnOnce() -> i32,
+{
+    pty_child_with(verified()?, config, f)
+}
+
+/// Like [`socketpair_child`], without checking that the process is single-threaded.
+///
+/// # Safety
+///
+/// The same contract as [`pty_child_unchecked`].
+#[allow(unsafe_code)] // An `unsafe fn` by design: the caller takes on the fork contract.
+pub unsafe fn socketpair_child_unchecked<F>(f: F) -> Result<ForkSession>
+where
+    F: FnOnce(UnixStream) -> i32,
+{
+    // SAFETY: our caller accepts the contract.
+    socketpair_child_with(unsafe { Trust::assumed() }, f)
+}
+
+/// Like [`pty_child`], without checking that the process is single-threaded.
+///
+/// # Safety
+///
+/// One of these must hold:
+///
+/// - The process is single-threaded at the time of the call (you know it, but
+///   `/proc/self/task` cannot be read to check it). Then the child is a consistent copy of
+///   the process and `f` may do anything.
+/// - Or `f`, everything it drops, and its return are **async-signal-safe** (see
+///   `signal-safety(7)`): raw system calls (`read`, `write`, `close`, `dup2`, `execve`,
+///   `_exit`...) on memory and fds that already exist. Another thread may have held any
+///   lock at the moment of the fork, and it stays held in the child forever: the
+///   allocator's (glibc's malloc is made fork-safe by glibc itself, but not every
+///   allocator is), std's stdout, stderr and stdin locks (so no `println!`), the
+///   environment lock (`std::env::var`, also taken by `Command::spawn`), any `Mutex`,
+///   `OnceLock` or `LazyLock` (loggers, caches), the dynamic loader's lock, ptychat's own
+///   signal-pipe registry (creating a [`SignalPipe`](crate::SignalPipe) in the child).
+///   Data another thread was changing at that moment may be half-changed. A panic is not
+///   async-signal-safe either (the panic hook allocates and locks stderr).
+///
+/// In the second case the child does not flush std's stdout before exiting (that takes its
+/// lock); it does when the process was verifiably single-threaded.
+#[allow(unsafe_code)] // An `unsafe fn` by design: the caller takes on the fork contract.
+pub unsafe fn pty_child_unchecked<F>(f: F) -> Result<PtySession>
+where
+    F: FnOnce() -> i32,
+{
+    // SAFETY: our caller accepts the contract.
+    pty_child_with(unsafe { Trust::assumed() }, PtyConfig::default(), f)
+}
+
+/// The proof that this process is single-threaded, or the error that explains the refusal.
+fn verified() -> Result<Trust> {
+    Trust::single_threaded().map_err(|threads| {
+        let threads = match threads {
+            Ok(n) => format!("{n} threads"),
+            Err(e) => format!("an unknown number of threads (reading /proc/self/task: {e})"),
+        };
+        Error::InvalidArgument(format!(
+            "forking a child that runs Rust code needs a single-threaded process, but this \
+             one has {threads}; see the `ptychat::fork` module for the `_unchecked` \
+             functions and their contract"
+        ))
+    })
+}
+
+/// [`socketpair_child`] with the given trust.
+fn socketpair_child_with<F>(trust: Trust, f: F) -> Result<ForkSession>
 where
     F: FnOnce(UnixStream) -> i32,
 {
     let (ours, theirs) = UnixStream::pair().context("creating a socketpair")?;
     // `theirs` moves into the child's closure, which `fork` drops in the parent: our copy
     // of the child's end is closed by the time it returns.
-    let pid = fork(check, Placement::ProcessGroup, &[ours.as_fd()], move || {
+    let pid = fork(trust, Placement::ProcessGroup, &[ours.as_fd()], move || {
         f(theirs)
-    })?;
+    })
+    .context("forking a child")?;
     let child = Child::new(pid.as_raw() as u32);
-    set_nonblocking(&ours).context("making the socket non-blocking")?;
-    let transport = Forked {
-        socket: ours,
-        input_closed: false,
-        child,
-    };
+    let transport = WithChild::new(FdStream::new(ours)?, child);
     Ok(Session::with_transport(transport, b"\n"))
 }
 
-/// [`pty_child`] with the given check.
-pub(crate) fn pty_child_with<F>(check: Check, f: F) -> Result<PtySession>
+/// [`pty_child`] with the given trust and pty.
+fn pty_child_with<F>(trust: Trust, config: PtyConfig, f: F) -> Result<PtySession>
 where
     F: FnOnce() -> i32,
 {
-    let (master, slave) = open_pair(24, 80, true).context("opening a pseudo-terminal")?;
-    let pid = fork(
-        check,
-        Placement::Terminal(slave.as_fd()),
-        &[master.as_fd()],
-        f,
-    )?;
+    let (master, slave) = config.open()?;
+    let placement = Placement::Terminal(std::os::fd::AsRawFd::as_raw_fd(&slave));
+    let pid = fork(trust, placement, &[master.as_fd()], f).context("forking a child")?;
     // Our copy of the slave must go, or we would never see the end of the child's output.
     drop(slave);
     let child = Child::new(pid.as_raw() as u32);
-    set_nonblocking(&master).context("making the pty master non-blocking")?;
-    Ok(Session::with_transport(Pty::new(master, child), b"\r"))
+    let transport = WithChild::new(PtyMaster::new(master)?, child);
+    Ok(Session::with_transport(transport, b"\r"))
 }

@@ -3,24 +3,23 @@
 use std::borrow::Cow;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 
-use crate::buffer::BufferFull;
+use crate::deadline::{Deadline, is_ready, wait};
+use crate::engine::buffer::BufferFull;
+use crate::engine::matched::Match;
+use crate::engine::matcher::MatchSet;
+use crate::engine::output::{Output, Outputs, Stream};
+use crate::engine::pattern::{Pattern, Patterns, describe};
+use crate::engine::trace::Trace;
+use crate::engine::transcript::{Transcript, TranscriptId, Transcripts};
+use crate::engine::transport::Transport;
 use crate::error::{Context, Error, Result};
 use crate::escape::escape_tail;
-use crate::matched::{Match, MatchKind};
-use crate::output::{Output, Outputs, Stream};
-use crate::pattern::{Kind, Pattern, Patterns, describe};
-use crate::poll::{is_ready, wait};
-use crate::scanner::{Found, Scanner};
 use crate::signals::SignalPipe;
-use crate::trace::Trace;
-use crate::transcript::{Transcript, TranscriptId, Transcripts};
-use crate::transport::Transport;
 
 /// The default deadline of `expect` and `send` calls.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -76,6 +75,15 @@ impl<T: Transport + std::fmt::Debug> std::fmt::Debug for Session<T> {
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// How an `expect` call ends.
+enum Ended {
+    Matched(Match),
+    Signal(Match),
+    Eof,
+    DeadlinePassed,
+    BufferFull,
 }
 
 enum Filled {
@@ -166,7 +174,7 @@ impl<T: Transport> Session<T> {
 
     /// Removes and returns the unmatched output.
     pub fn take_buffer(&mut self) -> Vec<u8> {
-        take_all_bytes(&mut self.outputs.main)
+        self.outputs.main.buffer.take_all()
     }
 
     /// True once the program's output has ended (buffered bytes may remain).
@@ -199,7 +207,7 @@ impl<T: Transport> Session<T> {
     /// ```
     pub fn read_some(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>> {
         let m = self.expect_timeout([Pattern::nbytes(1), Pattern::eof()], timeout)?;
-        let mut bytes = m.matched;
+        let mut bytes = m.into_matched();
         bytes.extend(self.take_buffer());
         Ok(bytes)
     }
@@ -288,17 +296,6 @@ impl<T: Transport> Session<T> {
         Ok(())
     }
 
-    /// Takes a pending signal that one of `patterns` waits for: (pattern index, signal).
-    fn take_awaited_signal(&mut self, patterns: &[Pattern]) -> Option<(usize, Signal)> {
-        patterns.iter().enumerate().find_map(|(index, p)| {
-            let Kind::Signal(wanted) = p.kind else {
-                return None;
-            };
-            let at = self.pending_signals.iter().position(|s| *s == wanted)?;
-            Some((index, self.pending_signals.remove(at)))
-        })
-    }
-
     /// Adds a transcript that sees everything read from and sent to the program from now
     /// on, except secrets. See [`Transcript`].
     pub fn add_transcript(&mut self, transcript: Box<dyn Transcript>) -> TranscriptId {
@@ -319,18 +316,17 @@ impl<T: Transport> Session<T> {
     }
 
     fn write_all(&mut self, data: &[u8]) -> Result<()> {
-        let started = Instant::now();
-        let deadline = deadline(started, self.timeout);
+        let deadline = Deadline::after(self.timeout);
         let mut written = 0;
         while written < data.len() {
             match self.transport.write(&data[written..]) {
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !self.wait_writable(deadline)? {
+                    if !self.wait_writable(&deadline)? {
                         let message = format!(
                             "timed out after {:?}: the program read {written} of {} bytes",
-                            started.elapsed(),
+                            deadline.elapsed(),
                             data.len()
                         );
                         return Err(Error::io(
@@ -374,7 +370,7 @@ impl<T: Transport> Session<T> {
     /// Waits for `patterns` with the session's deadline. See
     /// [`expect_timeout`](Session::expect_timeout).
     pub fn expect<'a>(&mut self, patterns: impl Into<Patterns<'a>>) -> Result<Match> {
-        self.expect_on(Stream::Main, patterns.into(), self.timeout)
+        self.expect_on(Stream::Main, patterns.into(), Deadline::after(self.timeout))
     }
 
     /// Waits until one of `patterns` matches the output, the output ends, or `timeout`
@@ -401,7 +397,26 @@ impl<T: Transport> Session<T> {
         patterns: impl Into<Patterns<'a>>,
         timeout: Option<Duration>,
     ) -> Result<Match> {
-        self.expect_on(Stream::Main, patterns.into(), timeout)
+        self.expect_on(Stream::Main, patterns.into(), Deadline::after(timeout))
+    }
+
+    /// Like [`expect_timeout`](Session::expect_timeout), with the deadline as an instant:
+    /// for several calls that share one limit.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let mut s = ptychat::Command::shell("echo one; echo two").spawn()?;
+    /// let deadline = Instant::now() + Duration::from_secs(10);
+    /// s.expect_deadline("one", deadline)?;
+    /// s.expect_deadline("two", deadline)?;
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn expect_deadline<'a>(
+        &mut self,
+        patterns: impl Into<Patterns<'a>>,
+        deadline: Instant,
+    ) -> Result<Match> {
+        self.expect_on(Stream::Main, patterns.into(), Deadline::at(deadline))
     }
 
     fn output(&mut self, stream: Stream) -> &mut Output {
@@ -412,7 +427,7 @@ impl<T: Transport> Session<T> {
         &mut self,
         stream: Stream,
         patterns: Patterns<'_>,
-        timeout: Option<Duration>,
+        deadline: Deadline,
     ) -> Result<Match> {
         let Patterns(patterns) = patterns;
         if patterns.is_empty() {
@@ -420,111 +435,102 @@ impl<T: Transport> Session<T> {
                 "expect needs at least one pattern".into(),
             ));
         }
-        let started = Instant::now();
-        let deadline = deadline(started, timeout);
-        let on_full = self.on_full;
-        let base = self.output(stream).buffer.base();
-        let mut scanners: Vec<Scanner<'_>> =
-            patterns.iter().map(|p| Scanner::new(p, base)).collect();
+        let mut set = MatchSet::new(&patterns, self.outputs.get(stream).buffer.base());
         if let Some(trace) = &mut self.trace {
             let buffer = self.outputs.get(stream).buffer.as_slice();
-            trace.expect_started(&describe(&patterns), timeout, buffer);
+            trace.expect_started(&describe(&patterns), deadline.timeout(), buffer);
         }
         loop {
-            let output = self.output(stream);
-            if let Some((index, found)) = earliest_match(&mut scanners, output) {
-                let m = take_match(output, index, found);
-                if let Some(trace) = &mut self.trace {
-                    trace.ended(format_args!(
-                        "matched {} after {:?}: \"{}\" ({} bytes before it)",
-                        patterns[index],
-                        started.elapsed(),
-                        crate::escape(m.matched()),
-                        m.before().len()
-                    ));
-                }
-                return Ok(m);
+            let Session {
+                outputs,
+                pending_signals,
+                ..
+            } = self;
+            let buffer = &mut outputs.get_mut(stream).buffer;
+            if let Some(m) = set.take_match(buffer) {
+                return self.ended(stream, &set, &deadline, Ended::Matched(m));
             }
-            if let Some((index, signal)) = self.take_awaited_signal(&patterns) {
-                if let Some(trace) = &mut self.trace {
-                    trace.ended(format_args!(
-                        "signal {signal} after {:?}",
-                        started.elapsed()
-                    ));
-                }
-                let output = self.output(stream);
-                return Ok(Match {
-                    index,
-                    kind: MatchKind::Signal(signal),
-                    before: output.buffer.as_slice().to_vec(),
-                    matched: Vec::new(),
-                    groups: Vec::new(),
-                    names: Arc::from([]),
-                });
+            if let Some(m) = set.signal_match(pending_signals, buffer) {
+                return self.ended(stream, &set, &deadline, Ended::Signal(m));
             }
             if let Some(trace) = &mut self.trace {
                 trace.no_match(self.outputs.get(stream).buffer.as_slice());
             }
-            let output = self.output(stream);
+            let output = self.outputs.get(stream);
             if output.eof {
-                if let Some(trace) = &mut self.trace {
-                    trace.ended(format_args!("end of output after {:?}", started.elapsed()));
-                }
-                let output = self.output(stream);
-                return match position(&patterns, |k| matches!(k, Kind::Eof)) {
-                    Some(index) => Ok(Match {
-                        index,
-                        kind: MatchKind::Eof,
-                        before: take_all_bytes(output),
-                        matched: Vec::new(),
-                        groups: Vec::new(),
-                        names: Arc::from([]),
-                    }),
-                    None => Err(Error::Eof {
-                        patterns: describe(&patterns),
-                        waited: started.elapsed(),
-                        buffered: output.buffer.len(),
-                        tail: escape_tail(output.buffer.as_slice(), ERROR_TAIL),
-                    }),
-                };
+                return self.ended(stream, &set, &deadline, Ended::Eof);
             }
-            if output.blocks_reading(on_full) {
-                return Err(Error::BufferFull {
-                    max: output.buffer.max(),
-                    patterns: describe(&patterns),
-                    tail: escape_tail(output.buffer.as_slice(), ERROR_TAIL),
-                });
+            if output.blocks_reading(self.on_full) {
+                return self.ended(stream, &set, &deadline, Ended::BufferFull);
             }
-            match self.fill(stream, deadline)? {
-                Filled::Data | Filled::Eof | Filled::Signals => {}
-                Filled::DeadlinePassed => {
-                    if let Some(trace) = &mut self.trace {
-                        trace.ended(format_args!(
-                            "deadline passed after {:?}",
-                            started.elapsed()
-                        ));
-                    }
-                    let output = self.output(stream);
-                    if let Some(index) = position(&patterns, |k| matches!(k, Kind::Timeout)) {
-                        return Ok(Match {
-                            index,
-                            kind: MatchKind::Timeout,
-                            before: output.buffer.as_slice().to_vec(),
-                            matched: Vec::new(),
-                            groups: Vec::new(),
-                            names: Arc::from([]),
-                        });
-                    }
-                    return Err(Error::Timeout {
-                        patterns: describe(&patterns),
-                        timeout: timeout.unwrap_or(Duration::MAX),
-                        waited: started.elapsed(),
-                        buffered: output.buffer.len(),
-                        tail: escape_tail(output.buffer.as_slice(), ERROR_TAIL),
-                    });
-                }
+            if let Filled::DeadlinePassed = self.fill(stream, &deadline)? {
+                return self.ended(stream, &set, &deadline, Ended::DeadlinePassed);
             }
         }
+    }
+
+    /// How an `expect` call ended: traces it, and turns an end the patterns did not ask
+    /// for into the error that shows the patterns, the deadline and the output's tail.
+    fn ended(
+        &mut self,
+        stream: Stream,
+        set: &MatchSet<'_>,
+        deadline: &Deadline,
+        how: Ended,
+    ) -> Result<Match> {
+        let waited = deadline.elapsed();
+        if let Some(trace) = &mut self.trace {
+            match &how {
+                Ended::Matched(m) => trace.ended(format_args!(
+                    "matched {} after {waited:?}: \"{}\" ({} bytes before it)",
+                    set.patterns()[m.index()],
+                    crate::escape(m.matched()),
+                    m.before().len()
+                )),
+                Ended::Signal(m) => trace.ended(format_args!(
+                    "signal {} after {waited:?}",
+                    m.signal().map_or("?", |s| s.as_str())
+                )),
+                Ended::Eof => trace.ended(format_args!("end of output after {waited:?}")),
+                Ended::DeadlinePassed => {
+                    trace.ended(format_args!("deadline passed after {waited:?}"))
+                }
+                Ended::BufferFull => {}
+            }
+        }
+        let buffer = &mut self.outputs.get_mut(stream).buffer;
+        let special = match how {
+            Ended::Matched(m) | Ended::Signal(m) => return Ok(m),
+            Ended::Eof => set.eof_match(buffer),
+            Ended::DeadlinePassed => set.timeout_match(buffer),
+            Ended::BufferFull => None,
+        };
+        if let Some(m) = special {
+            return Ok(m);
+        }
+        let patterns = describe(set.patterns());
+        let tail = escape_tail(buffer.as_slice(), ERROR_TAIL);
+        let buffered = buffer.len();
+        Err(match how {
+            Ended::Eof => Error::Eof {
+                patterns,
+                waited,
+                buffered,
+                tail,
+            },
+            Ended::DeadlinePassed => Error::Timeout {
+                patterns,
+                timeout: deadline.timeout().unwrap_or(Duration::MAX),
+                waited,
+                buffered,
+                tail,
+            },
+            _ => Error::BufferFull {
+                max: buffer.max(),
+                patterns,
+                tail,
+            },
+        })
     }
 
     /// One non-blocking read of `stream`: `Some(0)` at its end, `None` if nothing is there.
@@ -596,7 +602,7 @@ impl<T: Transport> Session<T> {
     fn poll_outputs(
         &self,
         input: Option<BorrowedFd<'_>>,
-        deadline: Option<Instant>,
+        deadline: &Deadline,
     ) -> Result<Option<Ready>> {
         let main = (self.outputs.main.is_open() && !self.outputs.main.blocks_reading(self.on_full))
             .then(|| self.transport.read_fd());
@@ -646,7 +652,7 @@ impl<T: Transport> Session<T> {
 
     /// Reads at least one chunk of `stream` (or its end), draining the other output while
     /// waiting, until `deadline`.
-    fn fill(&mut self, stream: Stream, deadline: Option<Instant>) -> Result<Filled> {
+    fn fill(&mut self, stream: Stream, deadline: &Deadline) -> Result<Filled> {
         loop {
             match self.read_once(stream)? {
                 Some(0) => return Ok(Filled::Eof),
@@ -668,10 +674,13 @@ impl<T: Transport> Session<T> {
     }
 
     /// Waits until input can be written, draining output meanwhile. False at the deadline.
-    fn wait_writable(&mut self, deadline: Option<Instant>) -> Result<bool> {
+    fn wait_writable(&mut self, deadline: &Deadline) -> Result<bool> {
         loop {
             let Some(write_fd) = self.transport.write_fd() else {
-                return Err(Error::io("sending", crate::transport::input_closed()));
+                return Err(Error::io(
+                    "sending",
+                    crate::engine::transport::input_closed(),
+                ));
             };
             let Some(ready) = self.poll_outputs(Some(write_fd), deadline)? else {
                 return Ok(false);
@@ -712,9 +721,9 @@ pub struct StderrView<'s, T: Transport> {
 impl<T: Transport> StderrView<'_, T> {
     /// Waits for `patterns` on stderr with the session's deadline.
     pub fn expect<'a>(&mut self, patterns: impl Into<Patterns<'a>>) -> Result<Match> {
-        let timeout = self.session.timeout;
+        let deadline = Deadline::after(self.session.timeout);
         self.session
-            .expect_on(Stream::Stderr, patterns.into(), timeout)
+            .expect_on(Stream::Stderr, patterns.into(), deadline)
     }
 
     /// Waits for `patterns` on stderr until `timeout` (`None`: forever).
@@ -724,7 +733,7 @@ impl<T: Transport> StderrView<'_, T> {
         timeout: Option<Duration>,
     ) -> Result<Match> {
         self.session
-            .expect_on(Stream::Stderr, patterns.into(), timeout)
+            .expect_on(Stream::Stderr, patterns.into(), Deadline::after(timeout))
     }
 
     /// The stderr output that has arrived but not been matched yet.
@@ -734,7 +743,7 @@ impl<T: Transport> StderrView<'_, T> {
 
     /// Removes and returns the unmatched stderr output.
     pub fn take_buffer(&mut self) -> Vec<u8> {
-        take_all_bytes(&mut self.session.outputs.stderr)
+        self.session.outputs.stderr.buffer.take_all()
     }
 
     /// Reads whatever stderr output is available now, without waiting.
@@ -746,62 +755,6 @@ impl<T: Transport> StderrView<'_, T> {
     pub fn is_eof(&self) -> bool {
         self.session.outputs.stderr.eof
     }
-}
-
-fn deadline(started: Instant, timeout: Option<Duration>) -> Option<Instant> {
-    timeout.and_then(|t| started.checked_add(t))
-}
-
-/// The match that starts first; ties go to the pattern listed first.
-fn earliest_match(scanners: &mut [Scanner<'_>], output: &Output) -> Option<(usize, Found)> {
-    let hay = output.buffer.as_slice();
-    let base = output.buffer.base();
-    let mut best: Option<(usize, Found)> = None;
-    for (index, scanner) in scanners.iter_mut().enumerate() {
-        if let Some(found) = scanner.find(hay, base) {
-            if best
-                .as_ref()
-                .is_none_or(|(_, b)| found.range.start < b.range.start)
-            {
-                best = Some((index, found));
-            }
-        }
-    }
-    best
-}
-
-fn take_match(output: &mut Output, index: usize, found: Found) -> Match {
-    let start = found.range.start;
-    let (groups, names) = match found.groups {
-        Some(groups) => {
-            let relative = groups
-                .ranges
-                .into_iter()
-                .map(|g| g.map(|r| r.start - start..r.end - start))
-                .collect();
-            (relative, groups.names)
-        }
-        None => (Vec::new(), Arc::from([])),
-    };
-    let before = output.buffer.take_front(start);
-    let matched = output.buffer.take_front(found.range.len());
-    Match {
-        index,
-        kind: MatchKind::Data,
-        before,
-        matched,
-        groups,
-        names,
-    }
-}
-
-fn take_all_bytes(output: &mut Output) -> Vec<u8> {
-    let len = output.buffer.len();
-    output.buffer.take_front(len)
-}
-
-fn position(patterns: &[Pattern], is: impl Fn(&Kind) -> bool) -> Option<usize> {
-    patterns.iter().position(|p| is(&p.kind))
 }
 
 /// The byte a keyboard sends for Ctrl+`c`.

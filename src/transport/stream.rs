@@ -7,10 +7,11 @@ use std::os::unix::net::UnixStream;
 use nix::sys::socket::{MsgFlags, Shutdown, send, shutdown};
 use nix::sys::stat::{SFlag, fstat};
 
+use crate::engine::session::Session;
+use crate::engine::transport::{Transport, input_closed};
 use crate::error::{Context, Result};
-use crate::session::Session;
-use crate::sys;
-use crate::transport::{Transport, input_closed, set_nonblocking};
+use crate::sys::fd::set_nonblocking;
+use crate::sys::term;
 
 /// A session over a stream we did not spawn: see [`Session::from_stream`].
 pub type StreamSession<S> = Session<FdStream<S>>;
@@ -31,6 +32,21 @@ pub struct FdStream<S> {
 }
 
 impl<S: AsFd> FdStream<S> {
+    /// Wraps `stream`, putting it in non-blocking mode and noting whether it is a socket
+    /// (writes without SIGPIPE, input can be shut down) or a terminal (EIO is the end).
+    pub(crate) fn new(stream: S) -> Result<Self> {
+        set_nonblocking(&stream).context("making the stream non-blocking")?;
+        let socket = fstat(stream.as_fd())
+            .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFSOCK)
+            .context("inspecting the stream")?;
+        Ok(FdStream {
+            socket,
+            terminal: term::is_terminal(&stream),
+            inner: stream,
+            input_closed: false,
+        })
+    }
+
     /// The wrapped stream.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -65,7 +81,7 @@ impl<S: AsFd> Transport for FdStream<S> {
                 MsgFlags::MSG_NOSIGNAL,
             )?)
         } else {
-            sys::write_without_sigpipe(&self.inner, buf)
+            crate::sys::fd::write_without_sigpipe(&self.inner, buf)
         }
     }
 
@@ -110,18 +126,7 @@ impl<S: AsFd> Session<FdStream<S>> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_stream(stream: S) -> Result<Self> {
-        set_nonblocking(&stream).context("making the stream non-blocking")?;
-        let socket = fstat(stream.as_fd())
-            .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFSOCK)
-            .context("inspecting the stream")?;
-        let terminal = nix::unistd::isatty(&stream).unwrap_or(false);
-        let transport = FdStream {
-            inner: stream,
-            socket,
-            terminal,
-            input_closed: false,
-        };
-        Ok(Session::with_transport(transport, b"\n"))
+        Ok(Session::with_transport(FdStream::new(stream)?, b"\n"))
     }
 }
 
@@ -144,11 +149,30 @@ impl Session<FdStream<UnixStream>> {
 }
 
 /// The transport of a session over two separate fds: one to read, one to write (a pair of
-/// pipes, a FIFO pair...). See [`Session::from_fds`].
+/// pipes, a FIFO pair...). See [`Session::from_fds`]. With a child's stderr pipe as a
+/// second output, it is the transport of a [`PipeSession`](crate::PipeSession).
 #[derive(Debug)]
 pub struct FdPair {
     read: OwnedFd,
     write: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+}
+
+impl FdPair {
+    /// Wraps the fds, putting them in non-blocking mode.
+    pub(crate) fn new(read: OwnedFd, write: OwnedFd, stderr: Option<OwnedFd>) -> Result<Self> {
+        for fd in [Some(&read), Some(&write), stderr.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            set_nonblocking(fd).context("making the fd non-blocking")?;
+        }
+        Ok(FdPair {
+            read,
+            write: Some(write),
+            stderr,
+        })
+    }
 }
 
 impl Transport for FdPair {
@@ -164,6 +188,10 @@ impl Transport for FdPair {
     fn close_input(&mut self) -> io::Result<()> {
         self.write = None;
         Ok(())
+    }
+
+    fn stderr_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.stderr.as_ref().map(AsFd::as_fd)
     }
 }
 
@@ -182,12 +210,9 @@ impl Session<FdPair> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_fds(read: OwnedFd, write: OwnedFd) -> Result<Self> {
-        set_nonblocking(&read).context("making the fd non-blocking")?;
-        set_nonblocking(&write).context("making the fd non-blocking")?;
-        let transport = FdPair {
-            read,
-            write: Some(write),
-        };
-        Ok(Session::with_transport(transport, b"\n"))
+        Ok(Session::with_transport(
+            FdPair::new(read, write, None)?,
+            b"\n",
+        ))
     }
 }

@@ -1,14 +1,9 @@
-//! What [`interact`](crate::Session::interact) needs from the user's terminal and from the
-//! signal dispositions: raw mode with a guard that puts the exact previous mode back, and
-//! reading a signal's disposition without changing it (which `nix` only offers through an
-//! `unsafe` call that also installs a new one).
+//! Raw mode for the user's terminal, with a guard that puts the exact previous mode back.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 use nix::errno::Errno;
-use nix::libc;
-use nix::sys::signal::Signal;
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 
 /// A terminal in raw mode. Dropping it (also while unwinding from a panic) puts back the
@@ -65,23 +60,4 @@ fn retry<T>(mut call: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
             result => return Ok(result?),
         }
     }
-}
-
-/// True when `fd` is a terminal.
-pub(crate) fn is_terminal(fd: impl AsFd) -> bool {
-    nix::unistd::isatty(fd).unwrap_or(false)
-}
-
-/// True when `signal` is currently ignored (`SIG_IGN`). The disposition is only read.
-pub(crate) fn is_ignored(signal: Signal) -> io::Result<bool> {
-    // SAFETY: `sigaction` is plain old data (integers, a signal set and a handler address);
-    // all-zero bytes are a valid value.
-    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: with a null new action, sigaction(2) changes nothing and only writes the
-    // current disposition into `current`, a local that outlives the call.
-    let rc = unsafe { libc::sigaction(signal as libc::c_int, std::ptr::null(), &mut current) };
-    if rc == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(current.sa_sigaction == libc::SIG_IGN)
 }

@@ -22,17 +22,17 @@ use std::sync::Arc;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Match {
-    pub(crate) index: usize,
-    pub(crate) kind: MatchKind,
-    pub(crate) before: Vec<u8>,
-    pub(crate) matched: Vec<u8>,
+    index: usize,
+    kind: MatchKind,
+    before: Vec<u8>,
+    matched: Vec<u8>,
     /// Capture groups as ranges into `matched` (group 0 is the whole match).
-    pub(crate) groups: Vec<Option<Range<usize>>>,
-    pub(crate) names: Arc<[Option<String>]>,
+    groups: Vec<Option<Range<usize>>>,
+    names: Arc<[Option<String>]>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum MatchKind {
+enum MatchKind {
     Data,
     Eof,
     Timeout,
@@ -40,6 +40,55 @@ pub(crate) enum MatchKind {
 }
 
 impl Match {
+    pub(crate) fn data(
+        index: usize,
+        before: Vec<u8>,
+        matched: Vec<u8>,
+        groups: Vec<Option<Range<usize>>>,
+        names: Arc<[Option<String>]>,
+    ) -> Self {
+        Match {
+            index,
+            kind: MatchKind::Data,
+            before,
+            matched,
+            groups,
+            names,
+        }
+    }
+
+    fn special(index: usize, kind: MatchKind, before: Vec<u8>) -> Self {
+        Match {
+            index,
+            kind,
+            before,
+            matched: Vec::new(),
+            groups: Vec::new(),
+            names: Arc::from([]),
+        }
+    }
+
+    pub(crate) fn eof(index: usize, before: Vec<u8>) -> Self {
+        Match::special(index, MatchKind::Eof, before)
+    }
+
+    pub(crate) fn timeout(index: usize, before: Vec<u8>) -> Self {
+        Match::special(index, MatchKind::Timeout, before)
+    }
+
+    pub(crate) fn on_signal(
+        index: usize,
+        signal: nix::sys::signal::Signal,
+        before: Vec<u8>,
+    ) -> Self {
+        Match::special(index, MatchKind::Signal(signal), before)
+    }
+
+    /// The matching bytes, without copying them.
+    pub(crate) fn into_matched(self) -> Vec<u8> {
+        self.matched
+    }
+
     /// Which pattern matched: its index in the list given to `expect` (0 for one pattern).
     pub fn index(&self) -> usize {
         self.index

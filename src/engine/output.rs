@@ -2,9 +2,9 @@
 
 use std::io;
 
-use crate::buffer::{Buffer, BufferFull};
+use crate::engine::buffer::{Buffer, BufferFull};
+use crate::engine::session::DEFAULT_MAX_BUFFER;
 use crate::error::{Error, Result};
-use crate::session::DEFAULT_MAX_BUFFER;
 
 /// Which output of the transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,74 @@
+//! File descriptors: non-blocking mode, moving an fd off the stdio numbers, and a write
+//! that reports a vanished reader as `EPIPE` instead of raising SIGPIPE.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::libc;
+
+/// Puts an fd in non-blocking mode.
+pub(crate) fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
+    let flags = OFlag::from_bits_retain(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// A close-on-exec pipe: (read end, write end).
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
+}
+
+/// Moves `fd` to a number above 2 if it is one of the stdio numbers.
+pub(crate) fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    let moved = fcntl(fd.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    // SAFETY: F_DUPFD_CLOEXEC just returned this new fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(moved) })
+}
+
+/// `write(2)` that reports a vanished reader as `EPIPE` without raising SIGPIPE: the
+/// signal is blocked for this thread during the write and, if the write raised it,
+/// consumed before the old mask is restored. Other threads are unaffected.
+pub(crate) fn write_without_sigpipe(fd: impl AsFd, buf: &[u8]) -> io::Result<usize> {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+    let mut sigpipe = SigSet::empty();
+    sigpipe.add(Signal::SIGPIPE);
+    let mut old = SigSet::empty();
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&sigpipe), Some(&mut old))?;
+    let already_pending = sigpipe_pending()?;
+    let result = nix::unistd::write(fd, buf);
+    if result == Err(nix::errno::Errno::EPIPE) && !already_pending {
+        consume_pending(&sigpipe)?;
+    }
+    pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None)?;
+    Ok(result?)
+}
+
+/// True when SIGPIPE is pending for this thread or the process.
+fn sigpipe_pending() -> io::Result<bool> {
+    // SAFETY: `sigset_t` is plain old data; sigpending fills the one we pass.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer is valid for writing one sigset_t.
+    if unsafe { libc::sigpending(&mut set) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `set` was initialised by sigpending.
+    Ok(unsafe { libc::sigismember(&set, libc::SIGPIPE) } == 1)
+}
+
+/// Takes one pending signal of `set` (which must be blocked) without waiting.
+fn consume_pending(set: &nix::sys::signal::SigSet) -> io::Result<()> {
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: both pointers are valid for the call; a null siginfo pointer is allowed.
+    let rc = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &zero) };
+    if rc == -1 && io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN) {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
