@@ -336,10 +336,18 @@ impl Drop for DfaScan<'_> {
     }
 }
 
+/// The property test of the matcher core, shared by its two drivers (`expect` here, the
+/// interact hooks in `interact/hooks.rs`): random text in random chunks, checked after every
+/// chunk against `Regex::find` on all the text so far, with the earliest-match rule across
+/// two patterns.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::buffer::Buffer;
+pub(crate) mod property {
+    use std::ops::Range;
+
+    use crate::engine::pattern::{Kind, Pattern};
+
+    /// The first match a driver reported: (pattern index, range in the whole text).
+    pub(crate) type Reported = Option<(usize, Range<usize>)>;
 
     /// A tiny deterministic generator (xorshift64*), so failures reproduce.
     struct Rng(u64);
@@ -386,71 +394,101 @@ mod tests {
         b"A",
     ];
 
-    /// Feeds random text in random chunks and checks after every chunk that the scanner
-    /// finds exactly what the regex finds in all the text so far.
-    #[test]
-    fn incremental_scan_agrees_with_regex_on_every_prefix() {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        for source in REGEXES {
-            let pattern = Pattern::regex(source).unwrap();
-            let Kind::Regex(re) = &pattern.kind else {
-                unreachable!()
-            };
-            assert!(re.scan.is_some(), "{source} should scan incrementally");
-            for _ in 0..300 {
-                let mut text = Vec::new();
-                for _ in 0..rng.below(60) {
-                    text.extend_from_slice(ALPHABET[rng.below(ALPHABET.len())]);
-                }
-                check_chunked(&pattern, &text, &mut rng, source);
-            }
-        }
-    }
-
-    #[test]
-    fn exact_scan_finds_needles_split_across_chunks() {
-        let mut rng = Rng(7);
-        let pattern = Pattern::exact("abab");
-        for _ in 0..2000 {
-            let text: Vec<u8> = (0..rng.below(40)).map(|_| b"ab"[rng.below(2)]).collect();
-            check_chunked(&pattern, &text, &mut rng, "abab");
-        }
-    }
-
-    fn check_chunked(pattern: &Pattern, text: &[u8], rng: &mut Rng, source: &str) {
-        let reference = match &pattern.kind {
+    fn reference(pattern: &Pattern) -> regex::bytes::Regex {
+        match &pattern.kind {
             Kind::Regex(re) => re.regex.clone(),
             Kind::Exact(f) => {
                 regex::bytes::Regex::new(&regex::escape(std::str::from_utf8(f.needle()).unwrap()))
                     .unwrap()
             }
             _ => unreachable!(),
-        };
-        // Some text already consumed before the call starts: the scan starts at `base`.
-        let mut buffer = Buffer::new(0);
-        buffer.spare()[..3].copy_from_slice(b"zzz");
-        buffer.commit(3);
-        buffer.consume(3);
-        let mut scanner = Scanner::new(pattern, buffer.base());
-        let mut fed = 0;
-        while fed < text.len() {
-            let n = 1 + rng.below(8.min(text.len() - fed));
-            buffer.spare()[..n].copy_from_slice(&text[fed..fed + n]);
-            buffer.commit(n);
-            fed += n;
-            let got = scanner
-                .find(buffer.as_slice(), buffer.base())
-                .map(|f| f.range);
-            let want = reference.find(&text[..fed]).map(|m| m.range());
-            assert_eq!(
-                got,
-                want,
-                "/{source}/ on {:?} after {fed} bytes",
-                crate::escape(&text[..fed])
-            );
-            if got.is_some() {
-                return;
+        }
+    }
+
+    /// Runs `drive` (patterns, chunks -> what it reported after each chunk, up to its first
+    /// match) on random inputs and checks every report. Each regex is tried alone and
+    /// together with an exact pattern listed after it, which wins only when it starts
+    /// strictly earlier.
+    pub(crate) fn check_driver(drive: impl Fn(&[Pattern], &[&[u8]]) -> Vec<Reported>) {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut lists: Vec<Vec<Pattern>> = Vec::new();
+        for source in REGEXES {
+            let regex = Pattern::regex(source).unwrap();
+            let Kind::Regex(re) = &regex.kind else {
+                unreachable!()
+            };
+            assert!(re.scan.is_some(), "{source} should scan incrementally");
+            lists.push(vec![regex.clone()]);
+            lists.push(vec![regex, Pattern::exact("b1")]);
+        }
+        lists.push(vec![Pattern::exact("abab")]);
+        for patterns in &lists {
+            let references: Vec<_> = patterns.iter().map(reference).collect();
+            for _ in 0..150 {
+                let mut text = Vec::new();
+                for _ in 0..rng.below(60) {
+                    text.extend_from_slice(ALPHABET[rng.below(ALPHABET.len())]);
+                }
+                let mut chunks = Vec::new();
+                let mut fed = 0;
+                while fed < text.len() {
+                    let n = 1 + rng.below(8.min(text.len() - fed));
+                    chunks.push(&text[fed..fed + n]);
+                    fed += n;
+                }
+                let reports = drive(patterns, &chunks);
+                let mut fed = 0;
+                for (chunk, got) in chunks.iter().zip(&reports) {
+                    fed += chunk.len();
+                    let want = references
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, re)| Some((i, re.find(&text[..fed])?.range())))
+                        .min_by_key(|(i, range)| (range.start, *i));
+                    assert_eq!(
+                        got,
+                        &want,
+                        "{patterns:?} on {:?} after {fed} bytes",
+                        crate::escape(&text[..fed])
+                    );
+                    if want.is_some() {
+                        break;
+                    }
+                }
+                assert!(reports.len() <= chunks.len());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `expect` driver: a session buffer (some output already consumed before the call,
+    /// so the scan starts at a nonzero position) and `take_match` after each read.
+    #[test]
+    fn expect_driver_agrees_with_regex_on_every_prefix() {
+        property::check_driver(|patterns, chunks| {
+            let mut buffer = Buffer::new(0);
+            buffer.extend(b"zzz");
+            buffer.consume(3);
+            let mut set = MatchSet::new(patterns, buffer.base());
+            let mut reports = Vec::new();
+            for chunk in chunks {
+                buffer.extend(chunk);
+                let found = set.take_match(&mut buffer);
+                let report = found.map(|m| {
+                    let start = m.before().len();
+                    (m.index(), start..start + m.matched().len())
+                });
+                let done = report.is_some();
+                reports.push(report);
+                if done {
+                    break;
+                }
+            }
+            reports
+        });
     }
 }
