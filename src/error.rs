@@ -18,7 +18,14 @@ use std::time::Duration;
 /// assert!(err.to_string().contains(r#"hello\r\n"#), "{err}");
 /// # Ok::<(), ptychat::Error>(())
 /// ```
+///
+/// New variants may be added: a `match` needs a `_` arm (or use [`is_timeout`] and
+/// [`is_eof`]).
+///
+/// [`is_timeout`]: Error::is_timeout
+/// [`is_eof`]: Error::is_eof
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The program could not be started (missing, not executable, bad working directory...).
     #[error("cannot spawn `{program}`: {source}")]
@@ -86,17 +93,6 @@ pub enum Error {
         patterns: String,
         /// The escaped last KiB of the buffer.
         tail: String,
-    },
-
-    /// A script line could not be parsed or run.
-    #[error("{file}:{line}: {message}")]
-    Script {
-        /// The script's path (or `-`).
-        file: String,
-        /// The 1-based line number.
-        line: usize,
-        /// What is wrong.
-        message: String,
     },
 
     /// A closure run by [`with_timeout`](crate::with_timeout) was still running when its

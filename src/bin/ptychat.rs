@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ptychat::Error;
-use ptychat::script::{RunOptions, Script};
+use ptychat::script::{RunOptions, Script, ScriptError};
 
 const HELP: &str = "\
 ptychat - drive interactive programs on a pseudo-terminal
@@ -75,6 +75,12 @@ enum Failure {
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
+        Failure::Failed(error.to_string())
+    }
+}
+
+impl From<ScriptError> for Failure {
+    fn from(error: ScriptError) -> Self {
         Failure::Failed(error.to_string())
     }
 }

@@ -90,6 +90,28 @@ impl Pattern {
             kind: Kind::Timeout,
         }
     }
+
+    /// The names of the groups a match of this pattern has, indexed by group number:
+    /// `None` for group 0 (the whole match) and for unnamed groups. A regex has one entry
+    /// per group (the ones [`Match::group`](crate::Match::group) can return); any other
+    /// pattern has only group 0, so one `None`.
+    ///
+    /// ```
+    /// use ptychat::Pattern;
+    /// let pattern = Pattern::regex(r"(?<key>\w+)=(\d+)")?;
+    /// let names: Vec<Option<&str>> = pattern.capture_names().collect();
+    /// assert_eq!(names, [None, Some("key"), None]);
+    /// assert_eq!(Pattern::exact("hello").capture_names().collect::<Vec<_>>(), [None]);
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn capture_names(&self) -> impl Iterator<Item = Option<&str>> {
+        const GROUP_0: &[Option<String>] = &[None];
+        let names: &[Option<String>] = match &self.kind {
+            Kind::Regex(re) => &re.names,
+            _ => GROUP_0,
+        };
+        names.iter().map(Option::as_deref)
+    }
 }
 
 impl Pattern {

@@ -17,8 +17,6 @@ mod echo;
 mod json;
 mod log_writer;
 mod recording;
-#[cfg(feature = "cli")]
-pub(crate) mod script_logs;
 mod shared;
 mod utf8;
 

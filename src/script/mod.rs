@@ -20,10 +20,10 @@
 //! `expect { ... }` blocks with one branch per pattern.
 //!
 //! A script is parsed completely before it runs, so a mistake on any line is reported (as
-//! [`Error::Script`] with the file and line) before a program is started. When a command
-//! fails while running, the error is also an [`Error::Script`] naming the command's line;
-//! its message is the library's error, which for a timeout shows the patterns, the
-//! deadline and the escaped tail of the output.
+//! a [`ScriptError`] with the file and line) before a program is started. When a command
+//! fails while running, the error is also a [`ScriptError`] naming the command's line; when
+//! the library failed (a timeout, the end of the output...) it holds that [`Error`], whose
+//! text for a timeout shows the patterns, the deadline and the escaped tail of the output.
 //!
 //! ```
 //! use ptychat::Shared;
@@ -36,21 +36,28 @@
 //! let err = Script::parse("demo", "spawn echo hi\nexpect 'unclosed").unwrap_err();
 //! assert_eq!(err.to_string(),
 //!            "demo:2: unterminated single-quoted string (a closing ' is missing)");
-//! # Ok::<(), ptychat::Error>(())
+//! # Ok::<(), ptychat::script::ScriptError>(())
 //! ```
 
+mod error;
 mod lex;
+mod logs;
 mod parse;
 mod run;
 mod value;
 
+pub use error::ScriptError;
+
+// Only for the `ptychat` binary (`chat -t SECONDS`), which reads durations like scripts do:
+// it is a separate crate target and can use only public items. Not part of the API.
+#[doc(hidden)]
 pub use value::seconds as parse_seconds;
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::logging::Shared;
 
 /// How [`Script::run`] reports what happens, besides the script's own `print`s.
@@ -78,15 +85,17 @@ pub struct Script {
 }
 
 impl Script {
-    /// Parses `source`; `file` is the name that error messages show.
-    pub fn parse(file: impl Into<String>, source: &str) -> Result<Script> {
+    /// Parses `source`; `file` is the name that error messages show. A mistake is a
+    /// [`ScriptError::Message`] naming its line.
+    pub fn parse(file: impl Into<String>, source: &str) -> Result<Script, ScriptError> {
         let file = file.into();
         let stmts = parse::parse(&file, source)?;
         Ok(Script { file, stmts })
     }
 
-    /// Reads and parses the script at `path`; `-` reads standard input.
-    pub fn load(path: impl AsRef<Path>) -> Result<Script> {
+    /// Reads and parses the script at `path`; `-` reads standard input. A file that cannot
+    /// be read is a [`ScriptError::File`] (its text is `reading the script: PATH: ...`).
+    pub fn load(path: impl AsRef<Path>) -> Result<Script, ScriptError> {
         let path = path.as_ref();
         let name = path.to_string_lossy().into_owned();
         let mut bytes = Vec::new();
@@ -95,21 +104,25 @@ impl Script {
         } else {
             std::fs::read(path).map(|b| bytes = b)
         };
-        read.map_err(|e| Error::Io {
-            context: "reading the script",
-            source: io::Error::new(e.kind(), format!("{name}: {e}")),
-        })?;
+        if let Err(e) = read {
+            return Err(ScriptError::File {
+                error: Error::Io {
+                    context: "reading the script",
+                    source: io::Error::new(e.kind(), format!("{name}: {e}")),
+                },
+                file: name,
+            });
+        }
         match String::from_utf8(bytes) {
             Ok(source) => Script::parse(name, &source),
             Err(e) => {
                 let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-                Err(Error::Script {
-                    line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
-                    file: name,
-                    message: "the script is not valid UTF-8 (write raw bytes as \\xNN in \
-                              double quotes)"
-                        .into(),
-                })
+                let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+                Err(ScriptError::message_at(
+                    &name,
+                    line,
+                    "the script is not valid UTF-8 (write raw bytes as \\xNN in double quotes)",
+                ))
             }
         }
     }
@@ -125,7 +138,10 @@ impl Script {
     /// Returns the script's exit code: 0 at its end, or the code given to `exit`.
     ///
     /// A program still running when the script ends is ended (hung up, then signalled).
-    pub fn run(&self, args: &[OsString], options: &RunOptions) -> Result<i32> {
+    ///
+    /// A command that fails stops the script with a [`ScriptError`] naming its line; a log
+    /// of `options` that cannot be opened is a [`ScriptError::File`].
+    pub fn run(&self, args: &[OsString], options: &RunOptions) -> Result<i32, ScriptError> {
         self.run_with(args, options, io::stdout(), io::stderr())
     }
 
@@ -138,7 +154,7 @@ impl Script {
         options: &RunOptions,
         out: impl Write + Send + 'static,
         log: impl Write + Send + 'static,
-    ) -> Result<i32> {
+    ) -> Result<i32, ScriptError> {
         let out = Shared::new(Box::new(out) as Box<dyn Write + Send>);
         let log = Shared::new(Box::new(log) as Box<dyn Write + Send>);
         run::Runner::new(&self.file, args, options, out, log).run(&self.stmts)
@@ -258,6 +274,79 @@ mod tests {
             &[],
         );
         assert_eq!((result, out.as_str()), (Ok(0), "129\n"));
+    }
+
+    #[test]
+    fn a_timeout_keeps_the_library_error_and_the_line() {
+        let script = Script::parse(
+            "t.pcs",
+            "set timeout 0.2\nspawn cat\nsendline hello\nexpect never\nprint unreachable",
+        )
+        .unwrap();
+        let out = Shared::new(Vec::new());
+        let err = script
+            .run_with(&[], &RunOptions::default(), out.clone(), io::sink())
+            .unwrap_err();
+        assert!(out.lock().is_empty());
+        assert_eq!((err.file(), err.line()), ("t.pcs", Some(4)));
+        let ScriptError::Error { error, .. } = &err else {
+            panic!("expected a library error, got {err:?}");
+        };
+        assert!(error.is_timeout(), "{error}");
+        assert!(err.error().is_some_and(Error::is_timeout));
+        let source = std::error::Error::source(&err).expect("a source");
+        assert!(
+            source
+                .downcast_ref::<Error>()
+                .is_some_and(Error::is_timeout)
+        );
+        let text = err.to_string();
+        assert_eq!(text, format!("t.pcs:4: {error}"));
+        assert!(
+            text.starts_with("t.pcs:4: timed out after ")
+                && text.contains("(deadline 200ms) waiting for \"never\""),
+            "{text}"
+        );
+        assert_eq!(format!("{err:?}"), text);
+    }
+
+    #[test]
+    fn located_messages_and_file_level_failures() {
+        let err = Script::parse("t.pcs", "spawn cat\nfrobnicate").unwrap_err();
+        assert!(
+            matches!(&err, ScriptError::Message { line: 2, .. }),
+            "{err}"
+        );
+        assert_eq!((err.line(), err.error().is_none()), (Some(2), true));
+        assert!(std::error::Error::source(&err).is_none());
+
+        let (result, _) = run("fail \"custom\" message", &[]);
+        assert_eq!(result, Err("t:1: custom message".into()));
+
+        let missing = Path::new("/nonexistent/ptychat/script.pcs");
+        let err = Script::load(missing).unwrap_err();
+        assert_eq!((err.file(), err.line()), (missing.to_str().unwrap(), None));
+        assert!(matches!(err.error(), Some(Error::Io { .. })), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("reading the script: /nonexistent/ptychat/script.pcs: "),
+            "{err}"
+        );
+
+        let script = Script::parse("t.pcs", "print hi").unwrap();
+        let options = RunOptions {
+            log: Some("/nonexistent/ptychat/x.log".into()),
+            ..RunOptions::default()
+        };
+        let err = script
+            .run_with(&[], &options, io::sink(), io::sink())
+            .unwrap_err();
+        assert!(matches!(err, ScriptError::File { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("opening a log: /nonexistent/ptychat/x.log: "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::engine::pattern::Pattern;
 use crate::error::Error;
 use crate::logging::Direction;
 
+use super::ScriptError;
 use super::lex::{Lexer, Token, Word, is_identifier};
 use super::value;
 
@@ -114,7 +115,7 @@ pub(crate) enum PatternSpec {
 }
 
 /// Parses a whole script.
-pub(crate) fn parse(file: &str, source: &str) -> Result<Vec<Stmt>, Error> {
+pub(crate) fn parse(file: &str, source: &str) -> Result<Vec<Stmt>, ScriptError> {
     let mut parser = Parser {
         file,
         lines: source
@@ -150,12 +151,8 @@ const COMMANDS: &str = "set, timeout, let, spawn, spawn_shell, send, sendline, s
                         log_file, record, interact";
 
 impl<'s> Parser<'s> {
-    fn error(&self, line: usize, message: impl Into<String>) -> Error {
-        Error::Script {
-            file: self.file.to_owned(),
-            line,
-            message: message.into(),
-        }
+    fn error(&self, line: usize, message: impl Into<String>) -> ScriptError {
+        ScriptError::message_at(self.file, line, message)
     }
 
     /// The next line and its number.
@@ -171,7 +168,7 @@ impl<'s> Parser<'s> {
         lexer: &mut Lexer<'s>,
         line: usize,
         context: Context,
-    ) -> Result<Vec<Stmt>, Error> {
+    ) -> Result<Vec<Stmt>, ScriptError> {
         let mut stmts = Vec::new();
         loop {
             lexer.skip_blanks();
@@ -216,7 +213,7 @@ impl<'s> Parser<'s> {
         line: usize,
         context: Context,
         line_ended: bool,
-    ) -> Result<Op, Error> {
+    ) -> Result<Op, ScriptError> {
         let err = |message: String| self.error(line, message);
         if name == "expect" {
             return self.expect(args, line, context, line_ended).map(Op::Expect);
@@ -435,7 +432,7 @@ impl<'s> Parser<'s> {
     }
 
     /// `set KEY VALUE...`, or `timeout SECONDS` (short for `set timeout SECONDS`).
-    fn setting(&self, name: &str, words: Vec<Word>, line: usize) -> Result<Setting, Error> {
+    fn setting(&self, name: &str, words: Vec<Word>, line: usize) -> Result<Setting, ScriptError> {
         let err = |message: String| self.error(line, message);
         const USAGE: &str = "usage: set timeout SECONDS|none, set rows N, set cols N, \
                              set echo on|off, set env NAME VALUE, set dir PATH, \
@@ -481,7 +478,7 @@ impl<'s> Parser<'s> {
         line: usize,
         context: Context,
         line_ended: bool,
-    ) -> Result<Expect, Error> {
+    ) -> Result<Expect, ScriptError> {
         let mut args = args.into_iter().peekable();
         let mut timeout = None;
         if let Some(Token::Word(w)) = args.peek() {
@@ -532,12 +529,12 @@ impl<'s> Parser<'s> {
                     action: Vec::new(),
                 })
             })
-            .collect::<Result<_, Error>>()?;
+            .collect::<Result<_, ScriptError>>()?;
         Ok(Expect { timeout, branches })
     }
 
     /// The branch lines of an `expect {` block opened on line `open`, up to its `}`.
-    fn block(&mut self, open: usize) -> Result<Vec<Branch>, Error> {
+    fn block(&mut self, open: usize) -> Result<Vec<Branch>, ScriptError> {
         let mut branches = Vec::new();
         loop {
             let Some((line, text)) = self.next_line() else {
@@ -576,18 +573,21 @@ impl<'s> Parser<'s> {
         Ok(branches)
     }
 
-    fn pattern(&self, token: Token, line: usize) -> Result<PatternSpec, Error> {
+    fn pattern(&self, token: Token, line: usize) -> Result<PatternSpec, ScriptError> {
         match token {
             Token::Regex(source) => {
-                let regex = regex::bytes::Regex::new(&source)
-                    .map_err(|e| self.error(line, format!("invalid regex /{source}/: {e}")))?;
-                let names = regex
+                // Built from the source so the session can scan it incrementally.
+                let pattern = Pattern::regex(&source).map_err(|e| {
+                    let reason = match e {
+                        Error::Regex(e) => e.to_string(),
+                        other => other.to_string(),
+                    };
+                    self.error(line, format!("invalid regex /{source}/: {reason}"))
+                })?;
+                let names = pattern
                     .capture_names()
                     .map(|n| n.map(str::to_owned))
                     .collect();
-                // Built from the source so the session can scan it incrementally.
-                let pattern = Pattern::regex(&source)
-                    .map_err(|e| self.error(line, format!("invalid regex /{source}/: {e}")))?;
                 Ok(PatternSpec::Regex { pattern, names })
             }
             Token::Word(word) => match word.plain() {
@@ -632,7 +632,7 @@ mod tests {
     /// The error's line and message.
     fn bad(source: &str) -> (usize, String) {
         match parse("t.pcs", source) {
-            Err(Error::Script {
+            Err(ScriptError::Message {
                 file,
                 line,
                 message,

@@ -6,15 +6,15 @@ use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::Duration;
 
-use crate::logging::script_logs::{ScriptLogs, ScriptWriter, Sink, Slot};
 use crate::{
     Command, DEFAULT_TIMEOUT, Direction, Error, ExitStatus, Match, Pattern, PtySession, escape,
 };
 
-use super::RunOptions;
 use super::lex::{Part, Word};
+use super::logs::{ScriptLogs, ScriptWriter, Sink, Slot};
 use super::parse::{Expect, Op, PatternSpec, Setting, Stmt, valid_env_name};
 use super::value::{self, ExitExpectation};
+use super::{RunOptions, ScriptError};
 
 /// How long `close` lets the program react to each of SIGHUP, SIGINT and SIGTERM before
 /// the next, stronger one.
@@ -33,10 +33,18 @@ enum Flow {
     Exit(i32),
 }
 
-/// Why a command failed: a message still to be given its location, or an error.
+/// Why a command failed: a message or a library error still to be given its location, or
+/// the located error of a command in an `expect` branch.
 enum Fault {
     Message(String),
     Error(Error),
+    Script(ScriptError),
+}
+
+impl From<ScriptError> for Fault {
+    fn from(error: ScriptError) -> Self {
+        Fault::Script(error)
+    }
 }
 
 impl From<Error> for Fault {
@@ -125,7 +133,7 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs the script's commands; the result is the script's exit code.
-    pub(crate) fn run(&mut self, stmts: &[Stmt]) -> Result<i32, Error> {
+    pub(crate) fn run(&mut self, stmts: &[Stmt]) -> Result<i32, ScriptError> {
         self.open_logs()?;
         let flow = self.block(stmts);
         for problem in self.logs.close(self.session.as_mut()) {
@@ -137,13 +145,18 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Starts the logs the options ask for.
-    fn open_logs(&mut self) -> Result<(), Error> {
+    /// Starts the logs the options ask for; one that cannot be opened fails the script as
+    /// a whole (at no line).
+    fn open_logs(&mut self) -> Result<(), ScriptError> {
         let options = self.options;
+        let file = self.file;
         let opened = |sink: std::io::Result<Sink>| {
-            sink.map(Some).map_err(|source| Error::Io {
-                context: "opening a log",
-                source,
+            sink.map(Some).map_err(|source| ScriptError::File {
+                file: file.to_owned(),
+                error: Error::Io {
+                    context: "opening a log",
+                    source,
+                },
             })
         };
         if options.verbose {
@@ -179,7 +192,7 @@ impl<'a> Runner<'a> {
         let _ = self.log.flush();
     }
 
-    fn block(&mut self, stmts: &[Stmt]) -> Result<Flow, Error> {
+    fn block(&mut self, stmts: &[Stmt]) -> Result<Flow, ScriptError> {
         for stmt in stmts {
             if self.options.trace {
                 let _ = writeln!(self.log, "+ {}:{}: {}", self.file, stmt.line, stmt.text);
@@ -188,17 +201,12 @@ impl<'a> Runner<'a> {
             match self.exec(stmt) {
                 Ok(Flow::Next) => {}
                 Ok(flow) => return Ok(flow),
-                Err(Fault::Error(error @ Error::Script { .. })) => return Err(error),
-                Err(fault) => {
-                    let message = match fault {
-                        Fault::Message(message) => message,
-                        Fault::Error(error) => error.to_string(),
-                    };
-                    return Err(Error::Script {
-                        file: self.file.to_owned(),
-                        line: stmt.line,
-                        message,
-                    });
+                Err(Fault::Script(error)) => return Err(error),
+                Err(Fault::Message(message)) => {
+                    return Err(ScriptError::message_at(self.file, stmt.line, message));
+                }
+                Err(Fault::Error(error)) => {
+                    return Err(ScriptError::error_at(self.file, stmt.line, error));
                 }
             }
         }

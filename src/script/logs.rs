@@ -6,8 +6,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::{AsciicastRecorder, Direction, LogWriter, Shared};
 use crate::engine::transcript::{Transcript, TranscriptId};
+use crate::logging::{AsciicastRecorder, Direction, LogWriter, Shared};
 use crate::transport::pty::PtySession;
 
 /// One of the script's own output streams (its standard output or its log), shared with
