@@ -7,10 +7,15 @@
 //! same disposition. A test that fails this way does not fail: the whole binary dies of
 //! SIGPIPE, which `cargo test` reports as "signal: 13, SIGPIPE: write on a pipe with no
 //! reader".
+//!
+//! The tests also run one at a time ([`one_at_a_time`]): a test that spawns a child forks,
+//! and between fork and exec the child holds a copy of every fd of this process, the
+//! close-on-exec ones included. A peer another test has just dropped would then still have
+//! an open copy for a moment, and a write that must fail at once could be accepted.
 
 use std::io::ErrorKind;
 use std::net::{TcpListener, TcpStream};
-use std::sync::Once;
+use std::sync::{Mutex, MutexGuard, Once};
 use std::time::Duration;
 
 use nix::fcntl::OFlag;
@@ -19,8 +24,19 @@ use ptychat::{Command, Error, ExitStatus, Pattern, Session, StderrMode};
 
 const LONG: Duration = Duration::from_secs(30);
 
-/// Puts SIGPIPE back to its default action (terminate the process), once.
-fn sigpipe_kills() {
+/// Holds every other test of this binary off until the guard is dropped, so no fork of
+/// theirs keeps a copy of a peer this test closed.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    // A test that failed while holding the lock poisons it; the others still run.
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Puts SIGPIPE back to its default action (terminate the process), once, and returns the
+/// guard of [`one_at_a_time`].
+#[must_use]
+fn sigpipe_kills() -> MutexGuard<'static, ()> {
+    let guard = one_at_a_time();
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: installing SIG_DFL runs no code of ours in signal context; nothing in this
@@ -31,6 +47,7 @@ fn sigpipe_kills() {
             "the Rust runtime ignores SIGPIPE"
         );
     });
+    guard
 }
 
 /// The `io::Error` inside an [`Error::Io`].
@@ -50,7 +67,7 @@ fn assert_broken_pipe(err: Error) {
 
 #[test]
 fn sending_to_an_exited_pipe_child_is_epipe_not_death() {
-    sigpipe_kills();
+    let _serial = sigpipe_kills();
     let mut s = Command::new("true")
         .timeout(Some(LONG))
         .spawn_piped(StderrMode::Separate)
@@ -64,7 +81,7 @@ fn sending_to_an_exited_pipe_child_is_epipe_not_death() {
 
 #[test]
 fn sending_to_a_pipe_child_that_dies_mid_write_is_epipe_not_death() {
-    sigpipe_kills();
+    let _serial = sigpipe_kills();
     // head reads a little of the megabyte and exits; the rest of the write hits a closed pipe.
     let mut s = Command::new("head")
         .args(["-c", "10"])
@@ -78,7 +95,7 @@ fn sending_to_a_pipe_child_that_dies_mid_write_is_epipe_not_death() {
 
 #[test]
 fn sending_on_fds_whose_reader_is_gone_is_epipe_not_death() {
-    sigpipe_kills();
+    let _serial = sigpipe_kills();
     let (our_read, _their_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
     let (their_read, our_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
     drop(their_read);
@@ -88,7 +105,7 @@ fn sending_on_fds_whose_reader_is_gone_is_epipe_not_death() {
 
 #[test]
 fn sending_on_a_pipe_stream_whose_reader_is_gone_is_epipe_not_death() {
-    sigpipe_kills();
+    let _serial = sigpipe_kills();
     // A pipe's write end as a plain stream (not a socket, so no MSG_NOSIGNAL).
     let (their_read, our_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
     drop(their_read);
@@ -98,7 +115,7 @@ fn sending_on_a_pipe_stream_whose_reader_is_gone_is_epipe_not_death() {
 
 #[test]
 fn sending_on_sockets_whose_peer_is_gone_is_epipe_not_death() {
-    sigpipe_kills();
+    let _serial = sigpipe_kills();
     let (mut left, right) = Session::pair().unwrap();
     drop(right);
     assert_broken_pipe(left.send_line("anyone?").unwrap_err());
