@@ -28,6 +28,44 @@
 //! - Every byte the program wrote before exiting is delivered before end-of-file.
 //! - Every fd is close-on-exec; the child gets only its terminal. Every child is reaped,
 //!   also when its session is dropped.
+//!
+//! ## Module map
+//!
+//! The public API is flat (everything is re-exported here); the source is in folders by
+//! topic, each `mod.rs` saying what it owns. Imports run one way, down this table:
+//!
+//! | source | owns |
+//! |---|---|
+//! | `script/` | [`script`]: the script language run by `ptychat run` (feature `cli`) |
+//! | `interact/` | [`Session::interact`]: the user's terminal handed to the program, hooks, raw mode |
+//! | `logging/` | [`LogWriter`], [`AsciicastRecorder`], [`Recording`], [`Shared`]: transcripts' sinks |
+//! | `transport/` | [`Command`] and [`PtySession`], [`PipeSession`], [`StreamSession`], [`fork`]: each transport with its `impl Session` block; [`WithChild`] adds a [`Child`] to any of them |
+//! | `signals/` | [`SignalPipe`] (signals as bytes a session polls) and [`alarm`] |
+//! | `process.rs` | [`Child`] and [`ExitStatus`]: waiting, killing, reaping |
+//! | `engine/` | [`Session`] over any [`Transport`]: buffer, [`Pattern`]s, the one matcher core, [`Match`], [`Transcript`], the trace |
+//! | `deadline.rs`, `error.rs`, `escape.rs` | the one deadline type, [`Error`], [`escape`] |
+//! | `sys/` | the operating-system layer: every `unsafe` block, fds, pids and `io::Result` |
+//!
+//! `docs/DESIGN.md` has the full map, where a new transport, pattern kind or command goes,
+//! and why each dependency is there.
+//!
+//! ## API conventions
+//!
+//! - **Deadlines.** A timeout is an `Option<Duration>`, `None` meaning no limit
+//!   ([`Session::set_timeout`], [`Session::wait_timeout`], [`Child::wait_timeout`],
+//!   [`Command::timeout`]). Where a call has a `_deadline` variant
+//!   ([`Session::expect_deadline`], [`Session::wait_deadline`], [`Child::wait_deadline`]),
+//!   it takes an [`Instant`](std::time::Instant), so a loop of calls shares one budget.
+//!   [`with_timeout`] and the grace period of [`Child::terminate`] take a plain `Duration`:
+//!   an alarm, or a grace period, without a limit means nothing.
+//! - **Errors.** Every fallible call returns [`Result`] with the one [`Error`] type, which is
+//!   `#[non_exhaustive]`. A timeout or end-of-file error names the patterns, the deadline and
+//!   the escaped tail of what arrived. Scripts have their own
+//!   [`ScriptError`](script::ScriptError), which adds the file and line and wraps `Error`.
+//! - **Naming.** `send*` writes, `expect*` waits for output, `wait*` waits for the process,
+//!   `try_*` never blocks, `set_*` changes a setting of a live session. [`Command`] is
+//!   built through `&mut self` like `std::process::Command`; [`Interact`], which borrows
+//!   callbacks, by value.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -34,7 +34,6 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 
 /// Puts SIGPIPE back to its default action (terminate the process), once, and returns the
 /// guard of [`one_at_a_time`].
-#[must_use]
 fn sigpipe_kills() -> MutexGuard<'static, ()> {
     let guard = one_at_a_time();
     static ONCE: Once = Once::new();

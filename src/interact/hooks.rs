@@ -12,9 +12,6 @@ use crate::error::{Error, Result};
 #[cfg(doc)]
 use super::outcome::InteractOutcome;
 
-/// How much of each stream hooks keep for matching, at least: a match must fit in it.
-pub(super) const MIN_WINDOW: usize = 8 * 1024;
-
 /// What an interact hook tells the loop to do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -80,6 +77,9 @@ pub(super) struct Watch<'p> {
 }
 
 impl<'p> Watch<'p> {
+    /// The window keeps at least the longest fixed-length pattern, and never less than
+    /// the buffer's own floor of one read (64 KiB), so a regex match up to that size is seen
+    /// whole.
     pub(super) fn new(patterns: &'p [Pattern]) -> Self {
         let keep = patterns
             .iter()
@@ -88,7 +88,7 @@ impl<'p> Watch<'p> {
                 Kind::NBytes(n) => *n,
                 _ => 0,
             })
-            .fold(MIN_WINDOW, usize::max);
+            .fold(0, usize::max);
         Watch {
             window: Buffer::new(keep),
             set: MatchSet::new(patterns, 0),

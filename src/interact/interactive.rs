@@ -6,11 +6,9 @@ use std::os::fd::{AsFd, BorrowedFd};
 use crate::engine::session::Session;
 use crate::engine::transport::Transport;
 use crate::process::Child;
-use crate::transport::ChildTransport;
-use crate::transport::fork::Forked;
-use crate::transport::pipes::Pipes;
-use crate::transport::pty::Pty;
+use crate::transport::pty::PtyMaster;
 use crate::transport::stream::{FdPair, FdStream};
+use crate::transport::{ChildTransport, WithChild};
 
 /// Transports that [`interact`](Session::interact) can drive. Every transport of this
 /// crate implements it; for your own [`Transport`], the defaults (no terminal, no process)
@@ -29,9 +27,11 @@ pub trait Interactive: Transport {
     }
 }
 
-impl Interactive for Pty {
+/// A child-owning transport: the terminal (if any) is the inner transport's, the process
+/// is the child.
+impl<T: Interactive> Interactive for WithChild<T> {
     fn terminal(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.master())
+        self.get_ref().terminal()
     }
 
     fn process(&mut self) -> Option<&mut Child> {
@@ -39,15 +39,9 @@ impl Interactive for Pty {
     }
 }
 
-impl Interactive for Pipes {
-    fn process(&mut self) -> Option<&mut Child> {
-        Some(self.child_mut())
-    }
-}
-
-impl Interactive for Forked {
-    fn process(&mut self) -> Option<&mut Child> {
-        Some(self.child_mut())
+impl Interactive for PtyMaster {
+    fn terminal(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.as_fd())
     }
 }
 

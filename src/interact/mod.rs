@@ -3,6 +3,14 @@
 //! "Log me in, then give me the shell": a script drives the program through a login, then
 //! [`interact`](Session::interact) connects the person at the keyboard to it until they
 //! press the escape key (the session stays alive for more `expect`s) or the program exits.
+//!
+//! Owns: the relay loop between the user's terminal and the transport, raw mode (always
+//! restored), the escape key, hooks on both directions (driven by the engine's matcher core),
+//! window-size propagation and the signals interact hands back. One file per concept.
+//!
+//! Imports run downward: `interact` uses `engine`, `transport` (to implement
+//! [`Interactive`] for the crate's transports), `process`, `deadline`, `signals`, `error` and
+//! `sys`; nothing below it names it.
 
 mod hooks;
 mod interactive;
@@ -38,8 +46,6 @@ use signals::{TERMINATING, hand_back_signals};
 
 #[cfg(test)]
 use crate::engine::matched::Match;
-#[cfg(test)]
-use hooks::MIN_WINDOW;
 
 impl<T: Interactive> Session<T> {
     /// Connects the user to the program: what the user types goes to the program, what the
@@ -260,8 +266,9 @@ mod tests {
         let mut watch = Watch::new(&patterns);
         for _ in 0..100 {
             assert!(watch.feed(&[b'.'; 1000]).is_empty());
-            assert!(watch.window.len() <= MIN_WINDOW.max(watch.window.max()));
+            assert!(watch.window.len() <= watch.window.max());
         }
+        assert_eq!(watch.window.max(), crate::engine::buffer::READ_CHUNK);
         assert_eq!(texts(&watch.feed(b"nee")), []);
         assert_eq!(texts(&watch.feed(b"dle")), [(0, "needle".into())]);
     }

@@ -11,6 +11,13 @@
 //!
 //! Secrets sent with [`Session::send_secret`](crate::Session::send_secret) never reach a
 //! transcript: a log shows `[secret: N bytes]` in their place, a recording nothing.
+//!
+//! Owns: the sinks a transcript writes to and their formats. State that only the command
+//! line needs (which log a script has open) lives with the script runner, not here.
+//!
+//! Imports run downward: `logging` uses `engine` (transcripts, the session it attaches to),
+//! `transport` (a recording follows a pty's window size) and `error`, never `interact` or
+//! `script`.
 
 mod asciicast;
 mod echo;

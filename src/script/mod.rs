@@ -38,6 +38,10 @@
 //!            "demo:2: unterminated single-quoted string (a closing ' is missing)");
 //! # Ok::<(), ptychat::script::ScriptError>(())
 //! ```
+//!
+//! Owns: the lexer, parser and runner of the script language, the script's own error type
+//! ([`ScriptError`], wrapping the crate's [`Error`]) and the logs a script opens. It sits at
+//! the top of the crate: it uses the public API (and `logging`), and nothing else names it.
 
 mod error;
 mod lex;

@@ -7,7 +7,8 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::Duration;
 
 use crate::{
-    Command, DEFAULT_TIMEOUT, Direction, Error, ExitStatus, Match, Pattern, PtySession, escape,
+    Command, DEFAULT_TIMEOUT, Direction, Error, ExitStatus, Match, Pattern, PtyConfig, PtySession,
+    escape,
 };
 
 use super::lex::{Part, Word};
@@ -68,9 +69,8 @@ impl From<&str> for Fault {
 /// What applies to the next `spawn` (and, where it can, to the running program).
 struct Settings {
     timeout: Option<Duration>,
-    rows: u16,
-    cols: u16,
-    echo: bool,
+    /// The terminal's size and echo (`set rows`, `set cols`, `set echo`).
+    pty: PtyConfig,
     env: Vec<(OsString, OsString)>,
     dir: Option<OsString>,
     line_ending: Option<Vec<u8>>,
@@ -119,9 +119,7 @@ impl<'a> Runner<'a> {
             captures: Vec::new(),
             settings: Settings {
                 timeout: Some(DEFAULT_TIMEOUT),
-                rows: 24,
-                cols: 80,
-                echo: true,
+                pty: PtyConfig::default(),
                 env: Vec::new(),
                 dir: None,
                 line_ending: None,
@@ -172,7 +170,7 @@ impl<'a> Runner<'a> {
             self.logs.set(Slot::LogOutputOption, sink, None);
         }
         if let Some(path) = &options.record {
-            let (cols, rows) = (self.settings.cols, self.settings.rows);
+            let PtyConfig { rows, cols, .. } = self.settings.pty;
             let sink = opened(Sink::cast(path.as_os_str(), cols, rows, false))?;
             self.logs.set(Slot::RecordOption, sink, None);
         }
@@ -268,7 +266,7 @@ impl<'a> Runner<'a> {
                 let sink = match path {
                     Some(path) => {
                         let path = OsString::from_vec(self.eval(path)?);
-                        let (cols, rows) = (self.settings.cols, self.settings.rows);
+                        let PtyConfig { rows, cols, .. } = self.settings.pty;
                         let sink = Sink::cast(&path, cols, rows, *input)
                             .map_err(|e| format!("record: cannot open {e}"))?;
                         Some(sink)
@@ -429,11 +427,11 @@ impl<'a> Runner<'a> {
             Setting::Rows(n) | Setting::Cols(n) => {
                 let n = value::dimension(&self.eval(n)?)?;
                 if matches!(setting, Setting::Rows(_)) {
-                    self.settings.rows = n;
+                    self.settings.pty.rows = n;
                 } else {
-                    self.settings.cols = n;
+                    self.settings.pty.cols = n;
                 }
-                let (rows, cols) = (self.settings.rows, self.settings.cols);
+                let PtyConfig { rows, cols, .. } = self.settings.pty;
                 if let Some(session) = &mut self.session {
                     session.set_window_size(rows, cols)?;
                 }
@@ -441,7 +439,7 @@ impl<'a> Runner<'a> {
             }
             Setting::Echo(on) => {
                 let on = value::switch(&self.eval(on)?)?;
-                self.settings.echo = on;
+                self.settings.pty.echo = on;
                 if let Some(session) = &mut self.session {
                     session.set_echo(on)?;
                 }
@@ -485,10 +483,7 @@ impl<'a> Runner<'a> {
         self.session = None;
         self.status = None;
         let s = &self.settings;
-        command
-            .window_size(s.rows, s.cols)
-            .echo(s.echo)
-            .timeout(s.timeout);
+        command.pty_config(s.pty).timeout(s.timeout);
         for (name, value) in &s.env {
             command.env(name, value);
         }

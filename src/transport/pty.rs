@@ -86,6 +86,12 @@ impl PtyMaster {
     }
 }
 
+impl AsFd for PtyMaster {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 impl Transport for PtyMaster {
     fn read_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

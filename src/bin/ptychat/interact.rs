@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
-use ptychat::{Command, Interact, InteractOutcome, Pattern};
+use ptychat::{Command, Interact, InteractOutcome, Pattern, PtyConfig};
 
 use crate::{Failure, is_option};
 
@@ -86,7 +86,8 @@ fn parse(args: &[OsString]) -> Result<Option<Options>, String> {
 }
 
 fn run(options: Options) -> Result<i32, Failure> {
-    let (rows, cols) = Interact::terminal_size().unwrap_or((24, 80));
+    let default = PtyConfig::default();
+    let (rows, cols) = Interact::terminal_size().unwrap_or((default.rows, default.cols));
     let program = &options.program;
     let mut session = Command::new(&program[0])
         .args(&program[1..])
