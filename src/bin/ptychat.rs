@@ -128,6 +128,12 @@ fn dispatch(args: &[OsString]) -> Result<i32, Failure> {
 }
 
 /// Whether `arg` looks like an option (`-x`, `--x`), as opposed to `-` (stdin) or a word.
+/// Command-line arguments for the parsers' unit tests.
+#[cfg(test)]
+fn os_args(list: &[&str]) -> Vec<OsString> {
+    list.iter().map(OsString::from).collect()
+}
+
 fn is_option(arg: &OsStr) -> bool {
     arg.len() > 1 && arg.to_string_lossy().starts_with('-')
 }

@@ -206,7 +206,7 @@ pub(crate) fn install_handler() -> io::Result<SigAction> {
         SigSet::empty(),
     );
     // SAFETY: `on_sigalrm` only does async-signal-safe things (see its comment), and
-    // `crate::alarm` restores the returned action (with `restore_handler`) when the last
+    // `signals::alarm` restores the returned action (with `restore_handler`) when the last
     // call that needs ours ends.
     let previous = unsafe { signal::sigaction(Signal::SIGALRM, &ours) }.map_err(io::Error::from)?;
     // The same as `current`, unless other code changed the action in between.

@@ -1,6 +1,6 @@
-//! The unsafe half of [`crate::signals`]: the signal handler that writes one byte per
-//! signal into the socketpairs of the live [`SignalPipe`](crate::SignalPipe)s, the
-//! lock-free table it reads, and installing and restoring dispositions.
+//! The unsafe half of the crate's `signals` module: the signal handler that writes one byte
+//! per signal into the socketpairs of the live `SignalPipe`s, the lock-free table it reads,
+//! and installing and restoring dispositions.
 //!
 //! # The table
 //!
@@ -37,7 +37,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use nix::errno::Errno;
 use nix::libc;
 
-/// How many [`SignalPipe`](crate::SignalPipe)s can be alive at once.
+/// How many `SignalPipe`s can be alive at once.
 pub(crate) const SLOTS: usize = 64;
 
 /// The largest signal number a pipe can ask for (the masks are `u64`s; `nix`'s `Signal`

@@ -210,10 +210,7 @@ fn run(chat: &Chat) -> Result<i32, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(list: &[&str]) -> Vec<OsString> {
-        list.iter().map(OsString::from).collect()
-    }
+    use crate::os_args as args;
 
     #[test]
     fn parses_pairs_keywords_and_program() {

@@ -121,10 +121,7 @@ fn run(options: Options) -> Result<i32, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(list: &[&str]) -> Vec<OsString> {
-        list.iter().map(OsString::from).collect()
-    }
+    use crate::os_args as args;
 
     #[test]
     fn parses_escape_and_program() {
