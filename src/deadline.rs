@@ -54,6 +54,16 @@ impl Deadline {
             .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
+    /// This deadline or `step` from now, whichever comes first; the limit and start the
+    /// call reports stay this deadline's.
+    pub(crate) fn within(&self, step: Duration) -> Self {
+        let soon = Instant::now() + step;
+        Deadline {
+            started: self.started,
+            at: Some(self.at.map_or(soon, |at| at.min(soon))),
+        }
+    }
+
     /// True once the deadline has passed.
     pub(crate) fn has_passed(&self) -> bool {
         self.remaining() == Some(Duration::ZERO)
@@ -77,11 +87,10 @@ impl Deadline {
     pub(crate) fn sleep(&self, backoff: &mut Backoff) -> bool {
         let pause = match self.remaining() {
             Some(Duration::ZERO) => return false,
-            Some(left) => backoff.next.min(left),
-            None => backoff.next,
+            Some(left) => backoff.step().min(left),
+            None => backoff.step(),
         };
         std::thread::sleep(pause);
-        backoff.next = (backoff.next * 2).min(backoff.max);
         true
     }
 }
@@ -101,6 +110,13 @@ impl Backoff {
             next: Duration::from_millis(1),
             max,
         }
+    }
+
+    /// The next pause; the one after it is twice as long, up to the maximum.
+    pub(crate) fn step(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (self.next * 2).min(self.max);
+        pause
     }
 }
 

@@ -1,7 +1,7 @@
 //! A spawned child process: waiting with deadlines, signals, and reaping on drop.
 
 use std::fmt;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -94,7 +94,16 @@ pub struct Child {
     status: Option<ExitStatus>,
     /// Readable once the process exits; `None` on kernels without pidfds.
     pidfd: Option<OwnedFd>,
+    /// Whether a process question has already waited [`EXIT_AFTER_OUTPUT_END`] for the
+    /// exit that follows the end of the output.
+    waited_after_output_end: bool,
 }
+
+/// How long a process question (`try_wait`, `is_alive`) waits, once, after the program's
+/// output has ended: Linux reports the end of a pty's output while the process is still
+/// finishing its exit, and pexpect's `isalive()` and Expect's `wait` give the final answer
+/// there. A program that closed its output and goes on running costs one such wait.
+const EXIT_AFTER_OUTPUT_END: Duration = Duration::from_secs(1);
 
 /// Grace periods when a dropped session ends its child's process group: after SIGHUP,
 /// after SIGTERM and after SIGKILL.
@@ -111,7 +120,23 @@ impl Child {
             pid,
             status: None,
             pidfd: sys::process::pidfd_open(pid.as_raw()).ok(),
+            waited_after_output_end: false,
         }
+    }
+
+    /// The pidfd, readable once the process has exited; `None` on kernels without pidfds.
+    pub(crate) fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// [`try_wait`](Child::try_wait) once the program's output has ended: the first time,
+    /// waits up to [`EXIT_AFTER_OUTPUT_END`] for the exit that follows.
+    pub(crate) fn try_wait_after_output_end(&mut self) -> Result<Option<ExitStatus>> {
+        if self.status.is_none() && !self.waited_after_output_end {
+            self.waited_after_output_end = true;
+            return self.wait_timeout(Some(EXIT_AFTER_OUTPUT_END));
+        }
+        self.try_wait()
     }
 
     /// The process id.

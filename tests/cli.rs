@@ -359,3 +359,50 @@ fn chat_reports_timeouts_and_aborts() {
         "ptychat: chat: ABORT string \"BUSY\" appeared while expecting \"CONNECT\"\n"
     );
 }
+
+/// `wait` and `assert_exit` return when the program exits, although a background job of
+/// its (which ignores the hang-up) keeps the terminal open, as Expect's `wait` does.
+#[test]
+fn script_wait_does_not_need_the_end_of_output() {
+    let (output, _) = run_script(
+        "set timeout 30\n\
+         spawn sh -c \"trap '' HUP; echo started; sleep 100 & exit 5\"\n\
+         expect started\n\
+         assert_exit 5\n\
+         print \"status $status\"\n",
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "status 5\n");
+}
+
+/// A script may spawn the next program as soon as it has seen the end of the previous
+/// one's output: the process question after EOF waits for the exit that follows it.
+#[test]
+fn script_spawns_again_right_after_the_end_of_output() {
+    let source = "spawn true\nexpect eof\n".repeat(30) + "print ok\n";
+    let (output, _) = run_script(&source);
+    assert_success(&output);
+    assert_eq!(stdout(&output), "ok\n");
+}
+
+/// `chat` returns the program's exit code once it exits, without waiting for a
+/// background job that holds its terminal.
+#[test]
+fn chat_returns_when_the_program_exits_while_a_background_job_holds_the_terminal() {
+    let output = ptychat(
+        &[
+            "chat",
+            "-t",
+            "30",
+            "--",
+            "started",
+            "",
+            "--",
+            "sh",
+            "-c",
+            "trap '' HUP; echo started; sleep 100 & exit 5",
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+}

@@ -245,3 +245,58 @@ fn terminate_accepts_a_huge_grace() {
         ExitStatus::Signaled(Signal::SIGHUP)
     );
 }
+
+/// pexpect's `isalive()` is false right after EOF. Linux reports the end of a pty's output
+/// while the child is still finishing its exit, so without the final answer this failed
+/// in most runs.
+#[test]
+fn is_alive_is_false_right_after_the_end_of_output() {
+    for _ in 0..50 {
+        let mut s = spawn(&mut Command::new("true"));
+        s.expect(Pattern::eof()).unwrap();
+        assert!(!s.is_alive().unwrap());
+        assert_eq!(s.try_wait().unwrap(), Some(ExitStatus::Exited(0)));
+    }
+}
+
+/// A program that closes its output and goes on running is still alive: the question
+/// after the end of output waits for the exit a moment, not until it happens.
+#[test]
+fn a_program_that_closed_its_output_is_still_alive() {
+    let mut s = sh("exec >/dev/null 2>&1 </dev/null; exec sleep 30");
+    s.expect(Pattern::eof()).unwrap();
+    assert!(s.is_alive().unwrap());
+    assert!(s.is_alive().unwrap());
+    s.kill(Signal::SIGKILL).unwrap();
+    assert_eq!(s.wait().unwrap(), ExitStatus::Signaled(Signal::SIGKILL));
+}
+
+/// Expect's `wait` returns when the program exits, although a background job of its
+/// keeps the terminal open (so the output never ends); what it wrote stays readable. The
+/// job inherits an ignored SIGHUP: otherwise the hang-up the kernel sends when the shell,
+/// the session leader, exits would end it.
+#[test]
+fn wait_returns_when_the_program_exits_while_a_background_job_holds_the_terminal() {
+    let mut s = sh("trap '' HUP; echo before-exit; sleep 100 & exit 5");
+    let started = Instant::now();
+    assert_eq!(
+        s.wait_timeout(Some(LONG)).unwrap(),
+        Some(ExitStatus::Exited(5))
+    );
+    assert!(started.elapsed() < LONG);
+    s.expect("before-exit").unwrap();
+    assert!(!s.is_eof());
+}
+
+/// Waiting reads the output meanwhile: a program that writes more than the terminal holds
+/// and then exits is not left blocked on its write, and every byte stays readable.
+#[test]
+fn wait_reads_the_output_so_a_program_blocked_writing_can_exit() {
+    let mut s = sh("head -c 1000000 /dev/zero | tr '\\0' x; echo; echo done");
+    assert_eq!(
+        s.wait_timeout(Some(LONG)).unwrap(),
+        Some(ExitStatus::Exited(0))
+    );
+    let m = s.expect("done").unwrap();
+    assert_eq!(m.before().iter().filter(|&&b| b == b'x').count(), 1_000_000);
+}

@@ -598,10 +598,11 @@ impl<T: Transport> Session<T> {
     }
 
     /// Polls the outputs that are open and not blocked by a full buffer, the signal pipe
-    /// if one is watched, and the input fd if `input` is given. `None` at the deadline.
+    /// if one is watched, and `extra` (the input fd for writing, or an event fd such as a
+    /// child's pidfd) if given. `None` at the deadline.
     fn poll_outputs(
         &self,
-        input: Option<BorrowedFd<'_>>,
+        extra: Option<(BorrowedFd<'_>, PollFlags)>,
         deadline: &Deadline,
     ) -> Result<Option<Ready>> {
         let main = (self.outputs.main.is_open() && !self.outputs.main.blocks_reading(self.on_full))
@@ -618,8 +619,8 @@ impl<T: Transport> Session<T> {
                 .filter_map(|(stream, fd)| Some((stream, fd?)))
                 .collect();
         let signals = self.signals.as_ref().map(|pipe| pipe.as_fd());
-        let mut fds: Vec<PollFd<'_>> = input
-            .map(|fd| PollFd::new(fd, PollFlags::POLLOUT))
+        let mut fds: Vec<PollFd<'_>> = extra
+            .map(|(fd, events)| PollFd::new(fd, events))
             .into_iter()
             .chain(signals.map(|fd| PollFd::new(fd, PollFlags::POLLIN)))
             .chain(
@@ -635,7 +636,7 @@ impl<T: Transport> Session<T> {
             return Ok(None);
         }
         let mut ready = fds.iter().map(is_ready);
-        let writable = input.is_some() && ready.next() == Some(true);
+        let extra = extra.is_some() && ready.next() == Some(true);
         let signalled = signals.is_some() && ready.next() == Some(true);
         let outputs = outputs
             .iter()
@@ -644,7 +645,7 @@ impl<T: Transport> Session<T> {
             .map(|((stream, _), _)| *stream)
             .collect();
         Ok(Some(Ready {
-            writable,
+            extra,
             signalled,
             outputs,
         }))
@@ -682,7 +683,8 @@ impl<T: Transport> Session<T> {
                     crate::engine::transport::input_closed(),
                 ));
             };
-            let Some(ready) = self.poll_outputs(Some(write_fd), deadline)? else {
+            let Some(ready) = self.poll_outputs(Some((write_fd, PollFlags::POLLOUT)), deadline)?
+            else {
                 return Ok(false);
             };
             for stream in ready.outputs {
@@ -691,7 +693,34 @@ impl<T: Transport> Session<T> {
             if ready.signalled {
                 self.collect_signals()?;
             }
-            if ready.writable {
+            if ready.extra {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Waits until the fd `event` gives (such as a child's pidfd) is readable, or until
+    /// `deadline`, reading the output that arrives meanwhile into the buffers (as far as
+    /// the buffer policy allows), so a program blocked writing to us can go on. True when
+    /// the event fd is ready; false at the deadline. Without an event fd it waits for the
+    /// deadline, still reading.
+    pub(crate) fn read_while_waiting(
+        &mut self,
+        event: impl Fn(&T) -> Option<BorrowedFd<'_>>,
+        deadline: &Deadline,
+    ) -> Result<bool> {
+        loop {
+            let extra = event(&self.transport).map(|fd| (fd, PollFlags::POLLIN));
+            let Some(ready) = self.poll_outputs(extra, deadline)? else {
+                return Ok(false);
+            };
+            for stream in ready.outputs {
+                self.drain(stream)?;
+            }
+            if ready.signalled {
+                self.collect_signals()?;
+            }
+            if ready.extra {
                 return Ok(true);
             }
         }
@@ -700,7 +729,8 @@ impl<T: Transport> Session<T> {
 
 /// What a poll found ready.
 struct Ready {
-    writable: bool,
+    /// The extra fd polled for (input writable, an event fd readable) is ready.
+    extra: bool,
     signalled: bool,
     outputs: Vec<Stream>,
 }

@@ -569,18 +569,17 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Reads the output to its end, then waits for the program to exit (each bounded by
-    /// the timeout), and sets `$status`.
+    /// Waits for the program to exit (bounded by the timeout), reading its output
+    /// meanwhile, and sets `$status`. As Expect's `wait`, it does not wait for the end of
+    /// the output: a background job may hold the terminal open.
     fn wait(&mut self) -> Result<ExitStatus, Fault> {
         if let Some(status) = self.status {
             return Ok(status);
         }
         let timeout = self.settings.timeout;
-        self.session()?.expect_timeout(Pattern::eof(), timeout)?;
-        let session = self.session()?;
-        let status = session.wait_timeout(timeout)?.ok_or_else(|| {
+        let status = self.session()?.wait_timeout(timeout)?.ok_or_else(|| {
             format!(
-                "the program closed its terminal but did not exit within {:?}",
+                "the program did not exit within {:?} (set timeout to wait longer)",
                 timeout.unwrap_or_default()
             )
         })?;

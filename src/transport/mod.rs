@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use crate::deadline::{Backoff, Deadline};
 use crate::engine::session::Session;
 use crate::engine::transport::Transport;
 use crate::error::Result;
@@ -30,31 +31,74 @@ impl<T: ChildTransport> Session<T> {
         self.transport().child().pid()
     }
 
-    /// True while the child has not exited.
+    /// True while the child has not exited. Once the output has ended, the answer is
+    /// final: the first such question waits (up to a second) for the exit that follows
+    /// the end of the output, as pexpect's `isalive()` does.
+    ///
+    /// ```
+    /// use ptychat::{Command, Pattern};
+    /// let mut s = Command::new("true").spawn()?;
+    /// s.expect(Pattern::eof())?;
+    /// assert!(!s.is_alive()?);
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
     pub fn is_alive(&mut self) -> Result<bool> {
         Ok(self.try_wait()?.is_none())
     }
 
-    /// The child's exit status if it has ended, without waiting.
+    /// The child's exit status if it has ended, without waiting; once the output has
+    /// ended, the first call waits up to a second for the exit (see
+    /// [`is_alive`](Session::is_alive)).
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
-        self.transport_mut().child_mut().try_wait()
+        let output_ended = self.is_eof();
+        let child = self.transport_mut().child_mut();
+        if output_ended {
+            child.try_wait_after_output_end()
+        } else {
+            child.try_wait()
+        }
     }
 
-    /// Waits for the child to end and returns how it ended. Output stays readable: call
-    /// `expect(Pattern::eof())` first if you want it.
+    /// Waits, with no limit, for the child to end and returns how it ended; see
+    /// [`wait_timeout`](Session::wait_timeout) for a bounded wait. Output that arrives
+    /// meanwhile is read into the buffer (so a program blocked writing to its terminal can
+    /// finish) and stays there for `expect`; the end of the output is not required, so a
+    /// background job still holding the terminal does not delay the answer (Expect's
+    /// `wait`).
     pub fn wait(&mut self) -> Result<ExitStatus> {
-        self.transport_mut().child_mut().wait()
+        let status = self.wait_reading(&Deadline::after(None))?;
+        Ok(status.expect("a wait without a deadline ends with the exit status"))
     }
 
-    /// Waits up to `timeout` (`None`: no limit) for the child to end; `Ok(None)` if it is
-    /// still running then.
+    /// Waits up to `timeout` (`None`: no limit) for the child to end, reading its output
+    /// meanwhile as [`wait`](Session::wait) does; `Ok(None)` if it is still running then.
     pub fn wait_timeout(&mut self, timeout: Option<Duration>) -> Result<Option<ExitStatus>> {
-        self.transport_mut().child_mut().wait_timeout(timeout)
+        self.wait_reading(&Deadline::after(timeout))
     }
 
-    /// Waits until `deadline` for the child to end; `Ok(None)` if it is still running then.
+    /// Waits until `deadline` for the child to end, reading its output meanwhile as
+    /// [`wait`](Session::wait) does; `Ok(None)` if it is still running then.
     pub fn wait_deadline(&mut self, deadline: Instant) -> Result<Option<ExitStatus>> {
-        self.transport_mut().child_mut().wait_deadline(deadline)
+        self.wait_reading(&Deadline::at(deadline))
+    }
+
+    /// The one process wait of a session: on the child's pidfd (or, without one, checking
+    /// with a 1-50 ms backoff), reading output while it waits.
+    fn wait_reading(&mut self, deadline: &Deadline) -> Result<Option<ExitStatus>> {
+        let mut backoff = Backoff::up_to(Duration::from_millis(50));
+        loop {
+            if let Some(status) = self.transport_mut().child_mut().try_wait()? {
+                return Ok(Some(status));
+            }
+            if deadline.has_passed() {
+                return Ok(None);
+            }
+            if self.transport().child().pidfd().is_some() {
+                self.read_while_waiting(pidfd_of, deadline)?;
+            } else {
+                self.read_while_waiting(pidfd_of, &deadline.within(backoff.step()))?;
+            }
+        }
     }
 
     /// Sends `signal` to the child.
@@ -75,6 +119,11 @@ impl<T: ChildTransport> Session<T> {
     pub fn terminate(&mut self, grace: Duration) -> Result<ExitStatus> {
         self.transport_mut().child_mut().terminate(grace)
     }
+}
+
+/// The event a process wait polls for: the child's exit.
+fn pidfd_of<T: ChildTransport>(transport: &T) -> Option<BorrowedFd<'_>> {
+    transport.child().pidfd()
 }
 
 /// A transport that owns the child process at its other end. Sessions over such a

@@ -194,16 +194,16 @@ fn run(chat: &Chat) -> Result<i32, Failure> {
             }
         }
     }
-    let m = session
-        .expect_timeout(Pattern::eof(), timeout)
-        .map_err(|e| Failure::Failed(format!("chat: waiting for the program to finish: {e}")))?;
-    echo(m.before());
+    // Wait for the program, not for the end of its output: a background job of its may
+    // hold the terminal open. What it wrote meanwhile is shown.
     let status = session.wait_timeout(timeout)?.ok_or_else(|| {
         Failure::Failed(format!(
-            "chat: the program closed its terminal but did not exit within {:?}",
+            "chat: the program did not exit within {:?}",
             timeout.unwrap_or_default()
         ))
     })?;
+    session.read_available()?;
+    echo(&session.read_some(Some(Duration::ZERO))?);
     Ok(status.shell_code())
 }
 
