@@ -300,3 +300,28 @@ fn wait_reads_the_output_so_a_program_blocked_writing_can_exit() {
     let m = s.expect("done").unwrap();
     assert_eq!(m.before().iter().filter(|&&b| b == b'x').count(), 1_000_000);
 }
+
+/// On a pty, writes after the program exited still succeed (the terminal takes them into
+/// the void); once the output has ended, sending says the program has gone, and how.
+#[test]
+fn sending_to_a_program_that_has_exited_is_an_error_that_says_how_it_ended() {
+    let mut s = sh("exit 3");
+    s.expect(Pattern::eof()).unwrap();
+    let err = s.send_line("anyone?").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "sending: the program has exited (exit code 3)"
+    );
+    match err {
+        ptychat::Error::Io { source, .. } => {
+            assert_eq!(source.kind(), std::io::ErrorKind::BrokenPipe)
+        }
+        other => panic!("expected an I/O error, got {other}"),
+    }
+
+    let mut s = spawn(&mut Command::new("sleep").arg("30"));
+    s.kill(Signal::SIGKILL).unwrap();
+    s.expect(Pattern::eof()).unwrap();
+    let err = s.send_eof().unwrap_err();
+    assert!(err.to_string().ends_with("(killed by SIGKILL)"), "{err}");
+}

@@ -316,6 +316,12 @@ impl<T: Transport> Session<T> {
     }
 
     fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        if self.outputs.main.eof {
+            if let Some(why) = self.transport.input_gone() {
+                let gone = io::Error::new(io::ErrorKind::BrokenPipe, why);
+                return Err(Error::io("sending", gone));
+            }
+        }
         let deadline = Deadline::after(self.timeout);
         let mut written = 0;
         while written < data.len() {

@@ -55,6 +55,14 @@ pub trait Transport {
             None => Ok(0),
         }
     }
+    /// Asked before each send once the main output has ended: why input can no longer
+    /// reach the other end although a write would still succeed, or `None` if it can or
+    /// the write itself will say (a pipe or socket without a reader fails with EPIPE). A
+    /// pty whose last user has gone takes writes into the void; with a child, the answer
+    /// is "the program has exited (exit code N)".
+    fn input_gone(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// The error for writing after input was closed.

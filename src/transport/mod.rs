@@ -190,6 +190,15 @@ impl<T: Transport> Transport for WithChild<T> {
     fn read_stderr(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read_stderr(buf)
     }
+
+    /// The transport's answer, naming how the program ended if it has.
+    fn input_gone(&mut self) -> Option<String> {
+        let why = self.io.input_gone()?;
+        Some(match self.child.try_wait_after_output_end() {
+            Ok(Some(status)) => format!("the program has exited ({status})"),
+            _ => why,
+        })
+    }
 }
 
 impl<T: Transport> ChildTransport for WithChild<T> {

@@ -106,6 +106,12 @@ impl Transport for PtyMaster {
         Ok(nix::unistd::write(&self.fd, buf)?)
     }
 
+    /// The output ends when no process has the terminal open any more, so nothing can
+    /// read what is written to it; the kernel still accepts (and drops) it.
+    fn input_gone(&mut self) -> Option<String> {
+        Some("no process has the terminal open any more".to_owned())
+    }
+
     /// Linux reports a closed slave side as EIO, after every byte written to it has been
     /// read; that is the end of the output.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
