@@ -319,7 +319,7 @@ fn sending_to_a_program_that_has_exited_is_an_error_that_says_how_it_ended() {
         other => panic!("expected an I/O error, got {other}"),
     }
 
-    let mut s = spawn(&mut Command::new("sleep").arg("30"));
+    let mut s = spawn(Command::new("sleep").arg("30"));
     s.kill(Signal::SIGKILL).unwrap();
     s.expect(Pattern::eof()).unwrap();
     let err = s.send_eof().unwrap_err();
