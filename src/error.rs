@@ -1,7 +1,9 @@
 //! The crate's one error type.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::io;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything that can go wrong while spawning, talking to or waiting for a program.
@@ -27,11 +29,14 @@ use std::time::Duration;
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The program could not be started (missing, not executable, bad working directory...).
-    #[error("cannot spawn `{program}`: {source}")]
+    /// The program could not be started: [`problem`](SpawnProblem) says why (not found,
+    /// not executable, a directory, a missing working directory...), with the path.
+    #[error("cannot spawn `{program}`: {}", spawn_reason(problem, source))]
     Spawn {
         /// The program as it was given to the builder.
         program: String,
+        /// Why, as far as can be told after the fact.
+        problem: SpawnProblem,
         /// What the operating system said.
         #[source]
         source: io::Error,
@@ -109,6 +114,87 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+/// Why a program could not be started, found by looking at the paths involved once
+/// `exec` (or the change of directory before it) has failed.
+///
+/// ```
+/// use ptychat::{Command, Error, SpawnProblem};
+/// let err = Command::new("true").current_dir("/no/such/dir").spawn().unwrap_err();
+/// assert!(matches!(
+///     err,
+///     Error::Spawn { problem: SpawnProblem::NoWorkingDirectory(_), .. }
+/// ));
+/// assert_eq!(
+///     err.to_string(),
+///     "cannot spawn `true`: the working directory `/no/such/dir` does not exist \
+///      (No such file or directory (os error 2))"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpawnProblem {
+    /// The program was given as a path, and nothing is there.
+    NotFound(PathBuf),
+    /// No directory of this `PATH` has the program.
+    NotInPath(OsString),
+    /// The file is there but is not executable (no execute permission, or not a format
+    /// the kernel runs).
+    NotExecutable(PathBuf),
+    /// The path is a directory.
+    IsADirectory(PathBuf),
+    /// The working directory set with `current_dir` does not exist or is not a directory.
+    NoWorkingDirectory(PathBuf),
+    /// The script's `#!` line names an interpreter that does not exist.
+    NoInterpreter {
+        /// The script.
+        script: PathBuf,
+        /// The interpreter its first line names.
+        interpreter: PathBuf,
+    },
+    /// Nothing more specific than what the operating system said.
+    Other,
+}
+
+impl fmt::Display for SpawnProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnProblem::NotFound(path) => write!(f, "`{}` does not exist", path.display()),
+            SpawnProblem::NotInPath(path) => {
+                write!(f, "no such program in PATH ({})", path.to_string_lossy())
+            }
+            SpawnProblem::NotExecutable(path) => {
+                write!(f, "`{}` is not executable", path.display())
+            }
+            SpawnProblem::IsADirectory(path) => write!(f, "`{}` is a directory", path.display()),
+            SpawnProblem::NoWorkingDirectory(dir) => {
+                write!(
+                    f,
+                    "the working directory `{}` does not exist",
+                    dir.display()
+                )
+            }
+            SpawnProblem::NoInterpreter {
+                script,
+                interpreter,
+            } => write!(
+                f,
+                "the interpreter `{}` named on the first line of `{}` does not exist",
+                interpreter.display(),
+                script.display()
+            ),
+            SpawnProblem::Other => Ok(()),
+        }
+    }
+}
+
+/// The reason part of a spawn error's text: the problem, then the OS error in brackets.
+fn spawn_reason(problem: &SpawnProblem, source: &io::Error) -> String {
+    match problem {
+        SpawnProblem::Other => source.to_string(),
+        problem => format!("{problem} ({source})"),
+    }
 }
 
 /// Shows the same text as `Display`, so `unwrap()` and `main` returning an error print a

@@ -90,7 +90,7 @@ pub use engine::pattern::{Pattern, Patterns};
 pub use engine::session::{DEFAULT_MAX_BUFFER, DEFAULT_TIMEOUT, Session, StderrView};
 pub use engine::transcript::{Transcript, TranscriptId};
 pub use engine::transport::Transport;
-pub use error::{Error, Result};
+pub use error::{Error, Result, SpawnProblem};
 pub use escape::escape;
 pub use interact::{DEFAULT_ESCAPE, Flow, Interact, InteractOutcome, Interactive, Reply};
 pub use logging::{AsciicastRecorder, Direction, LogWriter, Recording, Shared};

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use common::{py, python, read_to_eof, sh, spawn};
-use ptychat::{Command, Error, Pattern};
+use ptychat::{Command, Error, Pattern, SpawnProblem};
 
 /// A scratch path unique to this process and `name`, removed on drop.
 struct TempPath(PathBuf);
@@ -30,12 +30,22 @@ impl Drop for TempPath {
 }
 
 fn spawn_error(command: &mut Command) -> (String, std::io::Error, String) {
+    let (program, _, source, text) = spawn_problem(command);
+    (program, source, text)
+}
+
+/// The parts of the spawn error for `command`: program, problem, OS error, text.
+fn spawn_problem(command: &mut Command) -> (String, SpawnProblem, std::io::Error, String) {
     match command.spawn() {
         Ok(mut s) => panic!("spawn succeeded: {:?}", read_to_eof(&mut s)),
         Err(e) => {
             let text = e.to_string();
             match e {
-                Error::Spawn { program, source } => (program, source, text),
+                Error::Spawn {
+                    program,
+                    problem,
+                    source,
+                } => (program, problem, source, text),
                 other => panic!("expected Error::Spawn, got {other}"),
             }
         }
@@ -50,7 +60,8 @@ fn missing_program_is_a_spawn_error_naming_it() {
     assert_eq!(source.raw_os_error(), Some(2));
     assert_eq!(
         text,
-        "cannot spawn `/no/such/program`: No such file or directory (os error 2)"
+        "cannot spawn `/no/such/program`: `/no/such/program` does not exist \
+         (No such file or directory (os error 2))"
     );
 }
 
@@ -90,6 +101,67 @@ fn missing_working_directory_is_a_spawn_error() {
         spawn_error(Command::new("true").current_dir("/no/such/directory"));
     assert_eq!(program, "true");
     assert_eq!(source.kind(), ErrorKind::NotFound, "{text}");
+}
+
+/// One error number (ENOENT, EACCES) covers several causes; the error names the one it
+/// is, with the path (the kernel only says "No such file or directory").
+#[test]
+fn spawn_errors_name_the_cause_and_the_path() {
+    let (_, problem, _, text) = spawn_problem(Command::new("true").current_dir("/no/such/dir"));
+    assert_eq!(
+        problem,
+        SpawnProblem::NoWorkingDirectory("/no/such/dir".into())
+    );
+    assert_eq!(
+        text,
+        "cannot spawn `true`: the working directory `/no/such/dir` does not exist \
+         (No such file or directory (os error 2))"
+    );
+
+    let (_, problem, _, text) =
+        spawn_problem(Command::new("ptychat-nothing-here").env("PATH", "/usr/bin:/bin"));
+    assert_eq!(problem, SpawnProblem::NotInPath("/usr/bin:/bin".into()));
+    assert!(
+        text.starts_with(
+            "cannot spawn `ptychat-nothing-here`: no such program in PATH (/usr/bin:/bin)"
+        ),
+        "{text}"
+    );
+
+    let (_, problem, _, text) = spawn_problem(&mut Command::new("/"));
+    assert_eq!(problem, SpawnProblem::IsADirectory("/".into()));
+    assert!(
+        text.starts_with("cannot spawn `/`: `/` is a directory ("),
+        "{text}"
+    );
+
+    let file = TempPath::new("cause-not-executable");
+    std::fs::write(&file.0, "#!/bin/sh\necho should not run\n").unwrap();
+    std::fs::set_permissions(&file.0, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (_, problem, _, text) = spawn_problem(&mut Command::new(&file.0));
+    assert_eq!(problem, SpawnProblem::NotExecutable(file.0.clone()));
+    assert!(
+        text.contains("is not executable (Permission denied"),
+        "{text}"
+    );
+
+    // A script whose interpreter is missing: exec says ENOENT although the script exists.
+    let script = TempPath::new("cause-no-interpreter");
+    std::fs::write(&script.0, "#!/no/such/interpreter -x\n").unwrap();
+    std::fs::set_permissions(&script.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (_, problem, source, text) = spawn_problem(&mut Command::new(&script.0));
+    assert_eq!(source.kind(), ErrorKind::NotFound, "{text}");
+    assert_eq!(
+        problem,
+        SpawnProblem::NoInterpreter {
+            script: script.0.clone(),
+            interpreter: "/no/such/interpreter".into()
+        }
+    );
+    assert!(
+        text.contains("the interpreter `/no/such/interpreter` named on the first line of"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Building and spawning a program on a pseudo-terminal.
 
 use std::ffi::{OsStr, OsString};
+use std::io;
 use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -10,10 +11,10 @@ use crate::engine::session::{DEFAULT_TIMEOUT, Session};
 use crate::error::{Context, Error, Result};
 use crate::process::Child;
 use crate::sys::child_setup::ExecSetup;
-use crate::transport::WithChild;
 use crate::transport::pipes::{PipeSession, StderrMode};
 use crate::transport::pty::{PtyConfig, PtyMaster, PtySession};
 use crate::transport::stream::FdPair;
+use crate::transport::{WithChild, program};
 
 /// A builder for a program to run on a pseudo-terminal, like [`std::process::Command`].
 ///
@@ -138,12 +139,43 @@ impl Command {
         self
     }
 
-    /// Starts the program on a new pseudo-terminal.
+    /// The file the program's name leads to, looked up as `exec` will (in the `PATH` set
+    /// on this command, else ours), without starting anything; the [`Error::Spawn`] that
+    /// `spawn` would return if there is no executable file there.
+    ///
+    /// ```
+    /// use ptychat::{Command, SpawnProblem};
+    /// assert!(Command::new("sh").locate()?.ends_with("sh"));
+    /// let err = Command::new("no-such-program").env("PATH", "/bin").locate().unwrap_err();
+    /// assert_eq!(err.to_string(),
+    ///            "cannot spawn `no-such-program`: no such program in PATH (/bin) \
+    ///             (No such file or directory (os error 2))");
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn locate(&self) -> Result<PathBuf> {
+        let path = program::search_path(&self.inner);
+        let dir = self.inner.get_current_dir();
+        let errno = match program::lookup(&self.program, &path, dir) {
+            program::Lookup::Executable(found) => return Ok(found),
+            program::Lookup::Missing => nix::libc::ENOENT,
+            _ => nix::libc::EACCES,
+        };
+        let source = io::Error::from_raw_os_error(errno);
+        Err(Error::Spawn {
+            program: self.program.to_string_lossy().into_owned(),
+            problem: program::diagnose(&self.inner, &source),
+            source,
+        })
+    }
+
+    /// Starts the program on a new pseudo-terminal. A program that cannot be started is an
+    /// [`Error::Spawn`] that says why ([`SpawnProblem`](crate::SpawnProblem)).
     ///
     /// ```
     /// let err = ptychat::Command::new("/no/such/program").spawn().unwrap_err();
     /// assert_eq!(err.to_string(),
-    ///            "cannot spawn `/no/such/program`: No such file or directory (os error 2)");
+    ///            "cannot spawn `/no/such/program`: `/no/such/program` does not exist \
+    ///             (No such file or directory (os error 2))");
     /// ```
     pub fn spawn(&mut self) -> Result<PtySession> {
         let (master, slave) = self.pty.open()?;
@@ -221,6 +253,7 @@ impl Command {
             .stderr(Stdio::null());
         let child = spawned.map_err(|source| Error::Spawn {
             program: self.program.to_string_lossy().into_owned(),
+            problem: program::diagnose(&self.inner, &source),
             source,
         })?;
         Ok(Child::new(child.id()))

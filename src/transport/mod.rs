@@ -10,6 +10,7 @@
 pub(crate) mod command;
 pub mod fork;
 pub(crate) mod pipes;
+pub(crate) mod program;
 pub(crate) mod pty;
 pub(crate) mod stream;
 

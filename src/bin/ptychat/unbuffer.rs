@@ -7,11 +7,9 @@
 //! off (`stty -opost`) so lines end in `\n`, not `\r\n`, and nothing is typed to the
 //! program.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 
 use ptychat::{Command, Error, Pattern};
 
@@ -43,10 +41,7 @@ pub(crate) fn main(args: &[OsString]) -> Result<i32, Failure> {
         ));
     }
     // The wrapper would report a missing program only as exit code 127; say it clearly.
-    find_program(program).map_err(|source| Error::Spawn {
-        program: program.to_string_lossy().into_owned(),
-        source,
-    })?;
+    Command::new(program).locate()?;
     let mut session = Command::new("/bin/sh")
         .arg("-c")
         .arg(WRAPPER)
@@ -83,33 +78,4 @@ pub(crate) fn main(args: &[OsString]) -> Result<i32, Failure> {
         }
     }
     Ok(session.wait()?.shell_code())
-}
-
-/// Checks that `program` names an executable file, looking it up in `PATH` if it has no
-/// `/`, as `exec` will.
-fn find_program(program: &OsStr) -> io::Result<()> {
-    let candidates: Vec<PathBuf> = if program.as_bytes().contains(&b'/') {
-        vec![PathBuf::from(program)]
-    } else if program.is_empty() {
-        Vec::new()
-    } else {
-        let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-        std::env::split_paths(&path)
-            .map(|dir| match dir.as_os_str().is_empty() {
-                true => PathBuf::from(".").join(program),
-                false => dir.join(program),
-            })
-            .collect()
-    };
-    let mut error = io::Error::from_raw_os_error(nix::libc::ENOENT);
-    for candidate in candidates {
-        match std::fs::metadata(&candidate) {
-            Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {
-                return Ok(());
-            }
-            Ok(_) => error = io::Error::from_raw_os_error(nix::libc::EACCES),
-            Err(_) => {}
-        }
-    }
-    Err(error)
 }
