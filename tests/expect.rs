@@ -488,3 +488,33 @@ fn many_expects_in_sequence_see_every_line_in_order() {
     }
     assert_eq!(s.expect(Pattern::eof()).unwrap().before(), b"");
 }
+
+/// Plain lists of strings are pattern lists: arrays, slices, vectors, by value or by
+/// reference, without wrapping each string in `Pattern::exact`.
+#[test]
+fn patterns_from_plain_lists_of_strings() {
+    let mut s = sh("echo one two three four five six seven");
+    assert_eq!(s.expect(["two", "one"]).unwrap().index(), 1);
+    let list = vec!["three", "zzz"];
+    assert_eq!(s.expect(&list).unwrap().matched(), b"three");
+    assert_eq!(list.len(), 2, "the list is only borrowed");
+    assert_eq!(s.expect(&["zzz", "four"][..]).unwrap().index(), 1);
+    assert_eq!(s.expect(vec!["five"]).unwrap().matched(), b"five");
+    let owned = vec!["six".to_owned(), "zzz".to_owned()];
+    assert_eq!(s.expect(&owned).unwrap().matched(), b"six");
+    let bytes: Vec<&[u8]> = vec![b"seven"];
+    assert_eq!(s.expect(bytes).unwrap().matched(), b"seven");
+}
+
+/// Captures as text, by number and by name.
+#[test]
+fn captures_as_text() {
+    let mut s = sh("echo 'name=Zoë age=7'");
+    let m = s
+        .expect(Pattern::regex(r"name=(?<name>\S+) age=(\d+)").unwrap())
+        .unwrap();
+    assert_eq!(m.name_str("name").as_deref(), Some("Zoë"));
+    assert_eq!(m.group_str(2).as_deref(), Some("7"));
+    assert_eq!(m.group_str(0).as_deref(), Some("name=Zoë age=7"));
+    assert_eq!(m.group_str(3), None);
+}

@@ -130,6 +130,27 @@ impl Match {
         self.group(i)
     }
 
+    /// Capture group `i` as text (UTF-8, invalid sequences replaced); `None` as for
+    /// [`group`](Match::group).
+    ///
+    /// ```
+    /// use ptychat::{Command, Pattern};
+    /// let mut s = Command::new("echo").arg("user=ann id=42").spawn()?;
+    /// let m = s.expect(Pattern::regex(r"user=(?<user>\w+) id=(\d+)")?)?;
+    /// assert_eq!(m.group_str(2).as_deref(), Some("42"));
+    /// assert_eq!(m.name_str("user").as_deref(), Some("ann"));
+    /// assert_eq!(m.name_str("nobody"), None);
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn group_str(&self, i: usize) -> Option<Cow<'_, str>> {
+        self.group(i).map(String::from_utf8_lossy)
+    }
+
+    /// The named capture group `name` as text (UTF-8, invalid sequences replaced).
+    pub fn name_str(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.name(name).map(String::from_utf8_lossy)
+    }
+
     /// The number of capture groups, group 0 included.
     pub fn group_count(&self) -> usize {
         self.groups.len().max(1)

@@ -190,8 +190,19 @@ impl fmt::Display for Pattern {
 
 /// The patterns given to one `expect` call: one pattern, or a list of them.
 ///
-/// Anything that converts into a [`Pattern`] converts into `Patterns`, and so do slices,
-/// arrays and vectors of patterns.
+/// Anything that converts into a [`Pattern`] converts into `Patterns`, and so do arrays
+/// and vectors of such things, and slices of patterns or of strings (a string is an
+/// exact pattern):
+///
+/// ```
+/// use ptychat::{Command, Pattern};
+/// let mut s = Command::new("echo").arg("b then a").spawn()?;
+/// assert_eq!(s.expect(["a", "b"])?.index(), 1);
+/// let words = vec!["then".to_owned()];
+/// s.expect(&words)?;
+/// s.expect(vec![Pattern::exact("a"), Pattern::eof()])?;
+/// # Ok::<(), ptychat::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Patterns<'a>(pub(crate) Cow<'a, [Pattern]>);
 
@@ -213,18 +224,6 @@ impl<'a> From<&'a Vec<Pattern>> for Patterns<'a> {
     }
 }
 
-impl From<Vec<Pattern>> for Patterns<'_> {
-    fn from(patterns: Vec<Pattern>) -> Self {
-        Patterns(Cow::Owned(patterns))
-    }
-}
-
-impl<const N: usize> From<[Pattern; N]> for Patterns<'_> {
-    fn from(patterns: [Pattern; N]) -> Self {
-        Patterns(Cow::Owned(patterns.into()))
-    }
-}
-
 impl<'a, const N: usize> From<&'a [Pattern; N]> for Patterns<'a> {
     fn from(patterns: &'a [Pattern; N]) -> Self {
         Patterns(Cow::Borrowed(patterns))
@@ -236,6 +235,43 @@ impl<'a> From<&'a Pattern> for Patterns<'a> {
         Patterns(Cow::Borrowed(std::slice::from_ref(pattern)))
     }
 }
+
+impl<P: Into<Pattern>> From<Vec<P>> for Patterns<'_> {
+    fn from(patterns: Vec<P>) -> Self {
+        Patterns(patterns.into_iter().map(Into::into).collect())
+    }
+}
+
+impl<P: Into<Pattern>, const N: usize> From<[P; N]> for Patterns<'_> {
+    fn from(patterns: [P; N]) -> Self {
+        Patterns(patterns.into_iter().map(Into::into).collect())
+    }
+}
+
+/// Slices (and references to arrays and vectors) of strings: each string an exact pattern.
+macro_rules! exact_lists {
+    ($($text:ty),*) => {$(
+        impl From<&[$text]> for Patterns<'_> {
+            fn from(texts: &[$text]) -> Self {
+                Patterns(texts.iter().map(Pattern::exact).collect())
+            }
+        }
+
+        impl From<&Vec<$text>> for Patterns<'_> {
+            fn from(texts: &Vec<$text>) -> Self {
+                Patterns::from(texts.as_slice())
+            }
+        }
+
+        impl<const N: usize> From<&[$text; N]> for Patterns<'_> {
+            fn from(texts: &[$text; N]) -> Self {
+                Patterns::from(texts.as_slice())
+            }
+        }
+    )*};
+}
+
+exact_lists!(&str, String, &[u8], Vec<u8>);
 
 /// Describes a list of patterns for error messages.
 pub(crate) fn describe(patterns: &[Pattern]) -> String {
