@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{LONG, assert_waited, py, read_to_eof, spawn};
+use common::{LONG, assert_waited, py, read_to_eof, sh, spawn};
 use ptychat::{Command, ExitStatus, Pattern, Signal};
 
 #[test]
@@ -242,4 +242,33 @@ fn terminal_modes_set_by_the_program_are_visible() {
     assert!(!s.echo().unwrap());
     s.send_line("").unwrap();
     s.expect(Pattern::eof()).unwrap();
+}
+
+/// In canonical mode the kernel keeps 4095 bytes of a line and silently drops the rest;
+/// `send` refuses such a line, sends nothing, and says why and what to do.
+#[test]
+fn a_line_longer_than_canonical_mode_keeps_is_refused_not_truncated() {
+    let mut s = sh("stty -echo; echo ready; head -n 1 | wc -c");
+    s.expect("ready\r\n").unwrap();
+    let err = s.send_line("x".repeat(10_000)).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "sending: nothing was sent: a line of 10000 bytes is longer than the 4095 bytes"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("stty -icanon"), "{text}");
+    // Nothing reached the program: the longest line that fits goes through whole.
+    s.send_line("y".repeat(4095)).unwrap();
+    s.expect("4096\r\n").unwrap();
+}
+
+/// Without canonical mode there is no line limit: every byte arrives.
+#[test]
+fn long_lines_go_through_whole_without_canonical_mode() {
+    let mut s = sh("stty -icanon -echo; echo ready; head -c 10001 | wc -c");
+    s.expect("ready\r\n").unwrap();
+    s.send_line("x".repeat(10_000)).unwrap();
+    s.expect("10001\r\n").unwrap();
 }

@@ -316,6 +316,7 @@ impl<T: Transport> Session<T> {
     }
 
     fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        self.transport.check_send(data).context("sending")?;
         if self.outputs.main.eof {
             if let Some(why) = self.transport.input_gone() {
                 let gone = io::Error::new(io::ErrorKind::BrokenPipe, why);

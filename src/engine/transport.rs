@@ -55,6 +55,14 @@ pub trait Transport {
             None => Ok(0),
         }
     }
+    /// Asked before each send with everything the send will write: an error if the other
+    /// end would lose part of it although every write succeeds. A pty in canonical mode
+    /// refuses a line longer than the kernel keeps.
+    fn check_send(&mut self, data: &[u8]) -> io::Result<()> {
+        let _ = data;
+        Ok(())
+    }
+
     /// Asked before each send once the main output has ended: why input can no longer
     /// reach the other end although a write would still succeed, or `None` if it can or
     /// the write itself will say (a pipe or socket without a reader fails with EPIPE). A

@@ -7,7 +7,9 @@ use nix::fcntl::{OFlag, open};
 use nix::libc;
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::stat::Mode;
-use nix::sys::termios::{LocalFlags, SetArg, SpecialCharacterIndices, tcgetattr, tcsetattr};
+use nix::sys::termios::{
+    InputFlags, LocalFlags, SetArg, SpecialCharacterIndices, tcgetattr, tcsetattr,
+};
 
 /// Opens a pty pair, both ends close-on-exec and the slave not our controlling terminal,
 /// with the given window size and echo setting.
@@ -40,6 +42,33 @@ pub(crate) fn set_echo(fd: impl AsFd, on: bool) -> io::Result<()> {
 /// The byte the terminal currently treats as `which` (VEOF, VINTR...).
 pub(crate) fn special_char(fd: impl AsFd, which: SpecialCharacterIndices) -> io::Result<u8> {
     Ok(tcgetattr(fd)?.control_chars[which as usize])
+}
+
+/// The bytes that end a line on a terminal in canonical mode (newline, carriage return
+/// when it is read as one, and the EOF and EOL characters that are set), or `None` when
+/// the terminal is not in canonical mode.
+pub(crate) fn canonical_line_ends(fd: impl AsFd) -> io::Result<Option<Vec<u8>>> {
+    let attrs = tcgetattr(fd)?;
+    if !attrs.local_flags.contains(LocalFlags::ICANON) {
+        return Ok(None);
+    }
+    let mut ends = vec![b'\n'];
+    let input = attrs.input_flags;
+    if input.contains(InputFlags::ICRNL) && !input.contains(InputFlags::IGNCR) {
+        ends.push(b'\r');
+    }
+    for which in [
+        SpecialCharacterIndices::VEOF,
+        SpecialCharacterIndices::VEOL,
+        SpecialCharacterIndices::VEOL2,
+    ] {
+        // 0 is _POSIX_VDISABLE: the character is not set.
+        match attrs.control_chars[which as usize] {
+            0 => {}
+            c => ends.push(c),
+        }
+    }
+    Ok(Some(ends))
 }
 
 /// True when `fd` is a terminal.

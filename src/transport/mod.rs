@@ -192,6 +192,10 @@ impl<T: Transport> Transport for WithChild<T> {
         self.io.read_stderr(buf)
     }
 
+    fn check_send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.io.check_send(data)
+    }
+
     /// The transport's answer, naming how the program ended if it has.
     fn input_gone(&mut self) -> Option<String> {
         let why = self.io.input_gone()?;

@@ -72,6 +72,11 @@ fn check_size(rows: u16, cols: u16) -> Result<()> {
     Ok(())
 }
 
+/// The longest line, without its end, that Linux's terminal line discipline keeps in
+/// canonical mode (its 4096-byte line buffer, less the newline); bytes beyond it are
+/// dropped.
+pub(crate) const CANONICAL_LINE_MAX: usize = 4095;
+
 /// The master side of a pseudo-terminal, as a transport (see [`Pty`]).
 #[derive(Debug)]
 pub struct PtyMaster {
@@ -104,6 +109,34 @@ impl Transport for PtyMaster {
     /// A pty never raises SIGPIPE (a closed slave reports EIO), so this is a plain write.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         Ok(nix::unistd::write(&self.fd, buf)?)
+    }
+
+    /// In canonical mode, the kernel keeps [`CANONICAL_LINE_MAX`] bytes of a line and
+    /// drops the rest while every write succeeds: refuse such a line instead.
+    fn check_send(&mut self, data: &[u8]) -> io::Result<()> {
+        if data.len() <= CANONICAL_LINE_MAX {
+            return Ok(());
+        }
+        let Some(ends) = crate::sys::term::canonical_line_ends(&self.fd)? else {
+            return Ok(());
+        };
+        let longest = data
+            .split(|b| ends.contains(b))
+            .map(<[u8]>::len)
+            .max()
+            .unwrap_or(0);
+        if longest <= CANONICAL_LINE_MAX {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "nothing was sent: a line of {longest} bytes is longer than the \
+                 {CANONICAL_LINE_MAX} bytes a terminal in canonical mode keeps, and the kernel \
+                 would drop the rest; send shorter lines, have the program turn canonical mode \
+                 off (as `stty -icanon` does), or use a pipe session"
+            ),
+        ))
     }
 
     /// The output ends when no process has the terminal open any more, so nothing can
