@@ -17,8 +17,8 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 use nix::sys::termios::{LocalFlags, tcgetattr};
 use ptychat::{
-    Command, Error, ExitStatus, Flow, Interact, InteractOutcome, Pattern, Session, StderrMode,
-    Transcript,
+    ChildTransport, Command, Error, ExitStatus, Flow, Interact, InteractOutcome, Pattern, Session,
+    StderrMode, Transcript,
 };
 
 /// The "user": a keyboard (a pipe interact reads) and a screen (a pipe it writes).
@@ -62,6 +62,26 @@ impl User {
 
 fn pipe() -> (OwnedFd, OwnedFd) {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap()
+}
+
+/// What the user saw, plus what the program wrote after interact returned at the end of
+/// the user's input, and how the program ended. Interact returns at the end of the user's
+/// input (as Expect's does), or with the program's end if its output had ended too.
+fn seen_to_the_end<T: ChildTransport>(
+    outcome: InteractOutcome,
+    s: &mut Session<T>,
+    user: User,
+) -> (Vec<u8>, ExitStatus) {
+    let mut seen = user.screen();
+    let status = match outcome {
+        InteractOutcome::Exited(status) => status,
+        InteractOutcome::InputEnded => {
+            seen.extend_from_slice(s.expect(Pattern::eof()).unwrap().before());
+            s.wait().unwrap()
+        }
+        other => panic!("expected the end of the user's input or of the program, got {other:?}"),
+    };
+    (seen, status)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -148,8 +168,9 @@ fn escape_can_be_changed_or_disabled() {
     let user = User::typing(b"a\x1db\x18c\n", true);
     let mut s = spawn(Command::new("cat").echo(false));
     let outcome = s.interact_with(user.options().escape(None)).unwrap();
-    assert_eq!(outcome, InteractOutcome::Exited(ExitStatus::Exited(0)));
-    assert_eq!(user.screen(), b"a\x1db\x18c\r\n");
+    let (seen, status) = seen_to_the_end(outcome, &mut s, user);
+    assert_eq!(status, ExitStatus::Exited(0));
+    assert_eq!(seen, b"a\x1db\x18c\r\n");
 }
 
 #[test]
@@ -169,9 +190,10 @@ fn input_hooks_see_what_was_typed_and_filters_change_what_is_sent() {
         )
         .unwrap();
     // The end of the typed input reached cat as end of file, after the hook's reply.
-    assert_eq!(outcome, InteractOutcome::Exited(ExitStatus::Exited(0)));
+    let (seen, status) = seen_to_the_end(outcome, &mut s, user);
+    assert_eq!(status, ExitStatus::Exited(0));
     assert_eq!(*groups.borrow(), ["or"]);
-    assert_eq!(text(&user.screen()), "HELLO SECRET WORLD\r\n+hook\r\n");
+    assert_eq!(text(&seen), "HELLO SECRET WORLD\r\n+hook\r\n");
 }
 
 #[test]
@@ -219,8 +241,9 @@ fn input_ending_mid_line_still_ends_the_programs_input() {
     let user = User::typing(b"abc", true);
     let mut s = spawn(Command::new("cat").echo(false));
     let outcome = s.interact_with(user.options()).unwrap();
-    assert_eq!(outcome, InteractOutcome::Exited(ExitStatus::Exited(0)));
-    assert_eq!(user.screen(), b"abc");
+    let (seen, status) = seen_to_the_end(outcome, &mut s, user);
+    assert_eq!(status, ExitStatus::Exited(0));
+    assert_eq!(seen, b"abc");
 }
 
 #[test]
@@ -228,13 +251,15 @@ fn pipe_sessions_get_their_input_closed_at_the_end_of_ours() {
     let user = User::typing(b"hello\n", true);
     let mut s = Command::new("cat").spawn_piped(StderrMode::Merge).unwrap();
     let outcome = s.interact_with(user.options()).unwrap();
-    assert_eq!(outcome, InteractOutcome::Exited(ExitStatus::Exited(0)));
-    assert_eq!(user.screen(), b"hello\n");
+    let (seen, status) = seen_to_the_end(outcome, &mut s, user);
+    assert_eq!(status, ExitStatus::Exited(0));
+    assert_eq!(seen, b"hello\n");
 }
 
 #[test]
 fn separate_stderr_goes_to_the_users_stderr() {
-    let user = User::typing(b"", true);
+    // The user's input stays open: interact relays until the program's output ends.
+    let user = User::typing(b"", false);
     let (errors, stderr) = pipe();
     let mut s = Command::shell("echo out; echo err >&2")
         .spawn_piped(StderrMode::Separate)
@@ -248,6 +273,27 @@ fn separate_stderr_goes_to_the_users_stderr() {
     File::from(errors).read_to_string(&mut seen).unwrap();
     assert_eq!(seen, "err\n");
     assert_eq!(user.screen(), b"out\n");
+}
+
+/// As Expect's `interact`, the end of the user's input ends interact at once: a program
+/// that ignores its end-of-file character is not waited for, and stays usable.
+#[test]
+fn the_end_of_the_users_input_returns_without_waiting_for_the_program() {
+    let user = User::typing(b"typed\n", true);
+    let mut s =
+        spawn(Command::shell("while :; do read -r line && echo \"got $line\"; done").echo(false));
+    let outcome = s.interact_with(user.options()).unwrap();
+    assert_eq!(outcome, InteractOutcome::InputEnded);
+    assert!(s.is_alive().unwrap());
+    let mut seen = user.screen();
+    if !contains(&seen, b"got typed") {
+        let m = s.expect("got typed\r\n").unwrap();
+        seen.extend_from_slice(m.before());
+        seen.extend_from_slice(m.matched());
+    }
+    assert_eq!(text(&seen), "got typed\r\n");
+    s.send_line("more").unwrap();
+    s.expect("got more").unwrap();
 }
 
 #[test]

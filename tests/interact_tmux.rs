@@ -76,6 +76,9 @@ impl Tmux {
             .expect("tmux runs");
         check(&out, "tmux display-message");
         tmux.socket_path = Some(PathBuf::from(text(&out.stdout).trim()));
+        // Type nothing before the shell's first prompt: typed ahead, a command line would
+        // be echoed before the prompt, which then lands in front of the program's output.
+        tmux.wait_for(r"(?m)^[$#]\s*$");
         tmux
     }
 

@@ -39,7 +39,10 @@ Usage:
       Run PROGRAM on a terminal sized like ours and connect our terminal to it (like
       script(1)): what you type goes to PROGRAM, what it writes comes to you. The
       escape key (default ^], that is Ctrl-]; `^X` for Ctrl-X, `none` for no escape)
-      hangs PROGRAM up. Our terminal's mode is restored however ptychat ends.
+      hangs PROGRAM up. Our terminal's mode is restored however ptychat ends. When
+      standard input ends (a file, a closed pipe), PROGRAM gets its end-of-file
+      character; its output is shown until it exits, for up to 10 seconds, then it is
+      hung up.
   ptychat --help | --version
 
 Options:

@@ -99,7 +99,11 @@ impl<T: Interactive> Session<T> {
     ///   the end is passed on once everything typed has been written: on a terminal as its
     ///   end-of-file character (twice if the input did not end with a newline: the first
     ///   ends the partial line), otherwise by closing the program's input. Interact then
-    ///   keeps passing output on until it ends.
+    ///   passes on the output that is already there and returns
+    ///   [`InteractOutcome::InputEnded`] (or how the program ended, if its output ended
+    ///   too): as Expect's `interact`, it does not wait for the program after the user's
+    ///   end of file. Call `expect(Pattern::eof())` to wait for the rest, with a deadline
+    ///   of your choice.
     /// - **End of output.** When the program's output ends, the rest of it is written to
     ///   the user and the program is waited for, up to the session's
     ///   [timeout](Session::timeout): [`InteractOutcome::Exited`], or

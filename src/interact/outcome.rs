@@ -25,6 +25,13 @@ pub enum InteractOutcome {
     /// The program's output ended, and there is no process to wait for (a stream session),
     /// or it did not exit within the session's timeout.
     Eof,
+    /// The user's input ended (a file or pipe at its end, a terminal that hung up). The
+    /// end was passed on to the program (its end-of-file character on a terminal, else its
+    /// input closed) and the output that was already there was shown; the program may
+    /// still be running, and what it writes next stays in the session for `expect`. As
+    /// Expect's `interact` returns at the user's end of file: how long to wait for the
+    /// program after that is the caller's choice.
+    InputEnded,
     /// A terminating signal (SIGTERM, SIGINT or SIGHUP) arrived while the terminal was in
     /// raw mode. The terminal and the signal's previous disposition were restored and the
     /// signal raised again; this is returned only if that did not end the process (its

@@ -108,6 +108,11 @@ impl Relay<'_, '_> {
             if let Some((outcome, stop_at)) = self.stopping {
                 let flushed = self.pending.is_empty() || !self.can_write;
                 if flushed || stop_at.has_passed() {
+                    if outcome == InteractOutcome::InputEnded {
+                        if let Some(ended) = self.pass_on_available(session)? {
+                            return Ok(ended);
+                        }
+                    }
                     return Ok(Ended::Outcome(outcome));
                 }
                 deadline = stop_at;
@@ -304,9 +309,32 @@ impl Relay<'_, '_> {
         }
     }
 
-    /// Passes the end of the user's input on (see `interact_with`).
+    /// Passes on the output that is already there, without waiting. If it ends, the
+    /// program is waited for as at any end of output, and that is how interact ends.
+    fn pass_on_available<T: Interactive>(
+        &mut self,
+        session: &mut Session<T>,
+    ) -> Result<Option<Ended>> {
+        loop {
+            match read_output(session)? {
+                // Hooks still run; a stop they ask for changes nothing now.
+                Chunk::Data(data) => drop(self.output(&data)?),
+                Chunk::End(rest) => {
+                    self.output(&rest)?;
+                    self.relay_stderr(session)?;
+                    return finish(session).map(|outcome| Some(Ended::Outcome(outcome)));
+                }
+                Chunk::Nothing => return Ok(None),
+            }
+        }
+    }
+
+    /// Passes the end of the user's input on (see `interact_with`), then ends interact
+    /// with [`InteractOutcome::InputEnded`] once it is written (as Expect's `interact`
+    /// returns at the user's end of file).
     fn forward_eof<T: Interactive>(&mut self, session: &mut Session<T>) -> Result<()> {
         self.eof_to_forward = false;
+        self.stop(session, InteractOutcome::InputEnded);
         if !self.can_write {
             return Ok(());
         }

@@ -203,7 +203,7 @@ fn run(chat: &Chat) -> Result<i32, Failure> {
         ))
     })?;
     session.read_available()?;
-    echo(&session.read_some(Some(Duration::ZERO))?);
+    echo(&session.take_buffer());
     Ok(status.shell_code())
 }
 

@@ -5,20 +5,31 @@
 //! The escape key (default `^]`, Ctrl-]) hangs the program up (SIGHUP, then stronger
 //! signals) and ends ptychat with the program's resulting status.
 //!
+//! When our standard input ends (a file, a closed pipe), the program gets its end-of-file
+//! character; its output is shown until it ends and the program exits, for up to 10
+//! seconds, then the program is hung up as by the escape key.
+//!
 //! Test aid, not shown in `--help`: `--panic-on MARKER` makes ptychat panic in an
 //! interact hook when MARKER appears in the program's output, so tests can check that the
 //! terminal is restored after a panic in the real binary.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ptychat::{Command, Interact, InteractOutcome, Pattern, PtyConfig};
+use ptychat::{
+    Command, Error, ExitStatus, Interact, InteractOutcome, Pattern, PtyConfig, PtySession,
+};
 
 use crate::{Failure, is_option};
 
 /// How long the program gets to react to each signal when the escape key hangs it up.
 const HANG_UP_GRACE: Duration = Duration::from_millis(500);
+
+/// How long the program gets to finish, its output shown, once our standard input has
+/// ended (and it got its end-of-file character); then it is hung up.
+const AFTER_INPUT_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 struct Options {
@@ -104,6 +115,10 @@ fn run(options: Options) -> Result<i32, Failure> {
     let status = match session.interact_with(interact)? {
         InteractOutcome::Exited(status) => status,
         InteractOutcome::Interrupted(signal) => return Ok(128 + signal as i32),
+        InteractOutcome::InputEnded => match show_until_exit(&mut session)? {
+            Some(status) => status,
+            None => session.terminate(HANG_UP_GRACE)?,
+        },
         outcome => {
             if outcome == InteractOutcome::Escaped {
                 // The program's cursor may be anywhere on the line: start a new one.
@@ -116,6 +131,35 @@ fn run(options: Options) -> Result<i32, Failure> {
         }
     };
     Ok(status.shell_code())
+}
+
+/// After the user's input ended (a file, a pipe) and the program got its end of file:
+/// copies its output to ours until the output ends and it exits, for up to
+/// [`AFTER_INPUT_GRACE`]. `None` if it is still running then.
+fn show_until_exit(session: &mut PtySession) -> Result<Option<ExitStatus>, Failure> {
+    let deadline = Instant::now() + AFTER_INPUT_GRACE;
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let m = session.expect_deadline(
+            [Pattern::nbytes(1), Pattern::eof(), Pattern::timeout()],
+            deadline,
+        )?;
+        let mut shown = m.matched().to_vec();
+        shown.extend(session.take_buffer());
+        stdout
+            .write_all(&shown)
+            .and_then(|()| stdout.flush())
+            .map_err(|source| Error::Io {
+                context: "writing to standard output",
+                source,
+            })?;
+        if m.is_timeout() {
+            return Ok(None);
+        }
+        if m.is_eof() {
+            return Ok(session.wait_deadline(deadline)?);
+        }
+    }
 }
 
 #[cfg(test)]
