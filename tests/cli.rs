@@ -411,3 +411,24 @@ fn chat_returns_when_the_program_exits_while_a_background_job_holds_the_terminal
     );
     assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
 }
+
+/// `unbuffer -p`: standard input is typed to the program (without echo), and its end
+/// reaches the program as end of file, so a filter in a pipeline finishes.
+#[test]
+fn unbuffer_p_passes_standard_input_on() {
+    let output = ptychat(&["unbuffer", "-p", "cat"], "hi\nthere");
+    assert_success(&output);
+    assert_eq!(stdout(&output), "hi\nthere");
+    let output = ptychat(
+        &[
+            "unbuffer",
+            "-p",
+            "sh",
+            "-c",
+            "read x; echo \"got $x\"; exit 3",
+        ],
+        "hello\n",
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "got hello\n");
+}

@@ -26,9 +26,11 @@ Usage:
       script's $arg1, $arg2... and $argc.
   ptychat check SCRIPT...
       Parse scripts and report mistakes without running anything.
-  ptychat unbuffer PROGRAM [ARGS...]
+  ptychat unbuffer [-p] PROGRAM [ARGS...]
       Run PROGRAM on a terminal (so it line-buffers its output) and copy its output
-      to standard output. Nothing is typed to it.
+      to standard output. Without -p nothing is typed to it: a program that reads
+      its input waits for it. With -p (in the middle of a pipeline) standard input
+      is typed to PROGRAM, without echo, and its end reaches PROGRAM as end of file.
   ptychat chat [-t SECONDS] [-v] [--] EXPECT SEND [EXPECT SEND...] -- PROGRAM [ARGS...]
       Hold a chat(8)-style dialogue with PROGRAM: wait for each EXPECT string, then
       type its SEND string followed by Enter (\\r). '' expects nothing. Escapes:
