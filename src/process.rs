@@ -99,6 +99,10 @@ pub struct Child {
     waited_after_output_end: bool,
 }
 
+/// The longest pause between checks for an exit that no fd reports (a kernel without
+/// pidfds, the other members of a process group).
+pub(crate) const EXIT_CHECK_MAX_PAUSE: Duration = Duration::from_millis(50);
+
 /// How long a process question (`try_wait`, `is_alive`) waits, once, after the program's
 /// output has ended: Linux reports the end of a pty's output while the process is still
 /// finishing its exit, and pexpect's `isalive()` and Expect's `wait` give the final answer
@@ -180,7 +184,7 @@ impl Child {
         if deadline.remaining().is_none() {
             return self.wait().map(Some);
         }
-        let mut backoff = Backoff::up_to(Duration::from_millis(50));
+        let mut backoff = Backoff::up_to(EXIT_CHECK_MAX_PAUSE);
         loop {
             if let Some(status) = self.try_wait()? {
                 return Ok(Some(status));
@@ -278,7 +282,7 @@ impl Child {
         if self.status.is_none() {
             self.wait_until(&deadline)?;
         }
-        let mut backoff = Backoff::up_to(Duration::from_millis(50));
+        let mut backoff = Backoff::up_to(EXIT_CHECK_MAX_PAUSE);
         while self.group_alive() && deadline.sleep(&mut backoff) {}
         Ok(())
     }

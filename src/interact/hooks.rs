@@ -95,14 +95,17 @@ impl<'p> Watch<'p> {
         }
     }
 
-    /// Adds `data` to the stream; returns the matches it completed, in stream order.
+    /// Adds `data` to the stream; returns the matches it completed, in stream order. The
+    /// whole chunk is matched (with the window before it) before the window is cut back to
+    /// its size, so a chunk larger than the window loses no match.
     pub(super) fn feed(&mut self, data: &[u8]) -> Vec<Match> {
         if self.set.patterns().is_empty() {
             return Vec::new();
         }
         self.window.extend(data);
+        let found = std::iter::from_fn(|| self.set.take_match(&mut self.window)).collect();
         self.window.enforce_max();
-        std::iter::from_fn(|| self.set.take_match(&mut self.window)).collect()
+        found
     }
 }
 

@@ -264,6 +264,23 @@ mod tests {
         assert_eq!(found[0].before(), b"..");
     }
 
+    /// A chunk larger than the window is matched whole, and a match that starts in the
+    /// window and ends in a full-sized chunk is found.
+    #[test]
+    fn watch_matches_chunks_larger_than_its_window() {
+        let patterns = [Pattern::exact("needle")];
+        let mut watch = Watch::new(&patterns);
+        let mut big = b"xxneedle".to_vec();
+        big.extend(std::iter::repeat_n(b'.', 70_000));
+        assert_eq!(texts(&watch.feed(&big)), [(0, "needle".into())]);
+
+        let mut watch = Watch::new(&patterns);
+        assert!(watch.feed(b"....nee").is_empty());
+        let mut chunk = b"dle".to_vec();
+        chunk.resize(crate::engine::buffer::READ_CHUNK, b'.');
+        assert_eq!(texts(&watch.feed(&chunk)), [(0, "needle".into())]);
+    }
+
     #[test]
     fn watch_keeps_a_bounded_window() {
         let patterns = [Pattern::exact("needle")];

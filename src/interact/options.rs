@@ -52,9 +52,10 @@ pub(super) type Filter<'a> = Box<dyn FnMut(&[u8]) -> Vec<u8> + 'a>;
 /// Hooks observe: the bytes are passed on whether or not they match (change them with a
 /// filter). When a match is found its callback runs with the [`Match`] (captures included)
 /// and a [`Reply`]; several matches in one stream do not overlap, and the one that starts
-/// first wins, as in `expect`. Each direction keeps the last 8 KiB (or the longest exact
-/// needle or `nbytes` count, if larger) of unmatched bytes for matching, so a match must
-/// fit in that; `^` and `\A` refer to the start of that window, use `(?m)^` for line starts.
+/// first wins, as in `expect`. Each read is matched whole; between reads each direction
+/// keeps the last 64 KiB (or the longest exact needle or `nbytes` count, if larger) of
+/// unmatched bytes, so a match that spans reads must fit in that; `^` and `\A` refer to
+/// the start of that window, use `(?m)^` for line starts.
 ///
 /// Each read is handled as a whole: it is passed on (filtered), then the callbacks of the
 /// matches it completed run in order until one returns [`Flow::Stop`]; then what they sent

@@ -63,7 +63,7 @@ pub(crate) fn fork(
     placement: Placement,
     close_in_child: &[BorrowedFd<'_>],
     body: impl FnOnce() -> i32,
-) -> io::Result<Pid> {
+) -> Result<Pid, ForkError> {
     let _ = io::stdout().flush();
     // The child reports a failed set-up on this pipe; its end of file means success.
     let (sync_read, sync_write) = pipe().map_err(|e| step("creating a pipe", e))?;
@@ -112,9 +112,16 @@ pub(crate) fn fork(
     }
 }
 
-/// `error` with the step that failed in front of its message (same kind).
-fn step(step: &str, error: io::Error) -> io::Error {
-    io::Error::new(error.kind(), format!("{step}: {error}"))
+/// A fork that failed: the step that failed and the operating system's error, kept
+/// apart so the caller's error shows the step as its context and keeps the errno.
+#[derive(Debug)]
+pub(crate) struct ForkError {
+    pub(crate) step: &'static str,
+    pub(crate) source: io::Error,
+}
+
+fn step(step: &'static str, source: io::Error) -> ForkError {
+    ForkError { step, source }
 }
 
 /// The forked child: set up, run `body`, exit. Never returns into the caller's code.

@@ -282,7 +282,7 @@ where
     let pid = fork(trust, Placement::ProcessGroup, &[ours.as_fd()], move || {
         f(theirs)
     })
-    .context("forking a child")?;
+    .map_err(|e| Error::io(e.step, e.source))?;
     let child = Child::new(pid.as_raw() as u32);
     let transport = WithChild::new(FdStream::new(ours)?, child);
     Ok(Session::with_transport(transport, b"\n"))
@@ -295,7 +295,8 @@ where
 {
     let (master, slave) = config.open()?;
     let placement = Placement::Terminal(std::os::fd::AsRawFd::as_raw_fd(&slave));
-    let pid = fork(trust, placement, &[master.as_fd()], f).context("forking a child")?;
+    let pid =
+        fork(trust, placement, &[master.as_fd()], f).map_err(|e| Error::io(e.step, e.source))?;
     // Our copy of the slave must go, or we would never see the end of the child's output.
     drop(slave);
     let child = Child::new(pid.as_raw() as u32);

@@ -24,7 +24,7 @@ use crate::deadline::{Backoff, Deadline};
 use crate::engine::session::Session;
 use crate::engine::transport::Transport;
 use crate::error::Result;
-use crate::process::{Child, ExitStatus};
+use crate::process::{Child, EXIT_CHECK_MAX_PAUSE, ExitStatus};
 
 impl<T: ChildTransport> Session<T> {
     /// The child's process id.
@@ -86,7 +86,7 @@ impl<T: ChildTransport> Session<T> {
     /// The one process wait of a session: on the child's pidfd (or, without one, checking
     /// with a 1-50 ms backoff), reading output while it waits.
     fn wait_reading(&mut self, deadline: &Deadline) -> Result<Option<ExitStatus>> {
-        let mut backoff = Backoff::up_to(Duration::from_millis(50));
+        let mut backoff = Backoff::up_to(EXIT_CHECK_MAX_PAUSE);
         loop {
             if let Some(status) = self.transport_mut().child_mut().try_wait()? {
                 return Ok(Some(status));
