@@ -45,7 +45,7 @@ pub enum Error {
     /// The deadline passed before any of the patterns matched.
     #[error(
         "timed out after {waited:?} (deadline {timeout:?}) waiting for {patterns}; \
-         {buffered} unmatched bytes buffered, ending with: \"{tail}\""
+         {buffered} unmatched bytes buffered, ending with: \"{tail}\"{hint}"
     )]
     Timeout {
         /// The awaited patterns, as text.
@@ -58,12 +58,15 @@ pub enum Error {
         buffered: usize,
         /// The escaped last KiB of the unmatched buffer.
         tail: String,
+        /// Empty, or `; hint: ...` when a likely cause was found (a regex whose `.` would
+        /// have matched across a newline).
+        hint: String,
     },
 
     /// The program closed its output (usually: it exited) before any of the patterns matched.
     #[error(
         "end of output after {waited:?} while waiting for {patterns}; \
-         {buffered} unmatched bytes buffered, ending with: \"{tail}\""
+         {buffered} unmatched bytes buffered, ending with: \"{tail}\"{hint}"
     )]
     Eof {
         /// The awaited patterns, as text.
@@ -74,6 +77,8 @@ pub enum Error {
         buffered: usize,
         /// The escaped last KiB of the unmatched buffer.
         tail: String,
+        /// Empty, or `; hint: ...` as for [`Error::Timeout`].
+        hint: String,
     },
 
     /// A regular expression did not compile.

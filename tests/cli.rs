@@ -432,3 +432,35 @@ fn unbuffer_p_passes_standard_input_on() {
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     assert_eq!(stdout(&output), "got hello\n");
 }
+
+/// Glob patterns (`-gl`, Tcl's rules) in one-line expects and in blocks; `check` and `run`
+/// warn about exact text that starts or ends with `*` (a glob in Tcl Expect).
+#[test]
+fn glob_patterns_and_the_warning_for_tcl_style_exact_text() {
+    let (output, _) = run_script(
+        "set echo off\n\
+         spawn sh -c \"printf 'Password: '; read p; echo ok-\\$p; echo done\"\n\
+         expect -gl \"*ass?ord: \"\n\
+         sendline secret\n\
+         expect {\n\
+         \x20 -gl \"ok-s[abe]cret\" print \"glob matched $0\"\n\
+         \x20 timeout fail \"no match\"\n\
+         }\n\
+         expect done\n",
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "glob matched ok-secret\n");
+    assert_eq!(stderr(&output), "");
+
+    let path = script("spawn sh\nexpect \"*assword*\"\nexpect -gl \"*\\$ \"\n");
+    let path = path.to_str().unwrap();
+    let output = ptychat(&["check", path], "");
+    assert_success(&output);
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "ptychat: {path}:2: warning: the pattern \"*assword*\" is exact text and waits for \
+             a literal `*`; for a glob as in Tcl Expect write -gl \"*assword*\"\n"
+        )
+    );
+}

@@ -60,8 +60,10 @@ fn timeout_error_names_patterns_deadline_and_escaped_tail() {
             waited,
             buffered,
             tail,
+            hint,
         } => {
             assert_eq!(patterns, r#"one of ["never", /nope\d/]"#);
+            assert_eq!(hint, "");
             assert_eq!(timeout, wait);
             assert!(waited >= wait);
             assert_eq!(buffered, output.len());
@@ -270,4 +272,29 @@ fn send_to_a_program_that_never_reads_times_out() {
         }
         other => panic!("expected an I/O error, got {other}"),
     }
+}
+
+/// Rust's regex `.` does not match a newline, pexpect's and Tcl's does: a ported
+/// `BEGIN(.*)END` waits until its deadline, and the error says why and what to write.
+#[test]
+fn a_regex_whose_dot_would_match_across_a_newline_gets_a_hint() {
+    let mut s = sh("printf 'BEGIN\\nbody\\nEND\\n'; exec sleep 30");
+    wait_until_buffered(&mut s, |buffered| buffered.ends_with(b"END\r\n"));
+    let pattern = Pattern::regex("BEGIN(.*)END").unwrap();
+    let err = s
+        .expect_timeout(&pattern, Some(Duration::from_millis(300)))
+        .unwrap_err();
+    assert!(err.is_timeout());
+    let text = err.to_string();
+    assert!(
+        text.ends_with(
+            "; hint: /BEGIN(.*)END/ would match with (?s): in Rust's regex `.` does not match a \
+             newline (in pexpect's and Tcl's it does); write /(?s)BEGIN(.*)END/"
+        ),
+        "{text}"
+    );
+    let m = s
+        .expect(Pattern::regex("(?s)BEGIN(.*)END").unwrap())
+        .unwrap();
+    assert_eq!(m.group(1), Some(&b"\r\nbody\r\n"[..]));
 }

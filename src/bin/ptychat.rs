@@ -132,13 +132,13 @@ fn dispatch(args: &[OsString]) -> Result<i32, Failure> {
     }
 }
 
-/// Whether `arg` looks like an option (`-x`, `--x`), as opposed to `-` (stdin) or a word.
 /// Command-line arguments for the parsers' unit tests.
 #[cfg(test)]
 fn os_args(list: &[&str]) -> Vec<OsString> {
     list.iter().map(OsString::from).collect()
 }
 
+/// Whether `arg` looks like an option (`-x`, `--x`), as opposed to `-` (stdin) or a word.
 fn is_option(arg: &OsStr) -> bool {
     arg.len() > 1 && arg.to_string_lossy().starts_with('-')
 }
@@ -211,6 +211,9 @@ fn run(args: &[OsString]) -> Result<i32, Failure> {
         return Err(Failure::Usage("run: missing SCRIPT".into()));
     };
     let script = Script::load(path)?;
+    for warning in script.warnings() {
+        eprintln!("ptychat: {warning}");
+    }
     Ok(script.run(script_args, &options)?)
 }
 
@@ -224,9 +227,15 @@ fn check(paths: &[OsString]) -> Result<i32, Failure> {
     }
     let mut failed = false;
     for path in paths {
-        if let Err(error) = Script::load(path) {
-            eprintln!("ptychat: {error}");
-            failed = true;
+        match Script::load(path) {
+            Ok(script) => script
+                .warnings()
+                .iter()
+                .for_each(|w| eprintln!("ptychat: {w}")),
+            Err(error) => {
+                eprintln!("ptychat: {error}");
+                failed = true;
+            }
         }
     }
     Ok(i32::from(failed))

@@ -375,6 +375,8 @@ pub(crate) mod property {
         "[^ab]{2}",
         "^a",
     ];
+    /// Globs run as regexes: the same checks apply to their translation.
+    const GLOBS: &[&str] = &["a*c", "?b", "[ab]c*", "^a?", "*1", "b$"];
     const ALPHABET: &[&[u8]] = &[
         b"a",
         b"b",
@@ -412,8 +414,9 @@ pub(crate) mod property {
     pub(crate) fn check_driver(start: impl for<'p> Fn(&'p [Pattern]) -> Feed<'p>) {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let mut lists: Vec<Vec<Pattern>> = Vec::new();
-        for source in REGEXES {
-            let regex = Pattern::regex(source).unwrap();
+        let regexes = REGEXES.iter().map(|source| Pattern::regex(source).unwrap());
+        let globs = GLOBS.iter().map(|glob| Pattern::glob(glob).unwrap());
+        for (source, regex) in REGEXES.iter().chain(GLOBS).zip(regexes.chain(globs)) {
             let Kind::Regex(re) = &regex.kind else {
                 unreachable!()
             };

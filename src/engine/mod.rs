@@ -10,6 +10,7 @@
 //! signal pipe a session can watch) and `sys`, never `transport`, `interact` or `script`.
 
 pub(crate) mod buffer;
+pub(crate) mod glob;
 pub(crate) mod matched;
 pub(crate) mod matcher;
 pub(crate) mod output;

@@ -60,11 +60,51 @@ impl Pattern {
     /// The regex is applied to everything buffered when it is checked: `$` without `(?m)`
     /// matches at the end of the data received so far, and a greedy `\d+` takes the digits
     /// that have arrived. Captures are available from the [`Match`](crate::Match).
+    ///
+    /// **`.` and newlines.** As everywhere in Rust's `regex`, `.` does not match `\n`;
+    /// in pexpect and Tcl Expect's `-re` it does, so a ported `BEGIN(.*)END` must be
+    /// written `(?s)BEGIN(.*)END`. We keep Rust's rule because the common `(.*)\r\n`
+    /// ("the rest of this line") would otherwise run greedily across every line that has
+    /// arrived, and because the syntax is the `regex` crate's, documented there. When a
+    /// call fails with a timeout or end of output and a regex would have matched with
+    /// `(?s)`, the error's hint says so.
     pub fn regex(pattern: &str) -> Result<Self> {
         let regex = regex::bytes::Regex::new(pattern)?;
         let scan = IncrementalDfa::build(pattern);
         Ok(Pattern {
             kind: Kind::Regex(Arc::new(CompiledRegex::new(regex, scan))),
+        })
+    }
+
+    /// Matches a glob pattern, Tcl Expect's default pattern type, with Tcl's `string
+    /// match` rules: `*` any run of characters (newlines included), `?` any one character,
+    /// `[a-z]` one of a set, `\x` the character `x`. As in Expect it is unanchored (it
+    /// matches anywhere in the output) unless it starts with `^` or ends with `$`, which
+    /// anchor to the start and the end of the output buffered so far. It runs in the same
+    /// incremental matcher as [`regex`](Pattern::regex).
+    ///
+    /// A leading or trailing `*` makes the match take in everything buffered before or
+    /// after the text (as Expect's `expect_out(0,string)`), so `*assword*` and
+    /// `assword` find the same place; [`Match::before`](crate::Match::before) is empty
+    /// after a leading `*`.
+    ///
+    /// ```
+    /// use ptychat::{Command, Pattern};
+    /// let mut s = Command::new("echo").arg("Password for ann: ").spawn()?;
+    /// let m = s.expect(Pattern::glob("for ?nn:")?)?;
+    /// assert_eq!(m.matched(), b"for ann:");
+    /// assert_eq!(Pattern::glob("[Pp]assword*")?.to_string(), r#"glob "[Pp]assword*""#);
+    /// assert!(Pattern::glob("[unclosed").is_err());
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn glob(glob: &str) -> Result<Self> {
+        let source = super::glob::to_regex(glob).map_err(crate::Error::InvalidArgument)?;
+        let regex = regex::bytes::Regex::new(&source)?;
+        let scan = IncrementalDfa::build(&source);
+        let mut compiled = CompiledRegex::new(regex, scan);
+        compiled.glob = Some(glob.to_owned());
+        Ok(Pattern {
+            kind: Kind::Regex(Arc::new(compiled)),
         })
     }
 
@@ -178,7 +218,10 @@ impl fmt::Display for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             Kind::Exact(finder) => write!(f, "\"{}\"", escape(finder.needle())),
-            Kind::Regex(re) => write!(f, "/{}/", re.regex.as_str()),
+            Kind::Regex(re) => match &re.glob {
+                Some(glob) => write!(f, "glob \"{}\"", escape(glob.as_bytes())),
+                None => write!(f, "/{}/", re.regex.as_str()),
+            },
             Kind::Eof => f.write_str("EOF"),
             Kind::NBytes(1) => f.write_str("1 byte"),
             Kind::NBytes(n) => write!(f, "{n} bytes"),
@@ -273,6 +316,29 @@ macro_rules! exact_lists {
 
 exact_lists!(&str, String, &[u8], Vec<u8>);
 
+/// For a timeout or end-of-output error: `; hint: ...` if one of the regexes would have
+/// matched `unmatched` with `.` matching a newline (as in pexpect and Tcl Expect), else
+/// empty. Compiles regexes, but only when a call has already failed.
+pub(crate) fn dot_newline_hint(patterns: &[Pattern], unmatched: &[u8]) -> String {
+    for pattern in patterns {
+        let Kind::Regex(re) = &pattern.kind else {
+            continue;
+        };
+        let source = re.regex.as_str();
+        if re.glob.is_some() || !source.contains('.') {
+            continue;
+        }
+        let dot_all = regex::bytes::Regex::new(&format!("(?s:{source})"));
+        if dot_all.is_ok_and(|r| r.is_match(unmatched)) {
+            return format!(
+                "; hint: /{source}/ would match with (?s): in Rust's regex `.` does not \
+                 match a newline (in pexpect's and Tcl's it does); write /(?s){source}/"
+            );
+        }
+    }
+    String::new()
+}
+
 /// Describes a list of patterns for error messages.
 pub(crate) fn describe(patterns: &[Pattern]) -> String {
     match patterns {
@@ -291,6 +357,8 @@ pub(crate) struct CompiledRegex {
     /// Capture group names by index, shared by every match.
     pub(crate) names: Arc<[Option<String>]>,
     pub(crate) scan: Option<IncrementalDfa>,
+    /// The glob this regex was translated from, if it was (for messages).
+    pub(crate) glob: Option<String>,
 }
 
 #[derive(Debug)]
@@ -309,7 +377,12 @@ impl CompiledRegex {
             .capture_names()
             .map(|n| n.map(str::to_owned))
             .collect();
-        CompiledRegex { regex, names, scan }
+        CompiledRegex {
+            regex,
+            names,
+            scan,
+            glob: None,
+        }
     }
 }
 

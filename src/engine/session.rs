@@ -13,7 +13,7 @@ use crate::engine::buffer::BufferFull;
 use crate::engine::matched::Match;
 use crate::engine::matcher::MatchSet;
 use crate::engine::output::{Output, Outputs, Stream};
-use crate::engine::pattern::{Pattern, Patterns, describe};
+use crate::engine::pattern::{Pattern, Patterns, describe, dot_newline_hint};
 use crate::engine::trace::Trace;
 use crate::engine::transcript::{Transcript, TranscriptId, Transcripts};
 use crate::engine::transport::Transport;
@@ -516,6 +516,12 @@ impl<T: Transport> Session<T> {
             return Ok(m);
         }
         let patterns = describe(set.patterns());
+        let hint = match how {
+            Ended::Eof | Ended::DeadlinePassed => {
+                dot_newline_hint(set.patterns(), buffer.as_slice())
+            }
+            _ => String::new(),
+        };
         let tail = escape_tail(buffer.as_slice(), ERROR_TAIL);
         let buffered = buffer.len();
         Err(match how {
@@ -524,6 +530,7 @@ impl<T: Transport> Session<T> {
                 waited,
                 buffered,
                 tail,
+                hint,
             },
             Ended::DeadlinePassed => Error::Timeout {
                 patterns,
@@ -531,6 +538,7 @@ impl<T: Transport> Session<T> {
                 waited,
                 buffered,
                 tail,
+                hint,
             },
             _ => Error::BufferFull {
                 max: buffer.max(),

@@ -24,13 +24,11 @@ use crate::error::Error;
 /// assert!(matches!(err, ScriptError::Error { .. }));
 /// # Ok::<(), ScriptError>(())
 /// ```
-#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ScriptError {
     /// A line is wrong (found by [`Script::parse`](super::Script::parse), before anything
     /// runs), or a command failed for a reason of the script's own: a variable that is not
     /// set, no program running, a failed `assert_exit`, a `fail` command...
-    #[error("{file}:{line}: {message}")]
     #[non_exhaustive]
     Message {
         /// The script's path (or `-`), as given to [`Script::parse`](super::Script::parse).
@@ -43,31 +41,51 @@ pub enum ScriptError {
 
     /// A command failed with the library's error, such as a timeout or the end of the
     /// program's output.
-    #[error("{file}:{line}: {error}")]
     #[non_exhaustive]
     Error {
         /// The script's path (or `-`).
         file: String,
         /// The 1-based line number of the command.
         line: usize,
-        /// What the library reported.
-        #[source]
-        error: Error,
+        /// What the library reported (boxed: the library's error is large, and a script's
+        /// error travels up through every command).
+        error: Box<Error>,
     },
 
     /// The script failed as a whole, at no particular line: it could not be read
     /// ([`Script::load`](super::Script::load)), or a log that
     /// [`RunOptions`](super::RunOptions) asks for could not be opened. Its text is the
     /// library error's alone, which names the file concerned.
-    #[error("{error}")]
     #[non_exhaustive]
     File {
         /// The script's path (or `-`).
         file: String,
-        /// What the library reported.
-        #[source]
-        error: Error,
+        /// What the library reported (boxed: the library's error is large, and a script's
+        /// error travels up through every command).
+        error: Box<Error>,
     },
+}
+
+impl fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScriptError::Message {
+                file,
+                line,
+                message,
+            } => write!(f, "{file}:{line}: {message}"),
+            ScriptError::Error { file, line, error } => write!(f, "{file}:{line}: {error}"),
+            ScriptError::File { error, .. } => write!(f, "{error}"),
+        }
+    }
+}
+
+/// The source is the library's [`Error`] itself (not its box), so `downcast_ref::<Error>`
+/// finds it.
+impl std::error::Error for ScriptError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error().map(|error| error as _)
+    }
 }
 
 /// Shows the same text as `Display`, like [`Error`]'s `Debug`, so `unwrap()` prints a
@@ -93,7 +111,7 @@ impl ScriptError {
         ScriptError::Error {
             file: file.to_owned(),
             line,
-            error,
+            error: Box::new(error),
         }
     }
 

@@ -110,10 +110,10 @@ impl Script {
         };
         if let Err(e) = read {
             return Err(ScriptError::File {
-                error: Error::Io {
+                error: Box::new(Error::Io {
                     context: "reading the script",
                     source: io::Error::new(e.kind(), format!("{name}: {e}")),
-                },
+                }),
                 file: name,
             });
         }
@@ -129,6 +129,24 @@ impl Script {
                 ))
             }
         }
+    }
+
+    /// What the script does that is legal but probably not what was meant, one
+    /// `FILE:LINE: warning: ...` line each: for now, exact text that starts or ends with
+    /// `*` (a glob in Tcl Expect, here a literal asterisk). `ptychat check` and `ptychat
+    /// run` print them.
+    ///
+    /// ```
+    /// use ptychat::script::Script;
+    /// let script = Script::parse("login", "spawn sh\nexpect \"*assword*\"\nexpect -gl \"*\\$ \"")?;
+    /// assert_eq!(script.warnings(), [
+    ///     "login:2: warning: the pattern \"*assword*\" is exact text and waits for a literal \
+    ///      `*`; for a glob as in Tcl Expect write -gl \"*assword*\"",
+    /// ]);
+    /// # Ok::<(), ptychat::script::ScriptError>(())
+    /// ```
+    pub fn warnings(&self) -> Vec<String> {
+        parse::warnings(&self.file, &self.stmts)
     }
 
     /// The file name given when the script was parsed.

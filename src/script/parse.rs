@@ -93,8 +93,48 @@ pub(crate) struct Expect {
 /// A pattern of an `expect` and the commands to run when it matches.
 #[derive(Debug, Clone)]
 pub(crate) struct Branch {
+    /// The 1-based line of the pattern.
+    pub(crate) line: usize,
     pub(crate) pattern: PatternSpec,
     pub(crate) action: Vec<Stmt>,
+}
+
+/// What is legal but probably not meant, as `FILE:LINE: warning: ...` lines: for now,
+/// exact text starting or ending with `*`, which in Tcl Expect (whose patterns are globs by
+/// default) matches anything but here waits for an asterisk.
+pub(crate) fn warnings(file: &str, stmts: &[Stmt]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut check = |line: usize, spec: &PatternSpec| {
+        let PatternSpec::Text(word) = spec else {
+            return;
+        };
+        let Some(text) = word.constant() else {
+            return;
+        };
+        if text.starts_with(b"*") || text.ends_with(b"*") {
+            let text = String::from_utf8_lossy(&text);
+            found.push(format!(
+                "{file}:{line}: warning: the pattern \"{text}\" is exact text and waits for a \
+                 literal `*`; for a glob as in Tcl Expect write -gl \"{text}\""
+            ));
+        }
+    };
+    fn walk(stmts: &[Stmt], check: &mut dyn FnMut(usize, &PatternSpec)) {
+        for stmt in stmts {
+            match &stmt.op {
+                Op::Expect(expect) => {
+                    for branch in &expect.branches {
+                        check(branch.line, &branch.pattern);
+                        walk(&branch.action, check);
+                    }
+                }
+                Op::AbortOn(specs) => specs.iter().for_each(|spec| check(stmt.line, spec)),
+                _ => {}
+            }
+        }
+    }
+    walk(stmts, &mut check);
+    found
 }
 
 /// A pattern as written in a script.
@@ -102,6 +142,9 @@ pub(crate) struct Branch {
 pub(crate) enum PatternSpec {
     /// Exact text (it may use variables).
     Text(Word),
+    /// `-gl GLOB`: a glob with Tcl's rules (it may use variables; a constant one is
+    /// checked when the script is parsed).
+    Glob(Word),
     /// A `/regex/`, compiled when the script is parsed.
     Regex {
         pattern: Pattern,
@@ -219,9 +262,10 @@ impl<'s> Parser<'s> {
             return self.expect(args, line, context, line_ended).map(Op::Expect);
         }
         if name == "abort_on" {
-            let patterns = args
+            let patterns = self
+                .patterns(args, line)?
                 .into_iter()
-                .map(|token| match self.pattern(token, line)? {
+                .map(|spec| match spec {
                     PatternSpec::Eof | PatternSpec::Timeout => Err(err(
                         "abort_on takes text and /regex/ patterns (for eof and timeout use an \
                          expect block)"
@@ -521,15 +565,15 @@ impl<'s> Parser<'s> {
                 "usage: expect [-t SECONDS] PATTERN... (or `expect {` with one branch per line)",
             ));
         }
-        let branches = args
+        let branches = self
+            .patterns(args, line)?
             .into_iter()
-            .map(|token| {
-                Ok(Branch {
-                    pattern: self.pattern(token, line)?,
-                    action: Vec::new(),
-                })
+            .map(|pattern| Branch {
+                line,
+                pattern,
+                action: Vec::new(),
             })
-            .collect::<Result<_, ScriptError>>()?;
+            .collect();
         Ok(Expect { timeout, branches })
     }
 
@@ -558,19 +602,60 @@ impl<'s> Parser<'s> {
                 }
                 _ => {}
             }
-            let pattern = self.pattern(token, line)?;
+            let pattern = match token {
+                Token::Word(w) if w.plain() == Some("-gl") => {
+                    let glob = lexer.next_token(false).map_err(|m| self.error(line, m))?;
+                    self.glob(glob, line)?
+                }
+                token => self.pattern(token, line)?,
+            };
             let action = self.commands(&mut lexer, line, Context::Branch)?;
             if let Some(i) = action.iter().position(|s| matches!(s.op, Op::Continue)) {
                 if i + 1 != action.len() {
                     return Err(self.error(line, "`continue` must be the last command of a branch"));
                 }
             }
-            branches.push(Branch { pattern, action });
+            branches.push(Branch {
+                line,
+                pattern,
+                action,
+            });
         }
         if branches.is_empty() {
             return Err(self.error(open, "this expect block has no branches"));
         }
         Ok(branches)
+    }
+
+    /// The patterns of a one-line `expect` or an `abort_on`: each a token, or `-gl` and
+    /// the glob after it.
+    fn patterns(&self, args: Vec<Token>, line: usize) -> Result<Vec<PatternSpec>, ScriptError> {
+        let mut specs = Vec::new();
+        let mut tokens = args.into_iter();
+        while let Some(token) = tokens.next() {
+            specs.push(match token {
+                Token::Word(w) if w.plain() == Some("-gl") => {
+                    self.glob(tokens.next().unwrap_or(Token::End), line)?
+                }
+                token => self.pattern(token, line)?,
+            });
+        }
+        Ok(specs)
+    }
+
+    /// The glob after `-gl`; a constant one is checked now.
+    fn glob(&self, token: Token, line: usize) -> Result<PatternSpec, ScriptError> {
+        let Token::Word(word) = token else {
+            return Err(self.error(line, "-gl needs a glob pattern: -gl \"*assword*\""));
+        };
+        if let Some(text) = word.constant() {
+            if text.is_empty() {
+                return Err(self.error(line, "an empty glob matches at once; leave it out"));
+            }
+            Pattern::glob(&String::from_utf8_lossy(&text))
+                .map_err(|e| self.error(line, format!("invalid glob: {e}")))?;
+        }
+        Ok(PatternSpec::Glob(word))
     }
 
     fn pattern(&self, token: Token, line: usize) -> Result<PatternSpec, ScriptError> {
@@ -700,13 +785,20 @@ mod tests {
         assert!(bad("expect ''").1.contains("empty pattern"));
         assert!(bad("continue").1.contains("only makes sense in a branch"));
         assert!(bad("abort_on eof").1.contains("abort_on takes text"));
+        assert!(bad("expect -gl").1.contains("-gl needs a glob pattern"));
+        assert!(bad("expect -gl \"[ab\"").1.contains("invalid glob"));
+        assert!(
+            bad("expect {\n-gl\n}")
+                .1
+                .contains("-gl needs a glob pattern")
+        );
         // Values with variables are checked when they run.
         ok("set timeout $t; sleep ${arg1}; exit $code; let x \"$y\"");
     }
 
     #[test]
     fn parses_expect_forms() {
-        let stmts = ok(r#"expect -t 2.5 "a$x" /b(\d)/ eof timeout "eof""#);
+        let stmts = ok(r#"expect -t 2.5 "a$x" /b(\d)/ eof timeout "eof" -gl "*a?[bc]""#);
         let Op::Expect(expect) = &stmts[0].op else {
             panic!()
         };
@@ -723,11 +815,19 @@ mod tests {
                 PatternSpec::Regex { .. } => "regex",
                 PatternSpec::Eof => "eof",
                 PatternSpec::Timeout => "timeout",
+                PatternSpec::Glob(_) => "glob",
             })
             .collect();
         assert_eq!(
             kinds,
-            ["text with variable", "regex", "eof", "timeout", "text"]
+            [
+                "text with variable",
+                "regex",
+                "eof",
+                "timeout",
+                "text",
+                "glob"
+            ]
         );
         assert!(expect.branches.iter().all(|b| b.action.is_empty()));
         let PatternSpec::Text(w) = &expect.branches[0].pattern else {

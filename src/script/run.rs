@@ -151,10 +151,10 @@ impl<'a> Runner<'a> {
         let opened = |sink: std::io::Result<Sink>| {
             sink.map(Some).map_err(|source| ScriptError::File {
                 file: file.to_owned(),
-                error: Error::Io {
+                error: Box::new(Error::Io {
                     context: "opening a log",
                     source,
-                },
+                }),
             })
         };
         if options.verbose {
@@ -508,6 +508,7 @@ impl<'a> Runner<'a> {
                 }
                 Pattern::exact(text)
             }
+            PatternSpec::Glob(word) => Pattern::glob(&String::from_utf8_lossy(&self.eval(word)?))?,
             PatternSpec::Regex { pattern, .. } => pattern.clone(),
             PatternSpec::Eof => Pattern::eof(),
             PatternSpec::Timeout => Pattern::timeout(),

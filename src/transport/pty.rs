@@ -111,7 +111,7 @@ impl Transport for PtyMaster {
         Ok(nix::unistd::write(&self.fd, buf)?)
     }
 
-    /// In canonical mode, the kernel keeps [`CANONICAL_LINE_MAX`] bytes of a line and
+    /// In canonical mode, the kernel keeps 4095 bytes of a line and
     /// drops the rest while every write succeeds: refuse such a line instead.
     fn check_send(&mut self, data: &[u8]) -> io::Result<()> {
         if data.len() <= CANONICAL_LINE_MAX {
