@@ -565,6 +565,18 @@ impl<'s> Parser<'s> {
                 "usage: expect [-t SECONDS] PATTERN... (or `expect {` with one branch per line)",
             ));
         }
+        if args
+            .iter()
+            .any(|t| matches!(t, Token::Word(w) if matches!(w.plain(), Some("{" | "}"))))
+        {
+            return Err(self.error(
+                line,
+                "Tcl-style braces on one line: here `{` and `}` would be text to wait for; an \
+                 expect block ends its first line with `{`, has one branch per line, and \
+                 closes with `}` alone on a line: `expect {` / `\"a\" print x` / `}` \
+                 (write \"{\" for the text)",
+            ));
+        }
         let branches = self
             .patterns(args, line)?
             .into_iter()
@@ -786,6 +798,17 @@ mod tests {
         assert!(bad("continue").1.contains("only makes sense in a branch"));
         assert!(bad("abort_on eof").1.contains("abort_on takes text"));
         assert!(bad("expect -gl").1.contains("-gl needs a glob pattern"));
+        assert!(
+            bad("expect { \"a\" print x }")
+                .1
+                .starts_with("Tcl-style braces on one line")
+        );
+        assert!(
+            bad("expect a { b }")
+                .1
+                .contains("`expect {` / `\"a\" print x` / `}`")
+        );
+        ok("expect \"{\" \"}\"");
         assert!(bad("expect -gl \"[ab\"").1.contains("invalid glob"));
         assert!(
             bad("expect {\n-gl\n}")
