@@ -81,6 +81,26 @@ pub enum Error {
         hint: String,
     },
 
+    /// The program did not end the way [`expect_exit`](crate::Session::expect_exit) was
+    /// told it would: it ended otherwise, or was still running at the deadline.
+    #[error(
+        "expected the program to end with {expected}, but it {actual} after {waited:?}; \
+         {buffered} unmatched bytes buffered, ending with: \"{tail}\""
+    )]
+    Exit {
+        /// How the program was expected to end (`exit code 0`, `killed by SIGTERM`).
+        expected: String,
+        /// What happened instead (`ended with exit code 3`, `was still running at the
+        /// deadline (10s)`).
+        actual: String,
+        /// How long the call waited.
+        waited: Duration,
+        /// How many unmatched bytes are in the buffer.
+        buffered: usize,
+        /// The escaped last KiB of the unmatched buffer.
+        tail: String,
+    },
+
     /// A regular expression did not compile.
     #[error("invalid regex: {0}")]
     Regex(#[from] regex::Error),

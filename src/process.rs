@@ -70,6 +70,20 @@ impl ExitStatus {
     }
 }
 
+/// An exit code: `ExitStatus::Exited(code)`.
+impl From<i32> for ExitStatus {
+    fn from(code: i32) -> Self {
+        ExitStatus::Exited(code)
+    }
+}
+
+/// Death by a signal: `ExitStatus::Signaled(signal)`.
+impl From<Signal> for ExitStatus {
+    fn from(signal: Signal) -> Self {
+        ExitStatus::Signaled(signal)
+    }
+}
+
 impl fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

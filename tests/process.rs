@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{LONG, assert_waited, py, read_to_eof, sh, spawn};
+use common::{LONG, assert_waited, py, read_to_eof, sh, spawn, wait_until_buffered};
 use ptychat::{Command, ExitStatus, Pattern, Signal};
 
 #[test]
@@ -324,4 +324,45 @@ fn sending_to_a_program_that_has_exited_is_an_error_that_says_how_it_ended() {
     s.expect(Pattern::eof()).unwrap();
     let err = s.send_eof().unwrap_err();
     assert!(err.to_string().ends_with("(killed by SIGKILL)"), "{err}");
+}
+
+/// `expect_exit` explains itself as a timeout does: the expected and the actual status
+/// (or that the program was still running), how long it waited, the tail of the output.
+#[test]
+fn expect_exit_shows_the_actual_status_and_the_tail_of_the_output() {
+    let mut s = sh("echo all good; exit 0");
+    assert_eq!(s.expect_exit(0).unwrap(), ExitStatus::Exited(0));
+
+    let mut s = sh("echo 'error: disk full'; exit 28");
+    let err = s.expect_exit(0).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "expected the program to end with exit code 0, but it ended with exit code 28 after"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(r#"ending with: "error: disk full\r\n""#),
+        "{text}"
+    );
+    // The output stays for expect.
+    s.expect("disk full").unwrap();
+
+    let mut s = sh("echo started; exec sleep 30");
+    wait_until_buffered(&mut s, |buffered| buffered.ends_with(b"started\r\n"));
+    s.set_timeout(Some(Duration::from_millis(200)));
+    let err = s.expect_exit(0).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "expected the program to end with exit code 0, but it was still running at the \
+             deadline (200ms) after"
+        ),
+        "{text}"
+    );
+    assert!(
+        matches!(err, ptychat::Error::Exit { buffered, .. } if buffered == "started\r\n".len()),
+        "{text}"
+    );
 }

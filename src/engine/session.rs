@@ -28,7 +28,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_BUFFER: usize = 16 * 1024 * 1024;
 
 /// How much of the unmatched output an error message shows.
-const ERROR_TAIL: usize = 1024;
+pub(crate) const ERROR_TAIL: usize = 1024;
 
 /// A conversation with a program: send bytes, expect patterns in what comes back.
 ///

@@ -277,12 +277,12 @@ mod tests {
             &[],
         );
         assert_eq!((result, out.as_str()), (Ok(0), "3\n"));
-        let (result, _) = run("spawn sh -c 'exit 3'\nassert_exit 0", &[]);
+        let (result, _) = run("spawn sh -c 'echo oops; exit 3'\nassert_exit 0", &[]);
         assert_eq!(
             result,
             Err(
                 "t:2: assert_exit: expected the program to end with exit code 0, but it ended \
-                 with exit code 3"
+                 with exit code 3; 6 unmatched bytes buffered, ending with: \"oops\\r\\n\""
                     .into()
             )
         );

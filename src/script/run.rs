@@ -319,9 +319,14 @@ impl<'a> Runner<'a> {
                         ExitExpectation::Code(code) => format!("exit code {code}"),
                         ExitExpectation::Signal(signal) => format!("killed by {signal}"),
                     };
+                    let session = self.session()?;
+                    session.read_available()?;
+                    let unmatched = session.buffer();
                     return Err(format!(
                         "assert_exit: expected the program to end with {wanted}, but it ended \
-                         with {status}"
+                         with {status}; {} unmatched bytes buffered, ending with: \"{}\"",
+                        unmatched.len(),
+                        crate::escape::escape_tail(unmatched, crate::engine::session::ERROR_TAIL)
                     )
                     .into());
                 }

@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::deadline::{Backoff, Deadline};
-use crate::engine::session::Session;
+use crate::engine::session::{ERROR_TAIL, Session};
 use crate::engine::transport::Transport;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::escape::escape_tail;
 use crate::process::{Child, EXIT_CHECK_MAX_PAUSE, ExitStatus};
 
 impl<T: ChildTransport> Session<T> {
@@ -81,6 +82,50 @@ impl<T: ChildTransport> Session<T> {
     /// [`wait`](Session::wait) does; `Ok(None)` if it is still running then.
     pub fn wait_deadline(&mut self, deadline: Instant) -> Result<Option<ExitStatus>> {
         self.wait_reading(&Deadline::at(deadline))
+    }
+
+    /// Waits for the program to end (up to the session's [timeout](Session::timeout),
+    /// reading its output meanwhile, as [`wait`](Session::wait) does) and checks how it
+    /// ended: [`Error::Exit`](crate::Error::Exit), which shows the actual status (or that
+    /// it was still running) and the tail of the output, unless it ended as `expected`
+    /// (an exit code, a [`Signal`], or an [`ExitStatus`]).
+    ///
+    /// ```
+    /// use ptychat::{Command, Signal};
+    /// let mut s = Command::new("sh").args(["-c", "echo oops; exit 3"]).spawn()?;
+    /// let err = s.expect_exit(0).unwrap_err();
+    /// assert!(err.to_string().starts_with(
+    ///     "expected the program to end with exit code 0, but it ended with exit code 3 after"));
+    /// assert!(err.to_string().ends_with(r#"ending with: "oops\r\n""#), "{err}");
+    ///
+    /// let mut s = Command::new("sleep").arg("30").spawn()?;
+    /// s.kill(Signal::SIGTERM)?;
+    /// s.expect_exit(Signal::SIGTERM)?;
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn expect_exit(&mut self, expected: impl Into<ExitStatus>) -> Result<ExitStatus> {
+        let expected = expected.into();
+        let deadline = Deadline::after(self.timeout());
+        let status = self.wait_reading(&deadline)?;
+        if status == Some(expected) {
+            return Ok(expected);
+        }
+        // The last of its output, if it has ended: the tail should show it.
+        self.read_available()?;
+        let actual = match status {
+            Some(status) => format!("ended with {status}"),
+            None => format!(
+                "was still running at the deadline ({:?})",
+                deadline.timeout().unwrap_or_default()
+            ),
+        };
+        Err(Error::Exit {
+            expected: expected.to_string(),
+            actual,
+            waited: deadline.elapsed(),
+            buffered: self.buffer().len(),
+            tail: escape_tail(self.buffer(), ERROR_TAIL),
+        })
     }
 
     /// The one process wait of a session: on the child's pidfd (or, without one, checking
