@@ -29,6 +29,26 @@
 //! - Every fd is close-on-exec; the child gets only its terminal. Every child is reaped,
 //!   also when its session is dropped.
 //!
+//! ## Platform
+//!
+//! Linux only: ptys with `TIOCSCTTY`, pidfds (5.3; without them, waits check every 1-50 ms),
+//! `close_range` (5.11; without it, fds are marked close-on-exec one by one), per-thread
+//! POSIX timers (`SIGEV_THREAD_ID`) and `/proc`. On other systems the crate does not
+//! compile, with a message saying why. The README lists what each feature is for.
+//!
+//! ## Pitfalls
+//!
+//! - A terminal echoes what is sent: expect past the echo or turn it off
+//!   ([`Command::echo`]); a prompt can match inside its own echo.
+//! - Readline and colours add escape sequences: `TERM=dumb`, and `PYTHON_BASIC_REPL=1` for
+//!   Python 3.13+.
+//! - In [`Pattern::regex`], `?`, `$` and `.` are metacharacters (`"Continue? "` is not the
+//!   text), and `.` does not match a newline; [`Pattern::exact`] is literal.
+//! - Lines end in `\r\n` on a terminal; anchor numbers on what follows them.
+//! - Full-screen programs use application cursor keys (`\x1bOA` for the up arrow).
+//! - [`Session::wait`] reads the output while it waits, into a buffer that keeps the newest
+//!   16 MiB ([`Session::set_max_buffer`]).
+//!
 //! ## Module map
 //!
 //! The public API is flat (everything is re-exported here); the source is in folders by
@@ -69,6 +89,12 @@
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "ptychat supports Linux only: it relies on Linux ptys, pidfds, close_range, per-thread \
+     POSIX timers (SIGEV_THREAD_ID) and /proc (see the README's Platform section)"
+);
 
 mod deadline;
 mod engine;
