@@ -1,11 +1,13 @@
-//! Benchmarks ptychat against a raw pty loop, expectrl and rexpect, and
-//! prints one markdown report with ratios measured in the same run.
+//! Benchmarks ptychat against a raw pty loop, expectrl and rexpect (and
+//! portable-pty, in the spawn benchmark only), and prints one markdown report
+//! with ratios measured in the same run.
 //!
-//! `cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only GROUPS] [--impls NAMES]`
+//! `cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only GROUPS] [--impls NAMES] [--spawns N]`
 
 mod emit;
 mod expectrl_impl;
 mod open3;
+mod portable_pty_impl;
 mod ptychat_impl;
 mod raw;
 mod report;
@@ -21,20 +23,24 @@ use report::{Cell, Row, Unit};
 use session::{Impl, Pat, Result};
 
 const USAGE: &str =
-    "usage: ptychat-bench [--quick] [--only GROUP[,GROUP..]] [--impls NAME[,NAME..]]
+    "usage: ptychat-bench [--quick] [--only GROUP[,GROUP..]] [--impls NAME[,NAME..]] [--spawns N]
   --quick   fewer iterations; throughput at 1 and 10 MiB only
   --only    throughput, open3, roundtrip, spawn, idle (default: all)
-  --impls   raw, ptychat, expectrl, rexpect (default: all)";
+  --impls   raw, ptychat, expectrl, rexpect, portable-pty (default: all;
+            portable-pty has no expect and runs in spawn only)
+  --spawns  spawns per implementation in the spawn benchmark (default: 200, quick: 50)";
 
 const GROUPS: [&str; 5] = ["throughput", "open3", "roundtrip", "spawn", "idle"];
 
 /// Versions pinned in bench/Cargo.toml.
-const VERSIONS: &str = "expectrl 0.9.0, rexpect 0.7.1";
+const VERSIONS: &str = "expectrl 0.9.0, rexpect 0.7.1, portable-pty 0.9.0";
 
 struct Options {
     quick: bool,
     groups: Vec<&'static str>,
     impls: Vec<Impl>,
+    /// Overrides the plan's spawn count.
+    spawns: Option<usize>,
 }
 
 /// How much work each benchmark does.
@@ -90,6 +96,7 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
         quick: false,
         groups: GROUPS.to_vec(),
         impls: Impl::ALL.to_vec(),
+        spawns: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -101,6 +108,13 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
                 })?;
             }
             "--impls" => options.impls = parse_list(args.next(), "--impls", Impl::from_name)?,
+            "--spawns" => {
+                let value = args.next().ok_or("--spawns needs a value")?;
+                match value.parse() {
+                    Ok(n) if n > 0 => options.spawns = Some(n),
+                    _ => return Err(format!("--spawns needs a positive count, not {value}")),
+                }
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument: {other}")),
         }
@@ -134,19 +148,39 @@ impl Bench {
         Cell::Failed
     }
 
+    /// The selected implementations that can send and expect.
+    fn expect_impls(&self) -> Vec<Impl> {
+        self.impls
+            .iter()
+            .copied()
+            .filter(|imp| imp.has_expect())
+            .collect()
+    }
+
+    /// Marks the implementations without expect n/a in the rows from `first` on.
+    fn no_expect_not_applicable(&mut self, first: usize) {
+        for row in &mut self.rows[first..] {
+            for imp in Impl::ALL.into_iter().filter(|imp| !imp.has_expect()) {
+                row.set(imp, Cell::NotApplicable);
+            }
+        }
+    }
+
     fn throughput(&mut self) {
         let patterns = [
             ("exact", Pat::Exact(emit::MARKER)),
             ("regex", Pat::Regex(emit::MARKER_REGEX)),
         ];
         let timeout = self.plan.run_timeout;
+        let first = self.rows.len();
         for (kind, pat) in patterns {
             self.sized_rows(
                 &format!("throughput, {kind}"),
-                &self.impls.clone(),
+                &self.expect_impls(),
                 |imp, mib| scenarios::throughput_run(imp, mib << 20, pat, timeout),
             );
         }
+        self.no_expect_not_applicable(first);
     }
 
     fn open3(&mut self) {
@@ -260,7 +294,7 @@ impl Bench {
     fn round_trips(&mut self) {
         let mut median_row = Row::new("round trip via cat, median", Unit::Seconds, None);
         let mut p99_row = Row::new("round trip via cat, p99", Unit::Seconds, None);
-        for imp in self.impls.clone() {
+        for imp in self.expect_impls() {
             match scenarios::round_trips(imp, self.plan.trips, self.plan.trip_budget) {
                 Ok(samples) => {
                     if samples.len() < self.plan.trips {
@@ -287,8 +321,10 @@ impl Bench {
                 }
             }
         }
+        let first = self.rows.len();
         self.rows.push(median_row);
         self.rows.push(p99_row);
+        self.no_expect_not_applicable(first);
     }
 
     fn spawns(&mut self) {
@@ -319,7 +355,7 @@ impl Bench {
         let wait = self.plan.idle_wait;
         let label = format!("CPU during a {}s expect that times out", wait.as_secs());
         let mut row = Row::new(label, Unit::CpuSeconds, None);
-        for imp in self.impls.clone() {
+        for imp in self.expect_impls() {
             let cell = match scenarios::idle_cpu(imp, wait) {
                 Ok(cpu) => {
                     eprintln!("  {imp}: idle: {:.3} ms CPU", cpu * 1e3);
@@ -334,7 +370,9 @@ impl Bench {
             self.notes
                 .push(format!("ptychat idle CPU target (< 5 ms): {verdict}."));
         }
+        let first = self.rows.len();
         self.rows.push(row);
+        self.no_expect_not_applicable(first);
     }
 
     fn print(&self) {
@@ -375,13 +413,19 @@ impl Bench {
              `--emit-stderr N`: the N bytes on stderr, then the marker on stdout), \
              expecting `{}` on stdout. ptychat: `spawn_piped(StderrMode::Separate)`, which \
              keeps the newest 16 MiB of stderr; raw: std pipes and a poll(2) loop reading \
-             both, stderr discarded. expectrl and rexpect have no open3 mode (n/a).",
+             both, stderr discarded. expectrl, rexpect and portable-pty have no open3 mode (n/a).",
             emit::MARKER
         );
         println!(
             "- round trip: `sh -c 'stty -echo; echo READY; exec cat'`; send `ping-N\\n`, expect `ping-N\\r\\n`."
         );
-        println!("- spawn: spawn `true` on a new pty, wait for it, drop the session.");
+        println!(
+            "- spawn: spawn `true` on a new pty, wait for it, drop the session ({} per implementation). \
+             portable-pty: `native_pty_system().openpty` (24×80), `CommandBuilder` with our cwd, \
+             `slave.spawn_command`, drop the slave, `child.wait()`, drop the master. portable-pty has \
+             no expect, so it is measured here only (n/a elsewhere).",
+            self.plan.spawns
+        );
         println!(
             "- CPU: user + system time of this whole process (all threads) across one expect on `sleep 30`."
         );
@@ -395,8 +439,12 @@ impl Bench {
 }
 
 fn run(options: &Options) -> Result<()> {
+    let mut plan = Plan::new(options.quick);
+    if let Some(spawns) = options.spawns {
+        plan.spawns = spawns;
+    }
     let mut bench = Bench {
-        plan: Plan::new(options.quick),
+        plan,
         impls: options.impls.clone(),
         rows: Vec::new(),
         series: Vec::new(),

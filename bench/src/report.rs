@@ -31,7 +31,7 @@ pub struct Row {
     /// Payload size, for rows that also show MiB/s.
     pub mib: Option<f64>,
     /// Indexed like `Impl::ALL`.
-    pub cells: [Cell; 4],
+    pub cells: [Cell; Impl::ALL.len()],
 }
 
 impl Row {
@@ -40,7 +40,7 @@ impl Row {
             label: label.into(),
             unit,
             mib,
-            cells: [Cell::Skipped, Cell::Skipped, Cell::Skipped, Cell::Skipped],
+            cells: std::array::from_fn(|_| Cell::Skipped),
         }
     }
 
@@ -109,12 +109,13 @@ fn ratio(a: &Cell, b: &Cell) -> String {
     }
 }
 
-const RATIOS: [(Impl, Impl); 5] = [
+const RATIOS: [(Impl, Impl); 6] = [
     (Impl::Ptychat, Impl::Raw),
     (Impl::Expectrl, Impl::Raw),
     (Impl::Rexpect, Impl::Raw),
     (Impl::Ptychat, Impl::Expectrl),
     (Impl::Ptychat, Impl::Rexpect),
+    (Impl::Ptychat, Impl::PortablePty),
 ];
 
 /// The main table: one column per implementation, then the ratios.
@@ -143,7 +144,8 @@ pub fn table(rows: &[Row]) -> String {
 }
 
 /// Time per MiB at each size, one row per implementation, to show linearity.
-/// `rows` are throughput rows of one pattern, smallest size first.
+/// `rows` are throughput rows of one pattern, smallest size first. Implementations
+/// without expect, which never have a throughput, get no row.
 pub fn linearity(title: &str, rows: &[&Row]) -> String {
     let mut out = format!("| {title}: ms per MiB |");
     for row in rows {
@@ -152,7 +154,7 @@ pub fn linearity(title: &str, rows: &[&Row]) -> String {
     out.push_str(" largest/smallest |\n|---|");
     out.push_str(&"---:|".repeat(rows.len() + 1));
     out.push('\n');
-    for imp in Impl::ALL {
+    for imp in Impl::ALL.into_iter().filter(|imp| imp.has_expect()) {
         let _ = write!(out, "| {imp} |");
         let per_mib: Vec<Cell> = rows
             .iter()

@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::time::Duration;
 
-use crate::{expectrl_impl, ptychat_impl, raw, rexpect_impl};
+use crate::{expectrl_impl, portable_pty_impl, ptychat_impl, raw, rexpect_impl};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Result<T> = std::result::Result<T, BoxError>;
@@ -72,10 +72,17 @@ pub enum Impl {
     Ptychat,
     Expectrl,
     Rexpect,
+    PortablePty,
 }
 
 impl Impl {
-    pub const ALL: [Impl; 4] = [Impl::Raw, Impl::Ptychat, Impl::Expectrl, Impl::Rexpect];
+    pub const ALL: [Impl; 5] = [
+        Impl::Raw,
+        Impl::Ptychat,
+        Impl::Expectrl,
+        Impl::Rexpect,
+        Impl::PortablePty,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -83,7 +90,14 @@ impl Impl {
             Impl::Ptychat => "ptychat",
             Impl::Expectrl => "expectrl",
             Impl::Rexpect => "rexpect",
+            Impl::PortablePty => "portable-pty",
         }
+    }
+
+    /// Whether it can send and expect. portable-pty cannot: it only spawns on a
+    /// pty, so it is measured in the spawn benchmark alone (n/a elsewhere).
+    pub fn has_expect(self) -> bool {
+        self != Impl::PortablePty
     }
 
     pub fn from_name(name: &str) -> Option<Impl> {
@@ -97,6 +111,7 @@ impl Impl {
             Impl::Ptychat => Box::new(ptychat_impl::PtychatSession::spawn(cmd, timeout)?),
             Impl::Expectrl => Box::new(expectrl_impl::ExpectrlSession::spawn(cmd, timeout)?),
             Impl::Rexpect => Box::new(rexpect_impl::RexpectSession::spawn(cmd, timeout)?),
+            Impl::PortablePty => Box::new(portable_pty_impl::PortablePtySession::spawn(cmd)?),
         })
     }
 }
