@@ -178,6 +178,9 @@ pub enum SpawnProblem {
         /// The interpreter its first line names.
         interpreter: PathBuf,
     },
+    /// A hook added with [`Command::pre_exec`](crate::Command::pre_exec) returned an
+    /// error (the OS error is its error code).
+    PreExecHook,
     /// Nothing more specific than what the operating system said.
     Other,
 }
@@ -209,6 +212,7 @@ impl fmt::Display for SpawnProblem {
                 interpreter.display(),
                 script.display()
             ),
+            SpawnProblem::PreExecHook => write!(f, "the pre-exec hook failed"),
             SpawnProblem::Other => Ok(()),
         }
     }

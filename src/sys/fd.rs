@@ -1,5 +1,5 @@
-//! File descriptors: non-blocking mode, moving an fd off the stdio numbers, and a write
-//! that reports a vanished reader as `EPIPE` instead of raising SIGPIPE.
+//! File descriptors: non-blocking mode, close-on-exec, reserving a number, moving an fd off
+//! the stdio numbers, and a write that reports a vanished reader as `EPIPE` instead of raising SIGPIPE.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -17,6 +17,33 @@ pub(crate) fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
 /// A close-on-exec pipe: (read end, write end).
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)
+}
+
+/// Makes sure fd number `number` stays open while a child is spawned, so nothing the spawn
+/// opens (std's exec-error pipe) lands there and is overwritten when a passed fd is put
+/// there in the child: if the number is free, a close-on-exec copy of `source` takes it
+/// and is returned (drop it after the spawn); if it is taken, it stays taken. One
+/// `F_DUPFD_CLOEXEC`, which takes the lowest free number from `number` up, so no other
+/// thread's fd is ever replaced. `EINVAL` when `number` is not below `RLIMIT_NOFILE`.
+pub(crate) fn reserve(source: impl AsFd, number: i32) -> io::Result<Option<OwnedFd>> {
+    let copy = fcntl(source.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(number))?;
+    // SAFETY: F_DUPFD_CLOEXEC just returned this new fd to us; nothing else owns it.
+    let copy = unsafe { OwnedFd::from_raw_fd(copy) };
+    Ok((copy.as_raw_fd() == number).then_some(copy))
+}
+
+/// Sets close-on-exec on `fd`.
+pub(crate) fn set_cloexec(fd: impl AsFd) -> io::Result<()> {
+    fcntl(
+        fd.as_fd(),
+        FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )?;
+    Ok(())
+}
+
+/// A close-on-exec, non-blocking pipe: (read end, write end).
+pub(crate) fn nonblocking_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?)
 }
 
 /// Moves `fd` to a number above 2 if it is one of the stdio numbers.

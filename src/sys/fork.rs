@@ -100,7 +100,9 @@ pub(crate) fn fork(
             reap(pid);
             let context = match placement {
                 Placement::ProcessGroup => "making the forked child a process group leader",
-                Placement::Terminal(_) => "giving the forked child its terminal",
+                Placement::Terminal(_) | Placement::TerminalOnStdin => {
+                    "giving the forked child its terminal"
+                }
             };
             Err(step(context, io::Error::from_raw_os_error(errno)))
         }

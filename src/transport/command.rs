@@ -2,15 +2,16 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use crate::engine::session::{DEFAULT_TIMEOUT, Session};
+use crate::error::SpawnProblem;
 use crate::error::{Context, Error, Result};
 use crate::process::Child;
-use crate::sys::child_setup::ExecSetup;
+use crate::sys::child_setup::{ExecSetup, Placement};
 use crate::transport::pipes::{PipeSession, StderrMode};
 use crate::transport::pty::{PtyConfig, PtyMaster, PtySession};
 use crate::transport::stream::FdPair;
@@ -21,8 +22,8 @@ use crate::transport::{WithChild, program};
 /// The program is run directly from its argv (no shell) unless you ask for one with
 /// [`Command::shell`]. It gets a new session whose controlling terminal is the pty (also its
 /// stdin, stdout and stderr), default signal dispositions, an empty signal mask and no other
-/// fds of ours. A program that cannot be executed is an error from [`spawn`](Command::spawn),
-/// never a session that just shows EOF.
+/// fds of ours (unless passed with [`pass_fd`](Command::pass_fd)). A program that cannot be
+/// executed is an error from [`spawn`](Command::spawn), never a session that just shows EOF.
 ///
 /// ```
 /// use ptychat::Command;
@@ -43,6 +44,8 @@ pub struct Command {
     setup: ExecSetup,
     pty: PtyConfig,
     timeout: Option<Duration>,
+    /// Our fds to pass, with the number each gets in the child.
+    passed: Vec<(OwnedFd, RawFd)>,
 }
 
 impl Command {
@@ -56,6 +59,7 @@ impl Command {
             setup,
             pty: PtyConfig::default(),
             timeout: Some(DEFAULT_TIMEOUT),
+            passed: Vec::new(),
         }
     }
 
@@ -139,6 +143,91 @@ impl Command {
         self
     }
 
+    /// Starts the program with SIGHUP ignored (pexpect's `ignore_sighup`; default: off, as
+    /// in pexpect since 4.0), so it survives the hang-up of its terminal when the session
+    /// closes it. [`terminate`](Session::terminate) and dropping the session still end it:
+    /// they go on to SIGINT, SIGTERM and SIGKILL.
+    ///
+    /// ```
+    /// let mut s = ptychat::Command::new("sh")
+    ///     .args(["-c", "grep SigIgn /proc/self/status"])
+    ///     .ignore_sighup(true)
+    ///     .spawn()?;
+    /// s.expect("SigIgn:\t0000000000000001")?; // bit 0: signal 1, SIGHUP
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn ignore_sighup(&mut self, on: bool) -> &mut Self {
+        self.setup.plan().ignore_sighup = on;
+        self
+    }
+
+    /// Passes `fd` to the program as fd number `child_fd` (3 or above), like the shell's
+    /// `3<file` or Python's `pass_fds`: every other fd of ours stays closed to it. The
+    /// command keeps `fd` (close-on-exec on our side) for each spawn. A number below 3, or
+    /// not below the limit of open files, is an [`Error::InvalidArgument`] from the spawn.
+    ///
+    /// ```
+    /// let accounts = std::fs::File::open("/etc/passwd")?;
+    /// let mut s = ptychat::Command::new("sh")
+    ///     .args(["-c", "head -n 1 <&5"])
+    ///     .pass_fd(accounts, 5)
+    ///     .spawn()?;
+    /// s.expect("root:")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pass_fd(&mut self, fd: impl Into<OwnedFd>, child_fd: RawFd) -> &mut Self {
+        self.passed.push((fd.into(), child_fd));
+        self
+    }
+
+    /// Runs `hook` in the child after it has been set up (its session, terminal, signals
+    /// and fds, including [`ignore_sighup`](Command::ignore_sighup) and
+    /// [`pass_fd`](Command::pass_fd)) and just before `exec`, in the new working
+    /// directory. Hooks run in the order they were added. An `Err` stops the spawn: it
+    /// returns an [`Error::Spawn`] with [`SpawnProblem::PreExecHook`] and the hook's OS
+    /// error (only the error code crosses from the child).
+    ///
+    /// # Safety
+    ///
+    /// The hook runs in a forked copy of a process that may have other threads, whose
+    /// locks are held forever in the copy: it may make only async-signal-safe calls
+    /// (`signal-safety(7)`). No allocation (no `format!`, no `Vec` growth, no boxing of an
+    /// `io::Error` with a message), no locks (no `println!`), no `std::env`. Build what it
+    /// needs before, and use `io::Error::from_raw_os_error` or `last_os_error` for errors.
+    /// This is the contract of [`std::os::unix::process::CommandExt::pre_exec`].
+    ///
+    /// ```
+    /// use nix::sys::stat::{Mode, umask};
+    /// let mut command = ptychat::Command::new("sh");
+    /// command.args(["-c", "umask"]);
+    /// // SAFETY: umask(2) is async-signal-safe, and the hook allocates nothing.
+    /// unsafe {
+    ///     command.pre_exec(|| {
+    ///         umask(Mode::from_bits_truncate(0o077));
+    ///         Ok(())
+    ///     });
+    /// }
+    /// let mut s = command.spawn()?;
+    /// s.expect("0077")?;
+    ///
+    /// // SAFETY: the hook makes no call at all.
+    /// unsafe { command.pre_exec(|| Err(std::io::Error::from_raw_os_error(nix::libc::EPERM))) };
+    /// let err = command.spawn().unwrap_err();
+    /// assert_eq!(err.to_string(), "cannot spawn `sh`: the pre-exec hook failed \
+    ///                              (Operation not permitted (os error 1))");
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    // Unsafe to call, not unsafe inside: the hook runs where only async-signal-safe code
+    // may run, a contract the compiler cannot check. The body is safe code.
+    #[allow(unsafe_code)]
+    pub unsafe fn pre_exec<F>(&mut self, hook: F) -> &mut Self
+    where
+        F: FnMut() -> io::Result<()> + Send + Sync + 'static,
+    {
+        self.setup.plan().hooks.push(Box::new(hook));
+        self
+    }
+
     /// The file the program's name leads to, looked up as `exec` will (in the `PATH` set
     /// on this command, else ours), without starting anything; the [`Error::Spawn`] that
     /// `spawn` would return if there is no executable file there.
@@ -184,8 +273,57 @@ impl Command {
             slave.try_clone().context("duplicating the pty slave")?,
             slave,
         ];
-        let child = self.spawn_child(stdio.map(Stdio::from), true)?;
-        let transport = WithChild::new(PtyMaster::new(master)?, child);
+        let child = self.spawn_child(stdio.map(Stdio::from), Placement::TerminalOnStdin)?;
+        let transport = WithChild::new(PtyMaster::new(master, None)?, child);
+        let mut session = Session::with_transport(transport, b"\r");
+        session.set_timeout(self.timeout);
+        Ok(session)
+    }
+
+    /// Starts the program on a new pseudo-terminal for its stdin and stdout, with its
+    /// stderr where `stderr` says: [`StderrMode::Separate`] puts it on a pipe of its own,
+    /// read through [`Session::stderr`], so a test can tell the program's errors from its
+    /// screen. [`StderrMode::Merge`] is the terminal, as [`spawn`](Command::spawn).
+    ///
+    /// The program sees that its stderr is not a terminal. Shells write their prompt and
+    /// line editing there (`sh -i`, `bash -i`): with a separate stderr, expect the prompt
+    /// on [`Session::stderr`]. Python's REPL writes its prompt to stdout when it uses
+    /// readline (stdin and stdout are a terminal) and its tracebacks to stderr.
+    ///
+    /// ```
+    /// use ptychat::{Command, StderrMode};
+    /// let mut s = Command::new("sh")
+    ///     .args(["-c", "echo to the screen; echo oops >&2; [ -t 1 ] && echo stdout is a tty"])
+    ///     .spawn_with_stderr(StderrMode::Separate)?;
+    /// s.stderr().expect("oops\n")?;
+    /// let screen = s.expect("stdout is a tty")?;
+    /// assert_eq!(screen.before(), b"to the screen\r\n");
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn spawn_with_stderr(&mut self, stderr: StderrMode) -> Result<PtySession> {
+        let (master, slave) = self.pty.open()?;
+        let (stderr_read, child_stderr) = match stderr {
+            StderrMode::Merge => (
+                None,
+                slave
+                    .try_clone()
+                    .context("duplicating the pty slave")?
+                    .into(),
+            ),
+            StderrMode::Inherit => (None, Stdio::inherit()),
+            StderrMode::Null => (None, Stdio::null()),
+            StderrMode::Separate => {
+                let (read, write) = pipe()?;
+                (Some(read), Stdio::from(write))
+            }
+        };
+        let stdio = [
+            Stdio::from(slave.try_clone().context("duplicating the pty slave")?),
+            Stdio::from(slave),
+            child_stderr,
+        ];
+        let child = self.spawn_child(stdio, Placement::TerminalOnStdin)?;
+        let transport = WithChild::new(PtyMaster::new(master, stderr_read)?, child);
         let mut session = Session::with_transport(transport, b"\r");
         session.set_timeout(self.timeout);
         Ok(session)
@@ -229,34 +367,86 @@ impl Command {
             Stdio::from(stdout_write),
             child_stderr,
         ];
-        let child = self.spawn_child(stdio, false)?;
+        let child = self.spawn_child(stdio, Placement::ProcessGroup)?;
         let pipes = FdPair::new(stdout_read, stdin_write, stderr_read)?;
         let mut session = Session::with_transport(WithChild::new(pipes, child), b"\n");
         session.set_timeout(self.timeout);
         Ok(session)
     }
 
-    /// Spawns with the given stdio, as the leader of a session on its stdin's terminal or
-    /// of a process group of its own, then drops our copies of the child's ends: they must
-    /// not outlive the spawn, or we would never see the end of the program's output.
+    /// Spawns with the given stdio, placed as `placement` says, with the fds to pass and
+    /// the hooks, then drops our copies of the child's ends: they must not outlive the
+    /// spawn, or we would never see the end of the program's output.
     fn spawn_child(
         &mut self,
         [stdin, stdout, stderr]: [Stdio; 3],
-        on_terminal: bool,
+        placement: Placement,
     ) -> Result<Child> {
+        // Held until the spawn is over, so that nothing lands on a passed fd's number.
+        let _reserved = self.reserve_passed_numbers()?;
+        let hook_report = match self.setup.plan().hooks.is_empty() {
+            true => None,
+            false => Some(
+                crate::sys::fd::nonblocking_pipe().context("creating the pre-exec hook's pipe")?,
+            ),
+        };
+        {
+            let mut plan = self.setup.plan();
+            plan.placement = placement;
+            plan.passed = self
+                .passed
+                .iter()
+                .map(|(fd, number)| (fd.as_raw_fd(), *number))
+                .collect();
+            plan.hook_failed = hook_report.as_ref().map(|(_, write)| write.as_raw_fd());
+        }
         self.inner.stdin(stdin).stdout(stdout).stderr(stderr);
-        self.setup.on_terminal(on_terminal);
         let spawned = self.inner.spawn();
         self.inner
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = spawned.map_err(|source| Error::Spawn {
-            program: self.program.to_string_lossy().into_owned(),
-            problem: program::diagnose(&self.inner, &source),
-            source,
+        let child = spawned.map_err(|source| {
+            let hook_failed = hook_report
+                .as_ref()
+                .is_some_and(|(read, _)| nix::unistd::read(read, &mut [0]) == Ok(1));
+            let problem = match hook_failed {
+                true => SpawnProblem::PreExecHook,
+                false => program::diagnose(&self.inner, &source),
+            };
+            Error::Spawn {
+                program: self.program.to_string_lossy().into_owned(),
+                problem,
+                source,
+            }
         })?;
         Ok(Child::new(child.id()))
+    }
+
+    /// Checks the numbers of the fds to pass and keeps each one open in our process until
+    /// the spawn is over (see [`crate::sys::fd::reserve`]); our fds become close-on-exec.
+    fn reserve_passed_numbers(&self) -> Result<Vec<OwnedFd>> {
+        let mut reserved = Vec::new();
+        for (fd, number) in &self.passed {
+            if *number < 3 {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot pass an fd as number {number}: 0, 1 and 2 are the program's \
+                     stdin, stdout and stderr"
+                )));
+            }
+            crate::sys::fd::set_cloexec(fd).context("marking a passed fd close-on-exec")?;
+            match crate::sys::fd::reserve(fd, *number) {
+                Ok(copy) => reserved.extend(copy),
+                Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "cannot pass an fd as number {number}: it is not below the limit \
+                         of open files (RLIMIT_NOFILE)"
+                    )));
+                }
+                Err(e) => return Err(Error::io("reserving a passed fd's number", e)),
+            }
+        }
+        Ok(reserved)
     }
 }
 

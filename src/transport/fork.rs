@@ -300,6 +300,6 @@ where
     // Our copy of the slave must go, or we would never see the end of the child's output.
     drop(slave);
     let child = Child::new(pid.as_raw() as u32);
-    let transport = WithChild::new(PtyMaster::new(master)?, child);
+    let transport = WithChild::new(PtyMaster::new(master, None)?, child);
     Ok(Session::with_transport(transport, b"\r"))
 }

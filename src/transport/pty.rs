@@ -77,17 +77,24 @@ fn check_size(rows: u16, cols: u16) -> Result<()> {
 /// dropped.
 pub(crate) const CANONICAL_LINE_MAX: usize = 4095;
 
-/// The master side of a pseudo-terminal, as a transport (see [`Pty`]).
+/// The master side of a pseudo-terminal, as a transport (see [`Pty`]), and the read end of
+/// the program's stderr pipe when it has one
+/// ([`Command::spawn_with_stderr`](crate::Command::spawn_with_stderr)).
 #[derive(Debug)]
 pub struct PtyMaster {
     fd: OwnedFd,
+    stderr: Option<OwnedFd>,
 }
 
 impl PtyMaster {
-    /// Wraps a master fd, putting it in non-blocking mode.
-    pub(crate) fn new(fd: OwnedFd) -> Result<Self> {
+    /// Wraps a master fd and maybe a stderr pipe, putting them in non-blocking mode.
+    pub(crate) fn new(fd: OwnedFd, stderr: Option<OwnedFd>) -> Result<Self> {
         crate::sys::fd::set_nonblocking(&fd).context("making the pty master non-blocking")?;
-        Ok(PtyMaster { fd })
+        if let Some(stderr) = &stderr {
+            crate::sys::fd::set_nonblocking(stderr)
+                .context("making the stderr pipe non-blocking")?;
+        }
+        Ok(PtyMaster { fd, stderr })
     }
 }
 
@@ -104,6 +111,10 @@ impl Transport for PtyMaster {
 
     fn write_fd(&self) -> Option<BorrowedFd<'_>> {
         Some(self.fd.as_fd())
+    }
+
+    fn stderr_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.stderr.as_ref().map(AsFd::as_fd)
     }
 
     /// A pty never raises SIGPIPE (a closed slave reports EIO), so this is a plain write.

@@ -201,11 +201,11 @@ impl Session<FdPair> {
     ///
     /// ```
     /// use ptychat::Session;
-    /// let (from_peer, to_us) = std::io::pipe()?;
-    /// let (from_us, to_peer) = std::io::pipe()?;
-    /// let mut s = Session::from_fds(from_peer.into(), to_peer.into())?;
+    /// let (from_peer, to_us) = nix::unistd::pipe()?;
+    /// let (from_us, to_peer) = nix::unistd::pipe()?;
+    /// let mut s = Session::from_fds(from_peer, to_peer)?;
     /// s.send_line("hello")?;
-    /// let mut peer = Session::from_fds(from_us.into(), to_us.into())?;
+    /// let mut peer = Session::from_fds(from_us, to_us)?;
     /// peer.expect("hello\n")?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
