@@ -691,27 +691,16 @@ impl<T: Transport> Session<T> {
 
     /// Waits until input can be written, draining output meanwhile. False at the deadline.
     fn wait_writable(&mut self, deadline: &Deadline) -> Result<bool> {
-        loop {
-            let Some(write_fd) = self.transport.write_fd() else {
-                return Err(Error::io(
-                    "sending",
-                    crate::engine::transport::input_closed(),
-                ));
-            };
-            let Some(ready) = self.poll_outputs(Some((write_fd, PollFlags::POLLOUT)), deadline)?
-            else {
-                return Ok(false);
-            };
-            for stream in ready.outputs {
-                self.drain(stream)?;
-            }
-            if ready.signalled {
-                self.collect_signals()?;
-            }
-            if ready.extra {
-                return Ok(true);
-            }
+        if self.transport.write_fd().is_none() {
+            return Err(Error::io(
+                "sending",
+                crate::engine::transport::input_closed(),
+            ));
         }
+        self.read_until_ready(
+            |transport| transport.write_fd().map(|fd| (fd, PollFlags::POLLOUT)),
+            deadline,
+        )
     }
 
     /// Waits until the fd `event` gives (such as a child's pidfd) is readable, or until
@@ -724,9 +713,22 @@ impl<T: Transport> Session<T> {
         event: impl Fn(&T) -> Option<BorrowedFd<'_>>,
         deadline: &Deadline,
     ) -> Result<bool> {
+        self.read_until_ready(
+            |transport| event(transport).map(|fd| (fd, PollFlags::POLLIN)),
+            deadline,
+        )
+    }
+
+    /// The loop under both waits above: poll the outputs and the fd `extra` gives with its
+    /// events, drain what is ready, collect signals; true when the extra fd is ready,
+    /// false at the deadline.
+    fn read_until_ready(
+        &mut self,
+        extra: impl Fn(&T) -> Option<(BorrowedFd<'_>, PollFlags)>,
+        deadline: &Deadline,
+    ) -> Result<bool> {
         loop {
-            let extra = event(&self.transport).map(|fd| (fd, PollFlags::POLLIN));
-            let Some(ready) = self.poll_outputs(extra, deadline)? else {
+            let Some(ready) = self.poll_outputs(extra(&self.transport), deadline)? else {
                 return Ok(false);
             };
             for stream in ready.outputs {
