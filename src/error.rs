@@ -101,6 +101,49 @@ pub enum Error {
         tail: String,
     },
 
+    /// A background pattern ([`Session::expect_before`](crate::Session::expect_before),
+    /// [`expect_after`](crate::Session::expect_after), or a [`Group`](crate::Group)'s)
+    /// matched during an expect. The match is in `found`, taken out of the buffer as a
+    /// match of the call's own patterns would be.
+    #[error(
+        "background pattern {pattern} ({list} #{index}) matched: \"{}\"{}",
+        crate::escape(found.matched()),
+        background_what(found)
+    )]
+    Background {
+        /// The list it is in.
+        list: crate::BackgroundList,
+        /// Its index in that list (a session's list first, then its group's).
+        index: usize,
+        /// The pattern, as text.
+        pattern: String,
+        /// The match.
+        found: Box<crate::Match>,
+    },
+
+    /// One session of a [`Group`](crate::Group) call failed: its output ended with no
+    /// `eof` pattern, its own deadline passed, its buffer filled, or its I/O failed.
+    #[error("session `{session}`: {source}")]
+    InSession {
+        /// The session's name in the group.
+        session: String,
+        /// What went wrong there.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// The deadline of a [`Group`](crate::Group) call passed before any session matched
+    /// (and no session had a `timeout` pattern).
+    #[error("timed out after {waited:?} (deadline {timeout:?}) waiting on {waiting}")]
+    GroupTimeout {
+        /// The deadline that was given for the call.
+        timeout: Duration,
+        /// How long the call actually waited.
+        waited: Duration,
+        /// Each session's name, awaited patterns, unmatched byte count and escaped tail.
+        waiting: String,
+    },
+
     /// A regular expression did not compile.
     #[error("invalid regex: {0}")]
     Regex(#[from] regex::Error),
@@ -218,6 +261,19 @@ impl fmt::Display for SpawnProblem {
     }
 }
 
+/// What a background match was, for its message: nothing for data (the text shows it).
+fn background_what(found: &crate::Match) -> &'static str {
+    if found.is_eof() {
+        " (the end of the output)"
+    } else if found.is_timeout() {
+        " (the deadline)"
+    } else if found.signal().is_some() {
+        " (a signal)"
+    } else {
+        ""
+    }
+}
+
 /// The reason part of a spawn error's text: the problem, then the OS error in brackets.
 fn spawn_reason(problem: &SpawnProblem, source: &io::Error) -> String {
     match problem {
@@ -248,14 +304,23 @@ impl Error {
         }
     }
 
-    /// True for [`Error::Timeout`].
+    /// True for [`Error::Timeout`] and [`Error::GroupTimeout`], also when the timeout happened
+    /// in one session of a group call.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout { .. })
+        match self {
+            Error::Timeout { .. } | Error::GroupTimeout { .. } => true,
+            Error::InSession { source, .. } => source.is_timeout(),
+            _ => false,
+        }
     }
 
-    /// True for [`Error::Eof`].
+    /// True for [`Error::Eof`], also when it happened in one session of a group call.
     pub fn is_eof(&self) -> bool {
-        matches!(self, Error::Eof { .. })
+        match self {
+            Error::Eof { .. } => true,
+            Error::InSession { source, .. } => source.is_eof(),
+            _ => false,
+        }
     }
 }
 

@@ -60,6 +60,10 @@ fn main() {
             signal_pipes_are_detached_in_the_child,
         ),
         ("signal_pipe_limit", signal_pipe_limit),
+        (
+            "forked_children_in_a_group_with_a_program",
+            forked_children_in_a_group_with_a_program,
+        ),
         // Last: it starts a thread.
         (
             "multi_threaded_process_is_refused",
@@ -113,6 +117,51 @@ fn upper_case_echo(stream: UnixStream) -> i32 {
         writeln!(out, "{}", line.unwrap().to_uppercase()).unwrap();
     }
     0
+}
+
+/// Forked closures (over a socketpair and on a pty) and a program, in one group.
+fn forked_children_in_a_group_with_a_program() {
+    let mut group: ptychat::Group<Box<dyn ptychat::ChildTransport + Send>> = ptychat::Group::new();
+    group.set_timeout(Some(LONG));
+    let socket = group.add_named(
+        "socket",
+        fork::socketpair_child(upper_case_echo)
+            .unwrap()
+            .boxed_child(),
+    );
+    let pty = group.add_named(
+        "pty",
+        fork::pty_child(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).unwrap();
+            println!("pty child got {}", line.trim());
+            0
+        })
+        .unwrap()
+        .boxed_child(),
+    );
+    let cat = group.add_named(
+        "cat",
+        ptychat::Command::new("cat").spawn().unwrap().boxed_child(),
+    );
+    group[pty].send_line("one").unwrap();
+    group[socket].send_line("two").unwrap();
+    group[cat].send_line("three").unwrap();
+    let mut waits = vec![
+        (socket, "TWO\n"),
+        (pty, "pty child got one\r\n"),
+        (cat, "three\r\nthree\r\n"),
+    ];
+    let mut seen = Vec::new();
+    while !waits.is_empty() {
+        let hit = group.expect(waits.clone()).unwrap();
+        seen.push(group.name(hit.id()).unwrap().to_owned());
+        // The pty child exits after answering: wait on the others only.
+        waits.retain(|(id, _)| *id != hit.id());
+    }
+    seen.sort();
+    assert_eq!(seen, ["cat", "pty", "socket"]);
+    assert_eq!(group[pty].wait().unwrap(), ExitStatus::Exited(0));
 }
 
 fn socketpair_round_trip() {

@@ -84,6 +84,12 @@ impl Match {
         Match::special(index, MatchKind::Signal(signal), before)
     }
 
+    /// The same match, reported as the pattern at `index`.
+    pub(crate) fn with_index(mut self, index: usize) -> Self {
+        self.index = index;
+        self
+    }
+
     /// The matching bytes, without copying them.
     pub(crate) fn into_matched(self) -> Vec<u8> {
         self.matched

@@ -45,6 +45,14 @@ impl<'p> MatchSet<'p> {
         }
     }
 
+    /// Forgets what was scanned, for a buffer that was consumed by someone else: matching
+    /// starts again at absolute position `base`.
+    pub(crate) fn restart(&mut self, base: u64) {
+        for scanner in &mut self.scanners {
+            scanner.restart(base);
+        }
+    }
+
     /// The patterns, in the order given.
     pub(crate) fn patterns(&self) -> &'p [Pattern] {
         self.patterns

@@ -9,6 +9,7 @@ use nix::poll::{PollFd, PollFlags};
 use nix::sys::signal::Signal;
 
 use crate::deadline::{Deadline, is_ready, wait};
+use crate::engine::background::{Background, Combined};
 use crate::engine::buffer::BufferFull;
 use crate::engine::matched::Match;
 use crate::engine::matcher::MatchSet;
@@ -64,6 +65,7 @@ pub struct Session<T: Transport> {
     trace: Option<Trace>,
     signals: Option<SignalPipe>,
     pending_signals: Vec<Signal>,
+    background: Background,
 }
 
 impl<T: Transport + std::fmt::Debug> std::fmt::Debug for Session<T> {
@@ -78,7 +80,7 @@ impl<T: Transport + std::fmt::Debug> std::fmt::Debug for Session<T> {
 }
 
 /// How an `expect` call ends.
-enum Ended {
+pub(crate) enum Ended {
     Matched(Match),
     Signal(Match),
     Eof,
@@ -113,6 +115,43 @@ impl<T: Transport> Session<T> {
             trace: Trace::from_env(),
             signals: None,
             pending_signals: Vec::new(),
+            background: Background::default(),
+        }
+    }
+
+    /// The same session over its transport boxed as `dyn Transport`: sessions of
+    /// different transports (a pty, pipes, a socket) then have one type and can share a
+    /// [`Group`](crate::Group). Buffers, settings, background patterns and transcripts
+    /// carry over. For process control as well, see
+    /// [`boxed_child`](Session::boxed_child).
+    ///
+    /// ```
+    /// use ptychat::{Command, Session, StderrMode, Transport};
+    /// let pty = Command::new("cat").spawn()?.boxed();
+    /// let pipes = Command::new("cat").spawn_piped(StderrMode::Null)?.boxed();
+    /// let both: Vec<Session<Box<dyn Transport + Send>>> = vec![pty, pipes];
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn boxed(self) -> Session<Box<dyn Transport + Send>>
+    where
+        T: Send + 'static,
+    {
+        self.map_transport(|t| Box::new(t) as Box<dyn Transport + Send>)
+    }
+
+    /// The same session over `f(transport)`.
+    pub(crate) fn map_transport<U: Transport>(self, f: impl FnOnce(T) -> U) -> Session<U> {
+        Session {
+            transport: f(self.transport),
+            outputs: self.outputs,
+            on_full: self.on_full,
+            timeout: self.timeout,
+            line_ending: self.line_ending,
+            transcripts: self.transcripts,
+            trace: self.trace,
+            signals: self.signals,
+            pending_signals: self.pending_signals,
+            background: self.background,
         }
     }
 
@@ -380,6 +419,41 @@ impl<T: Transport> Session<T> {
         self.expect_on(Stream::Main, patterns.into(), Deadline::after(self.timeout))
     }
 
+    /// Sets the patterns checked before the own patterns of every later `expect` on the
+    /// main output (Tcl Expect's `expect_before`), replacing the previous ones; an empty
+    /// list removes them. A match of one ends that `expect` with
+    /// [`Error::Background`](crate::Error::Background), which holds the [`Match`]: the
+    /// library's fail-fast pattern. The order relative to the call's own patterns is in
+    /// [`BackgroundList`](crate::BackgroundList)'s documentation.
+    ///
+    /// ```
+    /// use ptychat::{Command, Error, Pattern};
+    /// let mut s = Command::shell("echo working; echo 'ERROR: disk full'; echo done").spawn()?;
+    /// s.expect_before(Pattern::regex(r"ERROR: (.*)\r\n")?);
+    /// s.expect("working")?;
+    /// match s.expect("done") {
+    ///     Err(Error::Background { found, .. }) => assert_eq!(found.group_str(1).unwrap(), "disk full"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn expect_before<'a>(&mut self, patterns: impl Into<Patterns<'a>>) {
+        self.background.before = patterns.into().0.into_owned();
+    }
+
+    /// Sets the patterns checked after the own patterns of every later `expect` on the
+    /// main output (Tcl Expect's `expect_after`), replacing the previous ones; see
+    /// [`expect_before`](Session::expect_before). An `eof` pattern here turns an
+    /// unexpected end of output in any `expect` into [`Error::Background`](crate::Error::Background).
+    pub fn expect_after<'a>(&mut self, patterns: impl Into<Patterns<'a>>) {
+        self.background.after = patterns.into().0.into_owned();
+    }
+
+    /// The background patterns: (`expect_before`'s, `expect_after`'s).
+    pub fn background(&self) -> (&[Pattern], &[Pattern]) {
+        (&self.background.before, &self.background.after)
+    }
+
     /// Waits until one of `patterns` matches the output, the output ends, or `timeout`
     /// passes (`None`: wait forever).
     ///
@@ -434,7 +508,20 @@ impl<T: Transport> Session<T> {
         &mut self,
         stream: Stream,
         patterns: Patterns<'_>,
-        deadline: Deadline,
+        mut deadline: Deadline,
+    ) -> Result<Match> {
+        self.expect_until(stream, patterns, &mut deadline, None)
+    }
+
+    /// The expect driver: checks what is buffered, reads more until `deadline`, repeats.
+    /// With `restart_on_data`, every read that brings output starts a new deadline of
+    /// that length (action loops' [`Restart::OnData`](crate::Restart::OnData)).
+    pub(crate) fn expect_until(
+        &mut self,
+        stream: Stream,
+        patterns: Patterns<'_>,
+        deadline: &mut Deadline,
+        restart_on_data: Option<Option<Duration>>,
     ) -> Result<Match> {
         let Patterns(patterns) = patterns;
         if patterns.is_empty() {
@@ -442,45 +529,107 @@ impl<T: Transport> Session<T> {
                 "expect needs at least one pattern".into(),
             ));
         }
-        let mut set = MatchSet::new(&patterns, self.outputs.get(stream).buffer.base());
-        if let Some(trace) = &mut self.trace {
-            let buffer = self.outputs.get(stream).buffer.as_slice();
-            trace.expect_started(&describe(&patterns), deadline.timeout(), buffer);
-        }
+        // The background patterns watch the main output only.
+        let combined = match stream {
+            Stream::Main => self.combined(&[], patterns, &[]),
+            Stream::Stderr => Combined::new(&[], patterns, &[]),
+        };
+        let mut set = self.start_expect(stream, &combined, deadline);
         loop {
-            let Session {
-                outputs,
-                pending_signals,
-                ..
-            } = self;
-            let buffer = &mut outputs.get_mut(stream).buffer;
-            if let Some(m) = set.take_match(buffer) {
-                return self.ended(stream, &set, &deadline, Ended::Matched(m));
+            if let Some(ended) = self.check(stream, &mut set, deadline) {
+                return self.ended(stream, &combined, &set, deadline, ended);
             }
-            if let Some(m) = set.signal_match(pending_signals, buffer) {
-                return self.ended(stream, &set, &deadline, Ended::Signal(m));
-            }
-            if let Some(trace) = &mut self.trace {
-                trace.no_match(self.outputs.get(stream).buffer.as_slice());
-            }
-            let output = self.outputs.get(stream);
-            if output.eof {
-                return self.ended(stream, &set, &deadline, Ended::Eof);
-            }
-            if output.blocks_reading(self.on_full) {
-                return self.ended(stream, &set, &deadline, Ended::BufferFull);
-            }
-            if let Filled::DeadlinePassed = self.fill(stream, &deadline)? {
-                return self.ended(stream, &set, &deadline, Ended::DeadlinePassed);
+            match self.fill(stream, deadline)? {
+                Filled::DeadlinePassed => {
+                    return self.ended(stream, &combined, &set, deadline, Ended::DeadlinePassed);
+                }
+                Filled::Data => {
+                    if let Some(timeout) = restart_on_data {
+                        *deadline = Deadline::after(timeout);
+                    }
+                }
+                Filled::Eof | Filled::Signals => {}
             }
         }
     }
 
-    /// How an `expect` call ended: traces it, and turns an end the patterns did not ask
-    /// for into the error that shows the patterns, the deadline and the output's tail.
-    fn ended(
+    /// The list an `expect` on the main output checks: this session's background
+    /// patterns around `before`, the call's `own` and `after` (a group's lists).
+    pub(crate) fn combined<'a>(
+        &self,
+        before: &[&[Pattern]],
+        own: Cow<'a, [Pattern]>,
+        after: &[&[Pattern]],
+    ) -> Combined<'a> {
+        if self.background.is_empty() && before.is_empty() && after.is_empty() {
+            return Combined::new(&[], own, &[]);
+        }
+        let mut befores: Vec<&[Pattern]> = vec![&self.background.before];
+        befores.extend_from_slice(before);
+        let mut afters: Vec<&[Pattern]> = after.to_vec();
+        afters.push(&self.background.after);
+        Combined::new(&befores, own, &afters)
+    }
+
+    /// Starts an expect of `combined` on `stream`: its scanning state, and the trace.
+    pub(crate) fn start_expect<'p>(
         &mut self,
         stream: Stream,
+        combined: &'p Combined<'_>,
+        deadline: &Deadline,
+    ) -> MatchSet<'p> {
+        let buffer = &self.outputs.get(stream).buffer;
+        if let Some(trace) = &mut self.trace {
+            trace.expect_started(
+                &describe(&combined.patterns),
+                deadline.timeout(),
+                buffer.as_slice(),
+            );
+        }
+        MatchSet::new(&combined.patterns, buffer.base())
+    }
+
+    /// Checks what is buffered against `set` without waiting: how the expect ends, if it
+    /// ends now (a match, a watched signal, the end of output, a full buffer, or the
+    /// deadline).
+    pub(crate) fn check(
+        &mut self,
+        stream: Stream,
+        set: &mut MatchSet<'_>,
+        deadline: &Deadline,
+    ) -> Option<Ended> {
+        let Session {
+            outputs,
+            pending_signals,
+            ..
+        } = self;
+        let buffer = &mut outputs.get_mut(stream).buffer;
+        if let Some(m) = set.take_match(buffer) {
+            return Some(Ended::Matched(m));
+        }
+        if let Some(m) = set.signal_match(pending_signals, buffer) {
+            return Some(Ended::Signal(m));
+        }
+        if let Some(trace) = &mut self.trace {
+            trace.no_match(self.outputs.get(stream).buffer.as_slice());
+        }
+        let output = self.outputs.get(stream);
+        if output.eof {
+            return Some(Ended::Eof);
+        }
+        if output.blocks_reading(self.on_full) {
+            return Some(Ended::BufferFull);
+        }
+        deadline.has_passed().then_some(Ended::DeadlinePassed)
+    }
+
+    /// How an `expect` call ended: traces it, and turns an end the patterns did not ask
+    /// for into the error that shows the patterns, the deadline and the output's tail; a
+    /// background pattern's match into [`Error::Background`].
+    pub(crate) fn ended(
+        &mut self,
+        stream: Stream,
+        combined: &Combined<'_>,
         set: &MatchSet<'_>,
         deadline: &Deadline,
         how: Ended,
@@ -507,13 +656,13 @@ impl<T: Transport> Session<T> {
         }
         let buffer = &mut self.outputs.get_mut(stream).buffer;
         let special = match how {
-            Ended::Matched(m) | Ended::Signal(m) => return Ok(m),
+            Ended::Matched(m) | Ended::Signal(m) => return combined.resolve(m),
             Ended::Eof => set.eof_match(buffer),
             Ended::DeadlinePassed => set.timeout_match(buffer),
             Ended::BufferFull => None,
         };
         if let Some(m) = special {
-            return Ok(m);
+            return combined.resolve(m);
         }
         let patterns = describe(set.patterns());
         let hint = match how {
@@ -610,6 +759,51 @@ impl<T: Transport> Session<T> {
                 _ => return Ok(total),
             }
         }
+    }
+
+    /// The fds a wait on this session polls for reading: the main output (while open and
+    /// not blocked by a full buffer), the separate stderr (while open), and the watched
+    /// signal pipe. For waits on many sessions at once.
+    pub(crate) fn watched_fds(&self) -> [Option<BorrowedFd<'_>>; 3] {
+        let main = &self.outputs.main;
+        [
+            (main.is_open() && !main.blocks_reading(self.on_full))
+                .then(|| self.transport.read_fd()),
+            self.outputs
+                .stderr
+                .is_open()
+                .then(|| self.transport.stderr_fd())
+                .flatten(),
+            self.signals.as_ref().map(|pipe| pipe.as_fd()),
+        ]
+    }
+
+    /// A fingerprint of what an expect on the main output can see: it changes when
+    /// output arrives, is taken out of the buffer, ends, or a watched signal arrives. A
+    /// wait on many sessions checks a session again only when it changed.
+    pub(crate) fn watch_state(&self) -> WatchState {
+        let buffer = &self.outputs.main.buffer;
+        WatchState {
+            end: buffer.base() + buffer.len() as u64,
+            consumed: buffer.base() - buffer.discarded(),
+            eof: self.outputs.main.eof,
+            signals: self.pending_signals.len(),
+        }
+    }
+
+    /// The absolute position of the first unmatched byte of the main output.
+    pub(crate) fn main_base(&self) -> u64 {
+        self.outputs.main.buffer.base()
+    }
+
+    /// Reads everything available on both outputs and collects watched signals, without
+    /// waiting; the number of bytes added to the main buffer. After a wait on many
+    /// sessions found this one ready.
+    pub(crate) fn read_ready(&mut self) -> Result<usize> {
+        let main = self.drain(Stream::Main)?;
+        self.drain(Stream::Stderr)?;
+        self.collect_signals()?;
+        Ok(main)
     }
 
     /// Polls the outputs that are open and not blocked by a full buffer, the signal pipe
@@ -742,6 +936,16 @@ impl<T: Transport> Session<T> {
             }
         }
     }
+}
+
+/// See [`Session::watch_state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WatchState {
+    end: u64,
+    /// Moves when bytes are taken out of the buffer (not when a full one drops them).
+    pub(crate) consumed: u64,
+    eof: bool,
+    signals: usize,
 }
 
 /// What a poll found ready.

@@ -77,3 +77,44 @@ pub trait Transport {
 pub(crate) fn input_closed() -> io::Error {
     io::Error::new(io::ErrorKind::BrokenPipe, "input to the program was closed")
 }
+
+/// A boxed transport is a transport: sessions of different transports can share one type,
+/// `Session<Box<dyn Transport + Send>>` (see [`Session::boxed`](crate::Session::boxed)),
+/// to live in one [`Group`](crate::Group).
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn read_fd(&self) -> BorrowedFd<'_> {
+        (**self).read_fd()
+    }
+
+    fn write_fd(&self) -> Option<BorrowedFd<'_>> {
+        (**self).write_fd()
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).read(buf)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (**self).write(buf)
+    }
+
+    fn close_input(&mut self) -> io::Result<()> {
+        (**self).close_input()
+    }
+
+    fn stderr_fd(&self) -> Option<BorrowedFd<'_>> {
+        (**self).stderr_fd()
+    }
+
+    fn read_stderr(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).read_stderr(buf)
+    }
+
+    fn check_send(&mut self, data: &[u8]) -> io::Result<()> {
+        (**self).check_send(data)
+    }
+
+    fn input_gone(&mut self) -> Option<String> {
+        (**self).input_gone()
+    }
+}

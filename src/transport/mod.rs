@@ -183,6 +183,38 @@ pub trait ChildTransport: crate::engine::transport::Transport {
     fn child_mut(&mut self) -> &mut Child;
 }
 
+/// A boxed child-owning transport owns the child too: sessions of different transports
+/// with children share one type, `Session<Box<dyn ChildTransport + Send>>`, with process
+/// control (see [`Session::boxed_child`]).
+impl<T: ChildTransport + ?Sized> ChildTransport for Box<T> {
+    fn child(&self) -> &Child {
+        (**self).child()
+    }
+
+    fn child_mut(&mut self) -> &mut Child {
+        (**self).child_mut()
+    }
+}
+
+impl<T: ChildTransport + Send + 'static> Session<T> {
+    /// The same session over its transport boxed as `dyn ChildTransport`: sessions with
+    /// children over different transports then have one type, keep process control
+    /// (`pid`, `wait`, `kill`...) and can share a [`Group`](crate::Group).
+    ///
+    /// ```
+    /// use ptychat::{ChildTransport, Command, Group, Session, StderrMode};
+    /// let mut group: Group<Box<dyn ChildTransport + Send>> = Group::new();
+    /// let pty = group.add(Command::new("true").spawn()?.boxed_child());
+    /// let pipes = group.add(Command::new("false").spawn_piped(StderrMode::Null)?.boxed_child());
+    /// assert!(group[pty].wait()?.success());
+    /// assert_eq!(group[pipes].wait()?.code(), Some(1));
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn boxed_child(self) -> Session<Box<dyn ChildTransport + Send>> {
+        self.map_transport(|t| Box::new(t) as Box<dyn ChildTransport + Send>)
+    }
+}
+
 /// A transport composed with the child process at its other end: `T` carries the bytes,
 /// the [`Child`] is waited for, signalled and reaped. [`Pty`](crate::Pty),
 /// [`Pipes`](crate::Pipes) and [`Forked`](crate::fork::Forked) are this with a pty master,

@@ -1,0 +1,350 @@
+//! The wait over many sessions: one `poll(2)` on every watched session's fds, the
+//! engine's matcher per session, and the first match (in the order the sessions are
+//! watched) handed to the caller, which may continue.
+//!
+//! Each turn looks again only at sessions that changed (output arrived, was taken out of
+//! the buffer, ended, a signal came), so a wakeup costs the sessions it touched plus one
+//! comparison per watched session. What a session scanned is kept between turns; if
+//! something other than this wait took bytes out of its buffer (an action's own
+//! `expect`), its scanners start again from the new first byte.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags};
+
+use crate::deadline::{Deadline, is_ready, wait};
+use crate::engine::actions::{Restart, Step};
+use crate::engine::background::Combined;
+use crate::engine::matched::Match;
+use crate::engine::matcher::MatchSet;
+use crate::engine::output::Stream;
+use crate::engine::pattern::{Kind, Pattern, describe};
+use crate::engine::session::{Ended, WatchState};
+use crate::engine::transport::Transport;
+use crate::error::{Context, Error, Result};
+use crate::escape::escape_tail;
+use crate::group::{Group, GroupMatch, SessionId, Target};
+
+/// Patterns for the sessions `target` names.
+pub(crate) struct Branch {
+    pub(crate) target: Target,
+    pub(crate) patterns: Vec<Pattern>,
+}
+
+/// A match in a wait over many sessions: the session, the branch, and the match (its
+/// index is the pattern's index in that branch).
+pub(crate) struct Hit {
+    pub(crate) id: SessionId,
+    pub(crate) branch: usize,
+    pub(crate) found: Match,
+}
+
+/// How many sessions a group timeout error describes, and the least of each tail it
+/// shows.
+const DESCRIBED_SESSIONS: usize = 10;
+const LEAST_TAIL: usize = 80;
+
+/// The first match of `branches`' patterns in the group, until `deadline`.
+pub(crate) fn next<T: Transport>(
+    group: &mut Group<T>,
+    branches: &[Branch],
+    deadline: &mut Deadline,
+) -> Result<GroupMatch> {
+    drive(
+        group,
+        branches,
+        deadline,
+        (None, Restart::Never),
+        |_, hit| {
+            Ok(Step::Done(GroupMatch {
+                id: hit.id,
+                found: hit.found,
+            }))
+        },
+    )
+}
+
+/// One session's part in the wait: its id, its list (background patterns around the
+/// branches that name it) and, for each own pattern, its branch and index there.
+struct Plan {
+    id: SessionId,
+    combined: Combined<'static>,
+    own: Vec<(usize, usize)>,
+    has_timeout: bool,
+}
+
+/// Where a watched session stands.
+struct Progress {
+    /// As it was when last checked (`None`: check it).
+    seen: Option<WatchState>,
+    /// Where the last match of this wait left its buffer.
+    consumed: u64,
+    /// Its output ended and its `eof` action continued: no longer watched.
+    finished: bool,
+}
+
+/// Runs the wait: every match goes to `on_hit`, which continues or finishes. `deadline`
+/// restarts as `restart` says, with `timeout`.
+pub(crate) fn drive<T: Transport, V>(
+    group: &mut Group<T>,
+    branches: &[Branch],
+    deadline: &mut Deadline,
+    (timeout, restart): (Option<Duration>, Restart),
+    mut on_hit: impl FnMut(&mut Group<T>, Hit) -> Result<Step<V>>,
+) -> Result<V> {
+    let mut finished: Vec<SessionId> = Vec::new();
+    'plan: loop {
+        let changes = group.changes;
+        let plans = plan(group, branches, &finished);
+        let mut sets: Vec<MatchSet<'_>> = Vec::with_capacity(plans.len());
+        let mut progress: Vec<Progress> = Vec::with_capacity(plans.len());
+        for plan in &plans {
+            let session = group
+                .get_mut(plan.id)
+                .expect("planned sessions are members");
+            sets.push(session.start_expect(Stream::Main, &plan.combined, deadline));
+            progress.push(Progress {
+                seen: None,
+                consumed: session.watch_state().consumed,
+                finished: false,
+            });
+        }
+        loop {
+            if plans.iter().zip(&progress).all(|(_, p)| p.finished) {
+                return Err(Error::InvalidArgument(
+                    "no session left to wait on: every session named has ended or left the \
+                     group"
+                        .into(),
+                ));
+            }
+            // Check the sessions that changed, in order; the first that ends its expect
+            // wins this turn.
+            let mut hit = None;
+            for (k, plan) in plans.iter().enumerate() {
+                if progress[k].finished {
+                    continue;
+                }
+                let session = group
+                    .get_mut(plan.id)
+                    .expect("planned sessions are members");
+                let state = session.watch_state();
+                if progress[k].seen == Some(state) {
+                    continue;
+                }
+                if state.consumed != progress[k].consumed {
+                    // Something else took bytes out of the buffer.
+                    sets[k].restart(session.main_base());
+                }
+                let never = Deadline::after(None);
+                let ended = session.check(Stream::Main, &mut sets[k], &never);
+                let after = session.watch_state();
+                progress[k].consumed = after.consumed;
+                progress[k].seen = Some(after);
+                if let Some(ended) = ended {
+                    let result =
+                        session.ended(Stream::Main, &plan.combined, &sets[k], deadline, ended);
+                    hit = Some((k, result));
+                    break;
+                }
+            }
+            if hit.is_none() && deadline.has_passed() {
+                let first_with_timeout = plans
+                    .iter()
+                    .enumerate()
+                    .find(|(k, plan)| plan.has_timeout && !progress[*k].finished);
+                match first_with_timeout {
+                    Some((k, plan)) => {
+                        let session = group.get_mut(plan.id).expect("a member");
+                        let result = session.ended(
+                            Stream::Main,
+                            &plan.combined,
+                            &sets[k],
+                            deadline,
+                            Ended::DeadlinePassed,
+                        );
+                        hit = Some((k, result));
+                    }
+                    None => return Err(group_timeout(group, &plans, &progress, deadline)),
+                }
+            }
+            if let Some((k, result)) = hit {
+                let plan = &plans[k];
+                let found = result.map_err(|error| in_session(group, plan.id, error))?;
+                let at_eof = found.is_eof();
+                let at_timeout = found.is_timeout();
+                let (branch, index) = plan.own[found.index()];
+                let session = group.get_mut(plan.id).expect("a member");
+                progress[k].consumed = session.watch_state().consumed;
+                // Look at it again: more matches may be buffered.
+                progress[k].seen = None;
+                let hit = Hit {
+                    id: plan.id,
+                    branch,
+                    found: found.with_index(index),
+                };
+                match on_hit(group, hit)? {
+                    Step::Done(value) => return Ok(value),
+                    Step::Continue => {
+                        if at_eof {
+                            progress[k].finished = true;
+                            finished.push(plan.id);
+                        }
+                        if at_timeout || restart != Restart::Never {
+                            *deadline = Deadline::after(timeout);
+                        }
+                    }
+                }
+                if group.changes != changes {
+                    continue 'plan;
+                }
+                continue;
+            }
+            // Nothing to report: wait for any watched session.
+            let got_data = wait_and_read(group, &plans, &progress, deadline)?;
+            if got_data && restart == Restart::OnData {
+                *deadline = Deadline::after(timeout);
+            }
+        }
+    }
+}
+
+/// Each member's part in the wait, minus those already finished. Members come in the
+/// order the branches name them: a branch for one session or a list names them in its
+/// order, `Target::All` in the group's.
+fn plan<T: Transport>(group: &Group<T>, branches: &[Branch], finished: &[SessionId]) -> Vec<Plan> {
+    let mut order: Vec<SessionId> = Vec::new();
+    let mut named = std::collections::HashSet::new();
+    for branch in branches {
+        let ids = match &branch.target {
+            Target::All => group.ids(),
+            Target::Session(id) => vec![*id],
+            Target::Sessions(ids) => ids.clone(),
+        };
+        for id in ids {
+            if group.get(id).is_some() && !finished.contains(&id) && named.insert(id) {
+                order.push(id);
+            }
+        }
+    }
+    let mut plans = Vec::with_capacity(order.len());
+    for id in order {
+        let session = group.get(id).expect("a member");
+        let mut own = Vec::new();
+        let mut patterns = Vec::new();
+        for (b, branch) in branches.iter().enumerate() {
+            if branch.target.names(id) {
+                for (i, pattern) in branch.patterns.iter().enumerate() {
+                    own.push((b, i));
+                    patterns.push(pattern.clone());
+                }
+            }
+        }
+        let combined = session.combined(&[&group.before], Cow::Owned(patterns), &[&group.after]);
+        let has_timeout = combined
+            .patterns
+            .iter()
+            .any(|p| matches!(p.kind, Kind::Timeout));
+        plans.push(Plan {
+            id,
+            combined,
+            own,
+            has_timeout,
+        });
+    }
+    plans
+}
+
+/// Polls every watched session's fds until one is ready or the deadline passes, then reads
+/// what the ready ones have. True if output arrived.
+fn wait_and_read<T: Transport>(
+    group: &mut Group<T>,
+    plans: &[Plan],
+    progress: &[Progress],
+    deadline: &Deadline,
+) -> Result<bool> {
+    let mut owners: Vec<usize> = Vec::new();
+    let ready: Vec<usize> = {
+        let mut fds: Vec<PollFd<'_>> = Vec::new();
+        for (k, plan) in plans.iter().enumerate() {
+            if progress[k].finished {
+                continue;
+            }
+            let session = group.get(plan.id).expect("a member");
+            for fd in session.watched_fds().into_iter().flatten() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                owners.push(k);
+            }
+        }
+        if wait(&mut fds, deadline)
+            .context("waiting for the sessions")?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        let mut ready: Vec<usize> = fds
+            .iter()
+            .zip(&owners)
+            .filter(|(fd, _)| is_ready(fd))
+            .map(|(_, k)| *k)
+            .collect();
+        ready.dedup();
+        ready
+    };
+    let mut got_data = false;
+    for k in ready {
+        let id = plans[k].id;
+        let session = group.get_mut(id).expect("a member");
+        match session.read_ready() {
+            Ok(n) => got_data |= n > 0,
+            Err(error) => return Err(in_session(group, id, error)),
+        }
+    }
+    Ok(got_data)
+}
+
+fn in_session<T: Transport>(group: &Group<T>, id: SessionId, error: Error) -> Error {
+    Error::InSession {
+        session: group.name_of(id).to_owned(),
+        source: Box::new(error),
+    }
+}
+
+/// The error for a group wait whose deadline passed: each session's patterns and tail.
+fn group_timeout<T: Transport>(
+    group: &Group<T>,
+    plans: &[Plan],
+    progress: &[Progress],
+    deadline: &Deadline,
+) -> Error {
+    let waiting: Vec<&Plan> = plans
+        .iter()
+        .zip(progress)
+        .filter(|(_, p)| !p.finished)
+        .map(|(plan, _)| plan)
+        .collect();
+    let shown = waiting.len().min(DESCRIBED_SESSIONS);
+    let tail = (crate::engine::session::ERROR_TAIL / shown.max(1)).max(LEAST_TAIL);
+    let mut parts: Vec<String> = waiting[..shown]
+        .iter()
+        .map(|plan| {
+            let session = group.get(plan.id).expect("a member");
+            let buffer = session.buffer();
+            format!(
+                "`{}` for {} ({} unmatched bytes, ending with: \"{}\")",
+                group.name_of(plan.id),
+                describe(&plan.combined.patterns),
+                buffer.len(),
+                escape_tail(buffer, tail)
+            )
+        })
+        .collect();
+    if waiting.len() > shown {
+        parts.push(format!("and {} more sessions", waiting.len() - shown));
+    }
+    Error::GroupTimeout {
+        timeout: deadline.timeout().unwrap_or(Duration::MAX),
+        waited: deadline.elapsed(),
+        waiting: format!("{} sessions: {}", waiting.len(), parts.join("; ")),
+    }
+}
