@@ -49,6 +49,19 @@
 //! - [`Session::wait`] reads the output while it waits, into a buffer that keeps the newest
 //!   16 MiB ([`Session::set_max_buffer`]).
 //!
+//! ## Many sessions, and threads
+//!
+//! One thread can drive many programs: a [`Group`] owns sessions of any transport and one
+//! call waits on all of them in one `poll(2)`, saying which session matched which pattern
+//! (Tcl Expect's `expect -i`). Action loops ([`Actions`] on one session, [`GroupActions`]
+//! over a group) answer what comes until an action finishes; background patterns
+//! ([`Session::expect_before`], [`Group::expect_before`]) are checked on every expect.
+//!
+//! Nothing in the crate starts a thread. A session is driven from one thread at a time
+//! (its calls take `&mut self`) and is `Send` when its transport is, which every
+//! transport here is: sessions and groups can move between threads, and a program may
+//! also give each session a thread of its own.
+//!
 //! ## Module map
 //!
 //! The public API is flat (everything is re-exported here); the source is in folders by
@@ -58,11 +71,12 @@
 //! |---|---|
 //! | `script/` | [`script`]: the script language run by `ptychat run` (feature `cli`) |
 //! | `interact/` | [`Session::interact`]: the user's terminal handed to the program, hooks, raw mode |
+//! | `group/` | [`Group`]: many sessions driven from one thread, one expect over all of them, [`GroupActions`] loops |
 //! | `logging/` | [`LogWriter`], [`AsciicastRecorder`], [`Recording`], [`Shared`]: transcripts' sinks |
 //! | `transport/` | [`Command`] and [`PtySession`], [`PipeSession`], [`StreamSession`], [`fork`]: each transport with its `impl Session` block; [`WithChild`] adds a [`Child`] to any of them |
 //! | `signals/` | [`SignalPipe`] (signals as bytes a session polls) and [`alarm`] |
 //! | `process.rs` | [`Child`] and [`ExitStatus`]: waiting, killing, reaping |
-//! | `engine/` | [`Session`] over any [`Transport`]: buffer, [`Pattern`]s, the one matcher core, [`Match`], [`Transcript`], the trace |
+//! | `engine/` | [`Session`] over any [`Transport`]: buffer, [`Pattern`]s, the one matcher core, [`Match`], background patterns, [`Actions`] loops, [`Transcript`], the trace |
 //! | `deadline.rs`, `error.rs`, `escape.rs` | the one deadline type, [`Error`], [`escape`] |
 //! | `sys/` | the operating-system layer: every `unsafe` block, fds, pids and `io::Result` |
 //!

@@ -340,3 +340,22 @@ fn ids_of_removed_sessions_find_nothing() {
     let err = group.expect([(b, "x"), (b, "y")]).unwrap_err();
     assert!(err.to_string().contains("named twice"), "{err}");
 }
+
+#[test]
+fn sessions_and_groups_can_move_to_another_thread() {
+    fn assert_send<T: Send>(_: &T) {}
+    let mut group = Group::new();
+    let id = group.add(spawn(&mut Command::new("cat")));
+    assert_send(&group);
+    let mut group = std::thread::spawn(move || {
+        group[id].send_line("from a thread").unwrap();
+        group
+            .expect([(id, "from a thread\r\nfrom a thread\r\n")])
+            .unwrap();
+        group
+    })
+    .join()
+    .unwrap();
+    let session = group.remove(id).unwrap();
+    assert_send(&session);
+}
