@@ -162,7 +162,20 @@ impl<T: Transport> Session<T> {
         self.on_full = on_full;
     }
 
-    /// How many bytes were dropped from a full buffer under [`BufferFull::DiscardOldest`].
+    /// How many bytes of the main output were dropped from a full buffer under
+    /// [`BufferFull::DiscardOldest`] since the session started (the separate stderr's
+    /// count is [`StderrView::discarded`]). An `expect` that fails after dropping bytes
+    /// says how many in its error.
+    ///
+    /// ```
+    /// use ptychat::{BufferFull, Pattern, StderrMode};
+    /// let mut s = ptychat::Command::shell("head -c 300000 /dev/zero; echo done")
+    ///     .spawn_piped(StderrMode::Null)?;
+    /// s.set_max_buffer(100_000, BufferFull::DiscardOldest);
+    /// s.expect("done")?;
+    /// assert_eq!(s.discarded(), 300_005 - 100_000);
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
     pub fn discarded(&self) -> u64 {
         self.outputs.main.buffer.discarded()
     }
@@ -443,6 +456,7 @@ impl<T: Transport> Session<T> {
             ));
         }
         let mut set = MatchSet::new(&patterns, self.outputs.get(stream).buffer.base());
+        let discarded = self.outputs.get(stream).buffer.discarded();
         if let Some(trace) = &mut self.trace {
             let buffer = self.outputs.get(stream).buffer.as_slice();
             trace.expect_started(&describe(&patterns), deadline.timeout(), buffer);
@@ -455,37 +469,46 @@ impl<T: Transport> Session<T> {
             } = self;
             let buffer = &mut outputs.get_mut(stream).buffer;
             if let Some(m) = set.take_match(buffer) {
-                return self.ended(stream, &set, &deadline, Ended::Matched(m));
+                return self.ended(stream, &set, &deadline, discarded, Ended::Matched(m));
             }
             if let Some(m) = set.signal_match(pending_signals, buffer) {
-                return self.ended(stream, &set, &deadline, Ended::Signal(m));
+                return self.ended(stream, &set, &deadline, discarded, Ended::Signal(m));
             }
             if let Some(trace) = &mut self.trace {
                 trace.no_match(self.outputs.get(stream).buffer.as_slice());
             }
             let output = self.outputs.get(stream);
             if output.eof {
-                return self.ended(stream, &set, &deadline, Ended::Eof);
+                return self.ended(stream, &set, &deadline, discarded, Ended::Eof);
             }
             if output.blocks_reading(self.on_full) {
-                return self.ended(stream, &set, &deadline, Ended::BufferFull);
+                return self.ended(stream, &set, &deadline, discarded, Ended::BufferFull);
             }
             if let Filled::DeadlinePassed = self.fill(stream, &deadline)? {
-                return self.ended(stream, &set, &deadline, Ended::DeadlinePassed);
+                return self.ended(stream, &set, &deadline, discarded, Ended::DeadlinePassed);
             }
         }
     }
 
     /// How an `expect` call ended: traces it, and turns an end the patterns did not ask
-    /// for into the error that shows the patterns, the deadline and the output's tail.
+    /// for into the error that shows the patterns, the deadline, the output's tail and
+    /// how many bytes were dropped from a full buffer since the call began (when the
+    /// buffer's count was `discarded_before`).
     fn ended(
         &mut self,
         stream: Stream,
         set: &MatchSet<'_>,
         deadline: &Deadline,
+        discarded_before: u64,
         how: Ended,
     ) -> Result<Match> {
         let waited = deadline.elapsed();
+        let discarded = self.outputs.get(stream).buffer.discarded() - discarded_before;
+        let dropped = if discarded > 0 {
+            format!(", {discarded} bytes discarded from the full buffer meanwhile")
+        } else {
+            String::new()
+        };
         if let Some(trace) = &mut self.trace {
             match &how {
                 Ended::Matched(m) => trace.ended(format_args!(
@@ -498,9 +521,9 @@ impl<T: Transport> Session<T> {
                     "signal {} after {waited:?}",
                     m.signal().map_or("?", |s| s.as_str())
                 )),
-                Ended::Eof => trace.ended(format_args!("end of output after {waited:?}")),
+                Ended::Eof => trace.ended(format_args!("end of output after {waited:?}{dropped}")),
                 Ended::DeadlinePassed => {
-                    trace.ended(format_args!("deadline passed after {waited:?}"))
+                    trace.ended(format_args!("deadline passed after {waited:?}{dropped}"))
                 }
                 Ended::BufferFull => {}
             }
@@ -529,6 +552,7 @@ impl<T: Transport> Session<T> {
                 patterns,
                 waited,
                 buffered,
+                discarded,
                 tail,
                 hint,
             },
@@ -537,6 +561,7 @@ impl<T: Transport> Session<T> {
                 timeout: deadline.timeout().unwrap_or(Duration::MAX),
                 waited,
                 buffered,
+                discarded,
                 tail,
                 hint,
             },
@@ -801,6 +826,26 @@ impl<T: Transport> StderrView<'_, T> {
     /// True once stderr has ended (buffered bytes may remain).
     pub fn is_eof(&self) -> bool {
         self.session.outputs.stderr.eof
+    }
+
+    /// How many bytes of stderr were dropped from its full buffer since the session
+    /// started. Stderr is read while any call waits and always keeps only its newest
+    /// [`max_buffer`](Session::max_buffer) bytes ([`BufferFull::DiscardOldest`]), so a
+    /// program can never block on it; this count says how much of it was lost.
+    ///
+    /// ```
+    /// use ptychat::{Command, StderrMode};
+    /// let mut s = Command::shell("head -c 100000 /dev/zero >&2; echo done")
+    ///     .spawn_piped(StderrMode::Separate)?;
+    /// s.set_max_buffer(0, ptychat::BufferFull::DiscardOldest); // the floor: 64 KiB
+    /// s.expect("done")?;
+    /// s.stderr().read_available()?;
+    /// assert_eq!(s.stderr().discarded(), 100_000 - 64 * 1024);
+    /// assert_eq!(s.stderr().buffer().len(), 64 * 1024);
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn discarded(&self) -> u64 {
+        self.session.outputs.stderr.buffer.discarded()
     }
 }
 
