@@ -45,7 +45,8 @@ pub enum Error {
     /// The deadline passed before any of the patterns matched.
     #[error(
         "timed out after {waited:?} (deadline {timeout:?}) waiting for {patterns}; \
-         {buffered} unmatched bytes buffered, ending with: \"{tail}\"{hint}"
+         {buffered} unmatched bytes buffered{}, ending with: \"{tail}\"{hint}",
+        discarded_note(*discarded)
     )]
     Timeout {
         /// The awaited patterns, as text.
@@ -56,6 +57,12 @@ pub enum Error {
         waited: Duration,
         /// How many unmatched bytes are in the buffer.
         buffered: usize,
+        /// How many of the oldest unmatched bytes were dropped while the call waited,
+        /// because the buffer was full ([`BufferFull::DiscardOldest`]); a match had to fit
+        /// in what was kept.
+        ///
+        /// [`BufferFull::DiscardOldest`]: crate::BufferFull::DiscardOldest
+        discarded: u64,
         /// The escaped last KiB of the unmatched buffer.
         tail: String,
         /// Empty, or `; hint: ...` when a likely cause was found (a regex whose `.` would
@@ -66,7 +73,8 @@ pub enum Error {
     /// The program closed its output (usually: it exited) before any of the patterns matched.
     #[error(
         "end of output after {waited:?} while waiting for {patterns}; \
-         {buffered} unmatched bytes buffered, ending with: \"{tail}\"{hint}"
+         {buffered} unmatched bytes buffered{}, ending with: \"{tail}\"{hint}",
+        discarded_note(*discarded)
     )]
     Eof {
         /// The awaited patterns, as text.
@@ -75,6 +83,9 @@ pub enum Error {
         waited: Duration,
         /// How many unmatched bytes are in the buffer.
         buffered: usize,
+        /// How many of the oldest unmatched bytes were dropped while the call waited, as
+        /// for [`Error::Timeout`].
+        discarded: u64,
         /// The escaped last KiB of the unmatched buffer.
         tail: String,
         /// Empty, or `; hint: ...` as for [`Error::Timeout`].
@@ -275,6 +286,15 @@ fn background_what(found: &crate::Match) -> &'static str {
 }
 
 /// The reason part of a spawn error's text: the problem, then the OS error in brackets.
+/// `" (and N older bytes discarded: the buffer was full)"`, or nothing for none.
+fn discarded_note(discarded: u64) -> String {
+    if discarded == 0 {
+        String::new()
+    } else {
+        format!(" (and {discarded} older bytes discarded: the buffer was full)")
+    }
+}
+
 fn spawn_reason(problem: &SpawnProblem, source: &io::Error) -> String {
     match problem {
         SpawnProblem::Other => source.to_string(),

@@ -59,9 +59,11 @@ fn timeout_error_names_patterns_deadline_and_escaped_tail() {
             timeout,
             waited,
             buffered,
+            discarded,
             tail,
             hint,
         } => {
+            assert_eq!(discarded, 0);
             assert_eq!(patterns, r#"one of ["never", /nope\d/]"#);
             assert_eq!(hint, "");
             assert_eq!(timeout, wait);
@@ -297,4 +299,37 @@ fn a_regex_whose_dot_would_match_across_a_newline_gets_a_hint() {
         .expect(Pattern::regex("(?s)BEGIN(.*)END").unwrap())
         .unwrap();
     assert_eq!(m.group(1), Some(&b"\r\nbody\r\n"[..]));
+}
+
+/// When the buffer filled up while the call waited and its oldest bytes were dropped, the
+/// error says how many: the match had to fit in what was kept.
+#[test]
+fn eof_error_says_how_many_bytes_the_full_buffer_dropped() {
+    let mut s = Command::shell("head -c 200000 /dev/zero | tr '\\0' x")
+        .spawn_piped(ptychat::StderrMode::Null)
+        .unwrap();
+    s.set_max_buffer(64 * 1024, ptychat::BufferFull::DiscardOldest);
+    let err = s.expect("never").unwrap_err();
+    let Error::Eof {
+        buffered,
+        discarded,
+        ..
+    } = &err
+    else {
+        panic!("expected EOF, got {err}");
+    };
+    assert_eq!(*buffered, 64 * 1024);
+    assert_eq!(*discarded, 200_000 - 64 * 1024);
+    assert_eq!(s.discarded(), 200_000 - 64 * 1024);
+    assert!(
+        err.to_string().contains(&format!(
+            "65536 unmatched bytes buffered (and {} older bytes discarded: the buffer was full)",
+            200_000 - 64 * 1024
+        )),
+        "{err}"
+    );
+    // A later call that drops nothing reports none.
+    let err = s.expect("never").unwrap_err();
+    assert!(matches!(err, Error::Eof { discarded: 0, .. }), "{err}");
+    assert!(!err.to_string().contains("discarded"), "{err}");
 }

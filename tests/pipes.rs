@@ -634,3 +634,23 @@ fn the_session_fds_are_what_poll_waits_on() {
         );
     }
 }
+
+/// Stderr kept apart drops its oldest bytes beyond the maximum, and counts them: 40 MB of
+/// it while we wait on stdout leaves the newest 16 MiB and a count of the rest.
+#[test]
+fn stderr_discards_are_counted() {
+    let mut s = Command::shell("head -c 40000000 /dev/zero >&2; echo done")
+        .spawn_piped(StderrMode::Separate)
+        .unwrap();
+    s.expect("done\n").unwrap();
+    // Everything the program wrote to stderr is in the pipe or read by now.
+    while s.stderr().read_available().unwrap() > 0 {}
+    let max = DEFAULT_MAX_BUFFER as u64;
+    assert_eq!(s.stderr().buffer().len() as u64, max);
+    assert!(s.stderr().discarded() >= 40_000_000 - max);
+    assert_eq!(s.stderr().discarded(), 40_000_000 - max);
+    assert!(s.stderr().buffer().iter().all(|&b| b == 0));
+    // The main output lost nothing.
+    assert_eq!(s.discarded(), 0);
+    assert!(s.wait().unwrap().success());
+}

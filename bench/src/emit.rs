@@ -1,10 +1,12 @@
 //! The throughput child: this same binary run as `ptychat-bench --emit BYTES`
-//! (on a pty), `--emit-pipe BYTES` or `--emit-stderr BYTES` (on pipes).
+//! (on a pty), `--emit-pipe BYTES`, `--emit-stderr BYTES` or `--emit-both BYTES`
+//! (on pipes).
 //!
 //! It prints `READY`, waits for one input line, then writes BYTES of 80-byte
-//! lines straight from memory (to stderr for `--emit-stderr`, else to stdout)
-//! followed by the marker line on stdout, so the producer costs next to
-//! nothing next to the transport. On a pty it turns echo off first.
+//! lines straight from memory (to stderr for `--emit-stderr`, to both stdout and
+//! stderr, block by block, for `--emit-both`, else to stdout) followed by the
+//! marker line on stdout, so the producer costs next to nothing next to the
+//! transport. On a pty it turns echo off first.
 
 use std::fs::File;
 use std::io::{self, BufRead, Write};
@@ -29,16 +31,20 @@ pub enum Mode {
     Stdout,
     /// On pipes: the payload on stderr, then the marker on stdout.
     Stderr,
+    /// On pipes: the payload on stdout and again on stderr, alternating block
+    /// by block, then the marker on stdout.
+    Both,
 }
 
 impl Mode {
-    const ALL: [Mode; 3] = [Mode::Pty, Mode::Stdout, Mode::Stderr];
+    const ALL: [Mode; 4] = [Mode::Pty, Mode::Stdout, Mode::Stderr, Mode::Both];
 
     pub fn flag(self) -> &'static str {
         match self {
             Mode::Pty => "--emit",
             Mode::Stdout => "--emit-pipe",
             Mode::Stderr => "--emit-stderr",
+            Mode::Both => "--emit-both",
         }
     }
 
@@ -66,7 +72,11 @@ pub fn run(mode: Mode, bytes: usize) -> Result<()> {
 
     let mut payload = match mode {
         Mode::Stderr => unbuffered(io::stderr())?,
-        Mode::Pty | Mode::Stdout => out.try_clone()?,
+        Mode::Pty | Mode::Stdout | Mode::Both => out.try_clone()?,
+    };
+    let mut second = match mode {
+        Mode::Both => Some(unbuffered(io::stderr())?),
+        Mode::Pty | Mode::Stdout | Mode::Stderr => None,
     };
     let block: Vec<u8> = (0..LINE * 819)
         .map(|i| if i % LINE == LINE - 1 { b'\n' } else { b'a' })
@@ -75,6 +85,9 @@ pub fn run(mode: Mode, bytes: usize) -> Result<()> {
     while left > 0 {
         let n = left.min(block.len());
         payload.write_all(&block[..n])?;
+        if let Some(second) = &mut second {
+            second.write_all(&block[..n])?;
+        }
         left -= n;
     }
     write!(out, "\n{MARKER}\n")?;

@@ -2,10 +2,11 @@
 //! portable-pty, in the spawn benchmark only), and prints one markdown report
 //! with ratios measured in the same run.
 //!
-//! `cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only GROUPS] [--impls NAMES] [--spawns N]`
+//! `cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only GROUPS] [--impls NAMES] [--spawns N] [--sessions N] [--flood-mib N]`
 
 mod emit;
 mod expectrl_impl;
+mod memory;
 mod open3;
 mod portable_pty_impl;
 mod ptychat_impl;
@@ -22,15 +23,28 @@ use std::time::{Duration, Instant};
 use report::{Cell, Row, Unit};
 use session::{Impl, Pat, Result};
 
+#[global_allocator]
+static ALLOCATOR: memory::Counting = memory::Counting;
+
 const USAGE: &str =
     "usage: ptychat-bench [--quick] [--only GROUP[,GROUP..]] [--impls NAME[,NAME..]] [--spawns N]
-  --quick   fewer iterations; throughput at 1 and 10 MiB only
-  --only    throughput, open3, roundtrip, spawn, idle (default: all)
-  --impls   raw, ptychat, expectrl, rexpect, portable-pty (default: all;
-            portable-pty has no expect and runs in spawn only)
-  --spawns  spawns per implementation in the spawn benchmark (default: 200, quick: 50)";
+                     [--sessions N] [--flood-mib N]
+  --quick      fewer iterations; throughput at 1 and 10 MiB only
+  --only       throughput, open3, roundtrip, spawn, idle, memory (default: all)
+  --impls      raw, ptychat, expectrl, rexpect, portable-pty (default: all;
+               portable-pty has no expect and runs in spawn only)
+  --spawns     spawns per implementation in the spawn benchmark (default: 200, quick: 50)
+  --sessions   idle sessions in the memory benchmark (default: 1000, quick: 200)
+  --flood-mib  size of the flood in the memory benchmark (default: 1024, quick: 256)";
 
-const GROUPS: [&str; 5] = ["throughput", "open3", "roundtrip", "spawn", "idle"];
+const GROUPS: [&str; 6] = [
+    "throughput",
+    "open3",
+    "roundtrip",
+    "spawn",
+    "idle",
+    "memory",
+];
 
 /// Versions pinned in bench/Cargo.toml.
 const VERSIONS: &str = "expectrl 0.9.0, rexpect 0.7.1, portable-pty 0.9.0";
@@ -41,6 +55,10 @@ struct Options {
     impls: Vec<Impl>,
     /// Overrides the plan's spawn count.
     spawns: Option<usize>,
+    /// Overrides the plan's idle session count.
+    sessions: Option<usize>,
+    /// Overrides the plan's flood size.
+    flood_mib: Option<usize>,
 }
 
 /// How much work each benchmark does.
@@ -53,6 +71,10 @@ struct Plan {
     spawns: usize,
     spawn_budget: Duration,
     idle_wait: Duration,
+    /// Idle sessions held at once in the memory benchmark.
+    sessions: usize,
+    /// Size of the flood with no match.
+    flood_mib: usize,
     quick: bool,
 }
 
@@ -66,6 +88,8 @@ impl Plan {
             spawns: if quick { 50 } else { 200 },
             spawn_budget: Duration::from_secs(if quick { 5 } else { 20 }),
             idle_wait: Duration::from_secs(3),
+            sessions: if quick { 200 } else { 1000 },
+            flood_mib: if quick { 256 } else { 1024 },
             quick,
         }
     }
@@ -97,6 +121,15 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
         groups: GROUPS.to_vec(),
         impls: Impl::ALL.to_vec(),
         spawns: None,
+        sessions: None,
+        flood_mib: None,
+    };
+    let positive = |flag: &str, value: Option<&String>| -> std::result::Result<usize, String> {
+        let value = value.ok_or(format!("{flag} needs a value"))?;
+        match value.parse() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{flag} needs a positive count, not {value}")),
+        }
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -108,13 +141,9 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
                 })?;
             }
             "--impls" => options.impls = parse_list(args.next(), "--impls", Impl::from_name)?,
-            "--spawns" => {
-                let value = args.next().ok_or("--spawns needs a value")?;
-                match value.parse() {
-                    Ok(n) if n > 0 => options.spawns = Some(n),
-                    _ => return Err(format!("--spawns needs a positive count, not {value}")),
-                }
-            }
+            "--spawns" => options.spawns = Some(positive(arg, args.next())?),
+            "--sessions" => options.sessions = Some(positive(arg, args.next())?),
+            "--flood-mib" => options.flood_mib = Some(positive(arg, args.next())?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument: {other}")),
         }
@@ -128,6 +157,13 @@ fn short(error: &dyn std::fmt::Display) -> String {
     match text.char_indices().nth(160) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text,
+    }
+}
+
+/// Marks the implementations not in `impls` n/a in `row`.
+fn not_applicable_outside(row: &mut Row, impls: &[Impl]) {
+    for imp in Impl::ALL.into_iter().filter(|imp| !impls.contains(imp)) {
+        row.set(imp, Cell::NotApplicable);
     }
 }
 
@@ -375,6 +411,110 @@ impl Bench {
         self.no_expect_not_applicable(first);
     }
 
+    /// Memory per idle session and the peak under a flood, each in a fresh process.
+    fn memory(&mut self) {
+        let n = self.plan.sessions;
+        let mut heap_row = Row::new(
+            format!("idle session after one round trip through cat, heap each ({n} sessions)"),
+            Unit::Bytes,
+            None,
+        );
+        let mut rss_row = Row::new(
+            format!("idle session after one round trip through cat, RSS each ({n} sessions)"),
+            Unit::Bytes,
+            None,
+        );
+        for imp in self
+            .impls
+            .clone()
+            .into_iter()
+            .filter(|imp| memory::IMPLS.contains(imp))
+        {
+            match memory::idle_sessions(imp, n) {
+                Ok(figures) => {
+                    let (heap, rss) = (figures["heap_per_session"], figures["rss_per_session"]);
+                    eprintln!("  {imp}: idle sessions: heap {heap:.0} B, RSS {rss:.0} B each");
+                    heap_row.set(imp, Cell::Value(heap));
+                    rss_row.set(imp, Cell::Value(rss));
+                }
+                Err(e) => {
+                    let cell = self.failed(imp, "idle sessions", &e);
+                    heap_row.set(imp, cell.clone());
+                    rss_row.set(imp, cell);
+                }
+            }
+        }
+        let mib = self.plan.flood_mib;
+        let mut time_row = Row::new(
+            format!("flood {mib} MiB with no match, time"),
+            Unit::Seconds,
+            Some(mib as f64),
+        );
+        let mut rss_peak_row = Row::new(
+            format!("flood {mib} MiB with no match, peak RSS above the start"),
+            Unit::Bytes,
+            None,
+        );
+        let mut heap_peak_row = Row::new(
+            format!("flood {mib} MiB with no match, peak heap above the start"),
+            Unit::Bytes,
+            None,
+        );
+        for imp in self
+            .impls
+            .clone()
+            .into_iter()
+            .filter(|imp| memory::FLOOD_IMPLS.contains(imp))
+        {
+            match memory::flood(imp, mib << 20) {
+                Ok(figures) => {
+                    let (secs, rss, heap) = (
+                        figures["secs"],
+                        figures["rss_peak_extra"],
+                        figures["heap_peak_extra"],
+                    );
+                    eprintln!(
+                        "  {imp}: flood: {secs:.2} s, peak RSS +{:.1} MiB, peak heap +{:.1} MiB",
+                        rss / 1048576.0,
+                        heap / 1048576.0
+                    );
+                    time_row.set(imp, Cell::Value(secs));
+                    rss_peak_row.set(imp, Cell::Value(rss));
+                    heap_peak_row.set(imp, Cell::Value(heap));
+                    if imp == Impl::Ptychat {
+                        let max = ptychat::DEFAULT_MAX_BUFFER as f64;
+                        let verdict = if rss <= 1.25 * max { "met" } else { "NOT met" };
+                        self.notes.push(format!(
+                            "ptychat flood peak target (extra RSS ≤ 1.25 × the 16 MiB maximum): \
+                             {verdict} ({:.2}×).",
+                            rss / max
+                        ));
+                    }
+                }
+                Err(e) => {
+                    let cell = self.failed(imp, "flood", &e);
+                    time_row.set(imp, cell.clone());
+                    rss_peak_row.set(imp, cell.clone());
+                    heap_peak_row.set(imp, cell);
+                }
+            }
+        }
+        if let Cell::Value(heap) = heap_row.cell(Impl::Ptychat) {
+            let verdict = if *heap <= 8192.0 { "met" } else { "NOT met" };
+            self.notes.push(format!(
+                "ptychat idle session target (≤ 8 KB of heap each): {verdict}."
+            ));
+        }
+        for row in [&mut heap_row, &mut rss_row] {
+            not_applicable_outside(row, &memory::IMPLS);
+        }
+        for row in [&mut time_row, &mut rss_peak_row, &mut heap_peak_row] {
+            not_applicable_outside(row, &memory::FLOOD_IMPLS);
+        }
+        self.rows
+            .extend([heap_row, rss_row, time_row, rss_peak_row, heap_peak_row]);
+    }
+
     fn print(&self) {
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -410,7 +550,8 @@ impl Bench {
         );
         println!(
             "- open3: the same child on three pipes (`--emit-pipe N`: all on stdout; \
-             `--emit-stderr N`: the N bytes on stderr, then the marker on stdout), \
+             `--emit-stderr N`: the N bytes on stderr, then the marker on stdout; `--emit-both N`: \
+             the N bytes on stdout and again on stderr, block by block, then the marker), \
              expecting `{}` on stdout. ptychat: `spawn_piped(StderrMode::Separate)`, which \
              keeps the newest 16 MiB of stderr; raw: std pipes and a poll(2) loop reading \
              both, stderr discarded. expectrl, rexpect and portable-pty have no open3 mode (n/a).",
@@ -429,6 +570,20 @@ impl Bench {
         println!(
             "- CPU: user + system time of this whole process (all threads) across one expect on `sleep 30`."
         );
+        println!(
+            "- memory, idle sessions: in a fresh process, {} sessions of `sh -c 'stty -echo; echo READY; \
+             exec cat'` are spawned and held at once, each awaits READY and does one round trip; \
+             heap bytes (counted by this binary's global allocator) and RSS (`VmRSS`) added, divided \
+             by the count. Kernel memory (ptys) is in neither.",
+            self.plan.sessions
+        );
+        println!(
+            "- memory, flood: in a fresh process, the pty child writes {} MiB with no match; ptychat, \
+             with default settings (16 MiB, DiscardOldest), expects `NEVER-APPEARS-XYZ` or EOF; raw \
+             reads to EOF keeping nothing. Peaks are `VmHWM` (reset through `/proc/self/clear_refs`) \
+             and the allocator's peak, minus their values when `go` is sent.",
+            self.plan.flood_mib
+        );
         if !self.notes.is_empty() {
             println!("\nNotes:");
             for note in &self.notes {
@@ -442,6 +597,12 @@ fn run(options: &Options) -> Result<()> {
     let mut plan = Plan::new(options.quick);
     if let Some(spawns) = options.spawns {
         plan.spawns = spawns;
+    }
+    if let Some(sessions) = options.sessions {
+        plan.sessions = sessions;
+    }
+    if let Some(mib) = options.flood_mib {
+        plan.flood_mib = mib;
     }
     let mut bench = Bench {
         plan,
@@ -458,6 +619,7 @@ fn run(options: &Options) -> Result<()> {
             "roundtrip" => bench.round_trips(),
             "spawn" => bench.spawns(),
             "idle" => bench.idle(),
+            "memory" => bench.memory(),
             _ => unreachable!("groups are validated"),
         }
     }
@@ -477,6 +639,21 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("emit: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let [flag, imp, arg] = &args[..]
+        && flag.starts_with("--child-")
+    {
+        let Ok(arg) = arg.parse() else {
+            eprintln!("{flag} needs a count");
+            return ExitCode::from(2);
+        };
+        return match memory::child(flag, imp, arg) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{flag}: {e}");
                 ExitCode::FAILURE
             }
         };

@@ -29,15 +29,19 @@ pub enum Variant {
     Stdout,
     /// Payload on stderr, then the marker on stdout.
     StderrFirst,
+    /// Payload on stdout and on stderr (each the full size), then the marker
+    /// on stdout.
+    Both,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 2] = [Variant::Stdout, Variant::StderrFirst];
+    pub const ALL: [Variant; 3] = [Variant::Stdout, Variant::StderrFirst, Variant::Both];
 
     pub fn label(self) -> &'static str {
         match self {
             Variant::Stdout => "open3, stdout",
             Variant::StderrFirst => "open3, stderr then stdout",
+            Variant::Both => "open3, stdout and stderr",
         }
     }
 
@@ -45,6 +49,7 @@ impl Variant {
         match self {
             Variant::Stdout => emit::Mode::Stdout,
             Variant::StderrFirst => emit::Mode::Stderr,
+            Variant::Both => emit::Mode::Both,
         }
     }
 }

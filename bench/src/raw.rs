@@ -97,6 +97,23 @@ impl RawSession {
     }
 }
 
+impl RawSession {
+    /// Reads and drops everything until the end of output; returns how many
+    /// bytes that was (the flood benchmark's baseline: nothing is kept).
+    pub fn read_to_eof(&mut self) -> Result<u64> {
+        let mut total = 0u64;
+        let deadline = Instant::now() + self.timeout;
+        while !self.eof {
+            if !self.fill(deadline)? {
+                return Err("raw: timed out before the end of output".into());
+            }
+            total += self.pending.len() as u64;
+            self.pending.clear();
+        }
+        Ok(total)
+    }
+}
+
 enum Matcher<'a> {
     Exact(Box<memmem::Finder<'a>>),
     Regex(regex::bytes::Regex),

@@ -23,6 +23,8 @@ pub enum Unit {
     Seconds,
     /// CPU time in seconds, shown in ms.
     CpuSeconds,
+    /// Memory, in bytes.
+    Bytes,
 }
 
 pub struct Row {
@@ -79,8 +81,19 @@ fn format_time(secs: f64) -> String {
     }
 }
 
+fn format_bytes(bytes: f64) -> String {
+    if bytes < 1024.0 {
+        format!("{} B", sig3(bytes))
+    } else if bytes < 1024.0 * 1024.0 {
+        format!("{} KiB", sig3(bytes / 1024.0))
+    } else {
+        format!("{} MiB", sig3(bytes / (1024.0 * 1024.0)))
+    }
+}
+
 fn format_value(row: &Row, value: f64) -> String {
     match row.unit {
+        Unit::Bytes => format_bytes(value),
         Unit::CpuSeconds => format!("{} ms", sig3(value * 1e3)),
         Unit::Seconds => match row.mib {
             Some(mib) => format!("{} ({} MiB/s)", format_time(value), sig3(mib / value)),
@@ -210,5 +223,8 @@ mod tests {
         assert_eq!(format_time(0.0000123), "12.3 µs");
         assert_eq!(format_time(0.0123), "12.3 ms");
         assert_eq!(format_time(12.3), "12.3 s");
+        assert_eq!(format_bytes(512.0), "512 B");
+        assert_eq!(format_bytes(6.5 * 1024.0), "6.50 KiB");
+        assert_eq!(format_bytes(20.0 * 1024.0 * 1024.0), "20.0 MiB");
     }
 }

@@ -1,9 +1,20 @@
 //! The session's buffer of output that has arrived but has not been matched yet.
 //!
-//! Bytes are read straight into the buffer's spare room (no intermediate copy). Consumed
-//! bytes are dropped lazily: the live region moves forward and is compacted only when that
-//! costs at most as much as the data appended since the last compaction, so every byte is
-//! copied O(1) times however the buffer is used.
+//! Bytes are read straight into the buffer's spare room (no intermediate copy). The buffer
+//! allocates what it needs: a fresh buffer reserves [`FIRST_READ`] bytes, and a read that
+//! fills all the room it was given doubles the next reservation, up to [`READ_CHUNK`]. Its
+//! capacity grows geometrically while the unmatched output grows, but never much beyond
+//! the maximum size: [`Buffer::bound`] is the maximum plus a fifth plus one read. After a
+//! large burst, once the unmatched bytes are few again, capacity above [`SHRINK_ABOVE`] is
+//! given back (with hysteresis: only when the unmatched bytes fill at most an eighth of it).
+//!
+//! Consumed and discarded bytes are dropped lazily: the live region moves forward and is
+//! compacted (moved to the front) when the dead prefix is at least as large as the live
+//! region, or, once the buffer has reached its bound, when the dead prefix is at least a
+//! fifth of the maximum. Either way each compaction moves at most five bytes per byte
+//! appended since the last one, so every byte is copied O(1) times however the buffer is
+//! used, while a full buffer that keeps dropping its oldest bytes stays within 1.2 times
+//! its maximum (plus one read) of memory.
 //!
 //! Positions are absolute (counted from the first byte the session ever read) so matchers
 //! can remember how far they scanned even when old bytes are dropped.
@@ -13,7 +24,8 @@
 pub enum BufferFull {
     /// Drop the oldest bytes, keeping the newest `max` bytes (Tcl Expect's `match_max`
     /// behaviour). A match must fit inside the window of kept bytes. The number of dropped
-    /// bytes is reported by [`Session::discarded`](crate::Session::discarded).
+    /// bytes is reported by [`Session::discarded`](crate::Session::discarded) (and, for a
+    /// separate stderr, [`StderrView::discarded`](crate::StderrView::discarded)).
     #[default]
     DiscardOldest,
     /// Stop reading and fail the `expect` call with [`Error::BufferFull`](crate::Error::BufferFull);
@@ -21,10 +33,22 @@ pub enum BufferFull {
     Error,
 }
 
-/// The smallest allowed maximum: one read must always fit.
+/// The largest read, and the smallest allowed maximum: one read must always fit.
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
+/// The room a fresh (or shrunk) buffer reserves for its first read.
+pub(crate) const FIRST_READ: usize = 1024;
+
+/// Capacity up to this is kept however few bytes are buffered.
+pub(crate) const SHRINK_ABOVE: usize = 2 * READ_CHUNK;
+
+/// A full buffer may carry a dead prefix of up to `max / SLACK` bytes before it is
+/// compacted: the memory bound is `max * (1 + 1 / SLACK)` plus one read, and a compaction
+/// moves at most `SLACK` bytes per byte read since the previous one.
+const SLACK: usize = 5;
+
 pub(crate) struct Buffer {
+    /// `data[..data.len()]` is initialised; `data[start..end]` is the unmatched output.
     data: Vec<u8>,
     start: usize,
     end: usize,
@@ -32,6 +56,13 @@ pub(crate) struct Buffer {
     base: u64,
     max: usize,
     discarded: u64,
+    /// The room the next read is given at least.
+    reserve: usize,
+    /// The length of the room [`Buffer::spare`] gave last.
+    offered: usize,
+    /// Bytes moved by compactions, growth and shrinking (for the tests' cost checks).
+    #[cfg(test)]
+    moved: u64,
 }
 
 impl Buffer {
@@ -43,6 +74,10 @@ impl Buffer {
             base: 0,
             max: max.max(READ_CHUNK),
             discarded: 0,
+            reserve: FIRST_READ,
+            offered: 0,
+            #[cfg(test)]
+            moved: 0,
         }
     }
 
@@ -67,11 +102,24 @@ impl Buffer {
     pub(crate) fn set_max(&mut self, max: usize) {
         self.max = max.max(READ_CHUNK);
         self.enforce_max();
+        self.maybe_shrink();
     }
 
     /// Bytes dropped so far under [`BufferFull::DiscardOldest`].
     pub(crate) fn discarded(&self) -> u64 {
         self.discarded
+    }
+
+    /// The bytes allocated for the buffer.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.data.capacity()
+    }
+
+    /// The capacity a buffer at its maximum size keeps to: the maximum, the dead prefix it
+    /// may carry, and one read.
+    pub(crate) fn bound(&self) -> usize {
+        self.max + self.max / SLACK + READ_CHUNK
     }
 
     /// True when the buffer holds its maximum.
@@ -84,29 +132,107 @@ impl Buffer {
         self.max.saturating_sub(self.len())
     }
 
-    /// Room for one read at the end of the buffer. Fill it, then call [`Buffer::commit`].
+    /// Room for one read at the end of the buffer (at least the current reservation, at
+    /// most [`READ_CHUNK`]). Fill it, then call [`Buffer::commit`].
     pub(crate) fn spare(&mut self) -> &mut [u8] {
-        if self.data.len() - self.end < READ_CHUNK {
-            if self.start > 0 && self.start >= self.len() {
-                // The live bytes are no more than the dead prefix: moving them costs no more
-                // than what was consumed, so the copying is amortised O(1) per byte.
-                self.data.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            if self.data.len() - self.end < READ_CHUNK {
-                // Initialise just one chunk more (the Vec's capacity still grows
-                // geometrically): each byte is zeroed once, right before a read fills it,
-                // rather than a whole doubled allocation at a time.
-                self.data.resize(self.end + READ_CHUNK, 0);
-            }
+        if self.data.len() - self.end < self.reserve {
+            self.make_room(self.reserve);
         }
-        &mut self.data[self.end..self.end + READ_CHUNK]
+        self.offered = (self.data.len() - self.end).min(READ_CHUNK);
+        &mut self.data[self.end..self.end + self.offered]
     }
 
-    /// Marks `n` bytes of [`Buffer::spare`] as filled.
+    /// Makes `want` initialised bytes available after `end`: by compacting when that is
+    /// cheap enough (see the module's notes), else by growing, geometrically up to
+    /// [`Buffer::bound`].
+    fn make_room(&mut self, want: usize) {
+        let len = self.len();
+        let capacity = self.data.capacity();
+        let at_bound = capacity >= self.bound() && len + want <= capacity;
+        if self.start > 0 && (self.start >= len || (at_bound && self.end + want > capacity)) {
+            self.compact();
+        }
+        // Half a reservation left in the allocation is enough for this read: growing for
+        // the other half would double a small buffer for a few bytes.
+        if capacity - self.end < want.div_ceil(2) {
+            self.grow(want);
+        }
+        let initialised = (self.end + want).min(self.data.capacity());
+        if initialised > self.data.len() {
+            // Each byte is zeroed once per allocation, right before a read fills it.
+            self.data.resize(initialised, 0);
+        }
+    }
+
+    /// Moves the live bytes to the front of the allocation.
+    fn compact(&mut self) {
+        self.count_moved(self.len());
+        self.data.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+    }
+
+    /// Reallocates for the live bytes and `want` more: twice the live bytes, but the whole
+    /// bound once past half of it (so the old and the new allocation together never exceed
+    /// the bound), and beyond the bound only as far as needed.
+    fn grow(&mut self, want: usize) {
+        let len = self.len();
+        let bound = self.bound();
+        let mut target = (len + want).max(2 * len).max(FIRST_READ);
+        if target > bound / 2 {
+            target = (len + want).max(bound);
+        }
+        if self.start == 0 {
+            // `realloc` (which may move pages rather than bytes).
+            self.count_moved(self.data.len());
+            self.data.truncate(self.end);
+            self.data.reserve_exact(target - self.end);
+        } else {
+            self.count_moved(len);
+            let mut data = Vec::with_capacity(target);
+            data.extend_from_slice(self.as_slice());
+            self.data = data;
+            self.end = len;
+            self.start = 0;
+        }
+    }
+
+    /// Gives back capacity above [`SHRINK_ABOVE`] when the unmatched bytes fill at most an
+    /// eighth of it. The copy is of those few bytes, after at least three times as many
+    /// were appended, so it is amortised O(1) per byte, and growing back to the same size
+    /// takes as many bytes again, so the buffer does not thrash.
+    fn maybe_shrink(&mut self) {
+        let capacity = self.data.capacity();
+        let len = self.len();
+        if capacity <= SHRINK_ABOVE || len > capacity / 8 {
+            return;
+        }
+        let keep = (2 * len).max(FIRST_READ);
+        self.count_moved(len);
+        let mut data = Vec::with_capacity(keep);
+        data.extend_from_slice(self.as_slice());
+        self.data = data;
+        self.end -= self.start;
+        self.start = 0;
+        self.reserve = FIRST_READ;
+    }
+
+    #[cfg_attr(not(test), allow(unused_variables))]
+    fn count_moved(&mut self, n: usize) {
+        #[cfg(test)]
+        {
+            self.moved += n as u64;
+        }
+    }
+
+    /// Marks `n` bytes of [`Buffer::spare`] as filled. A read that filled all the room it
+    /// was given doubles the next reservation.
     pub(crate) fn commit(&mut self, n: usize) {
-        debug_assert!(self.end + n <= self.data.len());
+        debug_assert!(n <= self.offered && self.end + n <= self.data.len());
+        if n == self.offered {
+            self.reserve = (2 * self.reserve).min(READ_CHUNK);
+        }
+        self.offered = 0;
         self.end += n;
     }
 
@@ -131,22 +257,30 @@ impl Buffer {
     pub(crate) fn enforce_max(&mut self) {
         let excess = self.len().saturating_sub(self.max);
         if excess > 0 {
-            self.consume(excess);
+            self.drop_front(excess);
             self.discarded += excess as u64;
         }
     }
 
-    /// Removes the first `n` unmatched bytes and returns them. When they are most of a
-    /// buffer that starts at its allocation, the allocation itself is handed over and only
-    /// the (smaller) rest is copied, so taking a long `before` costs no copy of it.
+    /// Removes the first `n` unmatched bytes and returns them. When they are most of the
+    /// buffer (at least one read's worth), the allocation itself is handed over (after
+    /// moving the live bytes to its front, in place) and only the (smaller) rest is copied,
+    /// so taking a long `before` costs no second allocation of its size.
     pub(crate) fn take_front(&mut self, n: usize) -> Vec<u8> {
         assert!(n <= self.len(), "take past the end of the buffer");
         let rest = self.len() - n;
-        if self.start == 0 && n >= rest && n >= READ_CHUNK {
-            let mut kept = Vec::with_capacity(rest + READ_CHUNK);
+        if n >= rest && n >= READ_CHUNK {
+            if self.start > 0 {
+                self.compact();
+            }
+            let mut kept = Vec::with_capacity((rest + self.reserve).max(FIRST_READ));
+            self.count_moved(rest);
             kept.extend_from_slice(&self.data[n..self.end]);
             let mut taken = std::mem::replace(&mut self.data, kept);
             taken.truncate(n);
+            if taken.capacity() - n >= READ_CHUNK {
+                taken.shrink_to_fit();
+            }
             self.end = rest;
             self.base += n as u64;
             return taken;
@@ -158,6 +292,11 @@ impl Buffer {
 
     /// Marks the first `n` unmatched bytes as matched.
     pub(crate) fn consume(&mut self, n: usize) {
+        self.drop_front(n);
+        self.maybe_shrink();
+    }
+
+    fn drop_front(&mut self, n: usize) {
         assert!(n <= self.len(), "consume past the end of the buffer");
         self.start += n;
         self.base += n as u64;
@@ -171,6 +310,8 @@ impl Buffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DEFAULT_MAX: usize = 16 << 20;
 
     #[test]
     fn keeps_order_across_consume_and_compaction() {
@@ -202,6 +343,172 @@ mod tests {
         b.extend(b"more");
         assert!(b.as_slice().ends_with(b"more"));
         assert_eq!(b.len(), READ_CHUNK - 10 + 4);
+    }
+
+    /// One read of up to `n` bytes of `byte` through `spare` and `commit`, as a session
+    /// reads; returns how many were read.
+    fn read(b: &mut Buffer, n: usize, byte: u8) -> usize {
+        let spare = b.spare();
+        let n = n.min(spare.len());
+        spare[..n].fill(byte);
+        b.commit(n);
+        n
+    }
+
+    #[test]
+    fn first_read_is_small_and_full_reads_double_the_next() {
+        let mut b = Buffer::new(0);
+        assert_eq!(b.spare().len(), FIRST_READ);
+        assert!(b.capacity() <= FIRST_READ);
+        let mut sizes = Vec::new();
+        for _ in 0..10 {
+            sizes.push(read(&mut b, usize::MAX, b'x'));
+        }
+        assert_eq!(sizes[..3], [FIRST_READ, 2 * FIRST_READ, 4 * FIRST_READ]);
+        assert_eq!(*sizes.last().unwrap(), READ_CHUNK);
+        // A read that leaves room over does not grow the reservation.
+        let mut small = Buffer::new(0);
+        read(&mut small, 10, b'y');
+        small.consume(10);
+        assert_eq!(small.spare().len(), FIRST_READ);
+    }
+
+    #[test]
+    fn a_small_exchange_allocates_only_the_first_reservation() {
+        let mut b = Buffer::new(DEFAULT_MAX);
+        b.extend(b"READY\r\n");
+        b.consume(5);
+        b.extend(b"ping-0\r\n");
+        assert_eq!(b.take_all(), b"\r\nping-0\r\n");
+        assert!(b.capacity() <= FIRST_READ, "{}", b.capacity());
+    }
+
+    #[test]
+    fn shrinks_back_after_a_burst_with_hysteresis() {
+        let mut b = Buffer::new(DEFAULT_MAX);
+        while b.len() < 8 << 20 {
+            read(&mut b, usize::MAX, b'z');
+        }
+        assert!(b.capacity() >= 8 << 20);
+        // Consuming to a quarter of the capacity keeps it (no thrashing)...
+        let big = b.capacity();
+        b.consume(b.len() - big / 4);
+        assert_eq!(b.capacity(), big);
+        // ...an eighth gives it back.
+        b.consume(b.len() - 100);
+        assert!(b.capacity() <= FIRST_READ, "{}", b.capacity());
+        assert_eq!(b.as_slice(), &[b'z'; 100][..]);
+        // Taking a long prefix hands it over and keeps little.
+        b.extend(&vec![b'w'; 4 << 20]);
+        let taken = b.take_front(b.len() - 10);
+        assert_eq!(taken.len(), 100 + (4 << 20) - 10);
+        assert!(b.capacity() <= SHRINK_ABOVE, "{}", b.capacity());
+        assert_eq!(b.as_slice(), b"wwwwwwwwww");
+    }
+
+    #[test]
+    fn a_full_buffer_discarding_stays_bounded_and_moves_each_byte_o1_times() {
+        let max = 1 << 20;
+        let mut b = Buffer::new(max);
+        let mut total = 0u64;
+        for i in 0..(64usize << 20) / 4096 {
+            // Reads of varying size, as a pty or pipe gives them.
+            total += read(&mut b, 1 + (i * 7919) % READ_CHUNK, i as u8) as u64;
+            b.enforce_max();
+            assert!(
+                b.capacity() <= b.bound(),
+                "{} > {}",
+                b.capacity(),
+                b.bound()
+            );
+        }
+        assert_eq!(b.len(), max);
+        assert_eq!(b.discarded(), total - max as u64);
+        assert_eq!(b.base(), b.discarded());
+        assert!(
+            b.moved <= (SLACK as u64 + 1) * total,
+            "{} bytes moved for {total} read",
+            b.moved
+        );
+        // Taking everything hands the allocation over: no second buffer of its size.
+        let all = b.take_all();
+        assert_eq!(all.len(), max);
+    }
+
+    /// Random appends, reads, matches, takes and discards against a plain `Vec` model.
+    #[test]
+    fn agrees_with_a_simple_model() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: usize| {
+            seed ^= seed >> 12;
+            seed ^= seed << 25;
+            seed ^= seed >> 27;
+            (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
+        };
+        for round in 0..16 {
+            let max = READ_CHUNK * (1 + next(4));
+            let mut b = Buffer::new(max);
+            let mut model: Vec<u8> = Vec::new();
+            let (mut base, mut discarded, mut appended) = (0u64, 0u64, 0u64);
+            let mut moved_floor = 0u64;
+            for step in 0..600 {
+                let byte = (round * 31 + step) as u8;
+                match next(8) {
+                    0..=2 => {
+                        // A read of a random size, then the session's discard.
+                        let want = [10, 1000, READ_CHUNK, 3 * READ_CHUNK][next(4)];
+                        let n = read(&mut b, want, byte);
+                        model.extend(std::iter::repeat_n(byte, n));
+                        appended += n as u64;
+                        let excess = model.len().saturating_sub(max);
+                        model.drain(..excess);
+                        base += excess as u64;
+                        discarded += excess as u64;
+                        b.enforce_max();
+                    }
+                    3 => {
+                        let n = next(5 * READ_CHUNK);
+                        b.extend(&vec![byte; n]);
+                        model.extend(std::iter::repeat_n(byte, n));
+                        appended += n as u64;
+                    }
+                    4 | 5 => {
+                        let n = next(model.len() + 1);
+                        b.consume(n);
+                        model.drain(..n);
+                        base += n as u64;
+                    }
+                    6 => {
+                        let n = [0, model.len(), model.len() / 2, next(model.len() + 1)][next(4)];
+                        assert_eq!(b.take_front(n), model[..n]);
+                        model.drain(..n);
+                        base += n as u64;
+                    }
+                    _ => {
+                        let excess = model.len().saturating_sub(max);
+                        model.drain(..excess);
+                        base += excess as u64;
+                        discarded += excess as u64;
+                        b.enforce_max();
+                    }
+                }
+                assert_eq!(b.as_slice(), &model[..], "round {round} step {step}");
+                assert_eq!(b.base(), base);
+                assert_eq!(b.discarded(), discarded);
+                assert!(
+                    b.capacity() <= b.bound().max(8 * (b.len() + 2 * READ_CHUNK)),
+                    "capacity {} for {} bytes (bound {})",
+                    b.capacity(),
+                    b.len(),
+                    b.bound()
+                );
+                moved_floor = moved_floor.max(b.moved);
+            }
+            assert!(
+                moved_floor <= 8 * appended + (1 << 20),
+                "{moved_floor} bytes moved for {appended} appended"
+            );
+        }
     }
 
     #[test]

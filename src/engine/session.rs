@@ -201,7 +201,20 @@ impl<T: Transport> Session<T> {
         self.on_full = on_full;
     }
 
-    /// How many bytes were dropped from a full buffer under [`BufferFull::DiscardOldest`].
+    /// How many bytes of the main output were dropped from a full buffer under
+    /// [`BufferFull::DiscardOldest`] since the session started (the separate stderr's
+    /// count is [`StderrView::discarded`]). An `expect` that fails after dropping bytes
+    /// says how many in its error.
+    ///
+    /// ```
+    /// use ptychat::{BufferFull, Pattern, StderrMode};
+    /// let mut s = ptychat::Command::shell("head -c 300000 /dev/zero; echo done")
+    ///     .spawn_piped(StderrMode::Null)?;
+    /// s.set_max_buffer(100_000, BufferFull::DiscardOldest);
+    /// s.expect("done")?;
+    /// assert_eq!(s.discarded(), 300_005 - 100_000);
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
     pub fn discarded(&self) -> u64 {
         self.outputs.main.buffer.discarded()
     }
@@ -535,13 +548,21 @@ impl<T: Transport> Session<T> {
             Stream::Stderr => Combined::new(&[], patterns, &[]),
         };
         let mut set = self.start_expect(stream, &combined, deadline);
+        let discarded = self.outputs.get(stream).buffer.discarded();
         loop {
             if let Some(ended) = self.check(stream, &mut set, deadline) {
-                return self.ended(stream, &combined, &set, deadline, ended);
+                return self.ended(stream, &combined, &set, deadline, discarded, ended);
             }
             match self.fill(stream, deadline)? {
                 Filled::DeadlinePassed => {
-                    return self.ended(stream, &combined, &set, deadline, Ended::DeadlinePassed);
+                    return self.ended(
+                        stream,
+                        &combined,
+                        &set,
+                        deadline,
+                        discarded,
+                        Ended::DeadlinePassed,
+                    );
                 }
                 Filled::Data => {
                     if let Some(timeout) = restart_on_data {
@@ -624,17 +645,26 @@ impl<T: Transport> Session<T> {
     }
 
     /// How an `expect` call ended: traces it, and turns an end the patterns did not ask
-    /// for into the error that shows the patterns, the deadline and the output's tail; a
-    /// background pattern's match into [`Error::Background`].
+    /// for into the error that shows the patterns, the deadline, the output's tail and how
+    /// many bytes were dropped from a full buffer since the call began (when the buffer's
+    /// count was `discarded_before`); a background pattern's match into
+    /// [`Error::Background`].
     pub(crate) fn ended(
         &mut self,
         stream: Stream,
         combined: &Combined<'_>,
         set: &MatchSet<'_>,
         deadline: &Deadline,
+        discarded_before: u64,
         how: Ended,
     ) -> Result<Match> {
         let waited = deadline.elapsed();
+        let discarded = self.outputs.get(stream).buffer.discarded() - discarded_before;
+        let dropped = if discarded > 0 {
+            format!(", {discarded} bytes discarded from the full buffer meanwhile")
+        } else {
+            String::new()
+        };
         if let Some(trace) = &mut self.trace {
             match &how {
                 Ended::Matched(m) => trace.ended(format_args!(
@@ -647,9 +677,9 @@ impl<T: Transport> Session<T> {
                     "signal {} after {waited:?}",
                     m.signal().map_or("?", |s| s.as_str())
                 )),
-                Ended::Eof => trace.ended(format_args!("end of output after {waited:?}")),
+                Ended::Eof => trace.ended(format_args!("end of output after {waited:?}{dropped}")),
                 Ended::DeadlinePassed => {
-                    trace.ended(format_args!("deadline passed after {waited:?}"))
+                    trace.ended(format_args!("deadline passed after {waited:?}{dropped}"))
                 }
                 Ended::BufferFull => {}
             }
@@ -678,6 +708,7 @@ impl<T: Transport> Session<T> {
                 patterns,
                 waited,
                 buffered,
+                discarded,
                 tail,
                 hint,
             },
@@ -686,6 +717,7 @@ impl<T: Transport> Session<T> {
                 timeout: deadline.timeout().unwrap_or(Duration::MAX),
                 waited,
                 buffered,
+                discarded,
                 tail,
                 hint,
             },
@@ -1005,6 +1037,26 @@ impl<T: Transport> StderrView<'_, T> {
     /// True once stderr has ended (buffered bytes may remain).
     pub fn is_eof(&self) -> bool {
         self.session.outputs.stderr.eof
+    }
+
+    /// How many bytes of stderr were dropped from its full buffer since the session
+    /// started. Stderr is read while any call waits and always keeps only its newest
+    /// [`max_buffer`](Session::max_buffer) bytes ([`BufferFull::DiscardOldest`]), so a
+    /// program can never block on it; this count says how much of it was lost.
+    ///
+    /// ```
+    /// use ptychat::{Command, StderrMode};
+    /// let mut s = Command::shell("head -c 100000 /dev/zero >&2; echo done")
+    ///     .spawn_piped(StderrMode::Separate)?;
+    /// s.set_max_buffer(0, ptychat::BufferFull::DiscardOldest); // the floor: 64 KiB
+    /// s.expect("done")?;
+    /// s.stderr().read_available()?;
+    /// assert_eq!(s.stderr().discarded(), 100_000 - 64 * 1024);
+    /// assert_eq!(s.stderr().buffer().len(), 64 * 1024);
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn discarded(&self) -> u64 {
+        self.session.outputs.stderr.buffer.discarded()
     }
 }
 

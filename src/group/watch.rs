@@ -80,6 +80,8 @@ struct Progress {
     seen: Option<WatchState>,
     /// Where the last match of this wait left its buffer.
     consumed: u64,
+    /// How many bytes its full buffer had dropped when the wait began.
+    discarded: u64,
     /// Its output ended and its `eof` action continued: no longer watched.
     finished: bool,
 }
@@ -107,6 +109,7 @@ pub(crate) fn drive<T: Transport, V>(
             progress.push(Progress {
                 seen: None,
                 consumed: session.watch_state().consumed,
+                discarded: session.discarded(),
                 finished: false,
             });
         }
@@ -142,8 +145,14 @@ pub(crate) fn drive<T: Transport, V>(
                 progress[k].consumed = after.consumed;
                 progress[k].seen = Some(after);
                 if let Some(ended) = ended {
-                    let result =
-                        session.ended(Stream::Main, &plan.combined, &sets[k], deadline, ended);
+                    let result = session.ended(
+                        Stream::Main,
+                        &plan.combined,
+                        &sets[k],
+                        deadline,
+                        progress[k].discarded,
+                        ended,
+                    );
                     hit = Some((k, result));
                     break;
                 }
@@ -161,6 +170,7 @@ pub(crate) fn drive<T: Transport, V>(
                             &plan.combined,
                             &sets[k],
                             deadline,
+                            progress[k].discarded,
                             Ended::DeadlinePassed,
                         );
                         hit = Some((k, result));
