@@ -841,7 +841,9 @@ impl<'a> Runner<'a> {
             ..
         }) = self.programs.get(&name)
         {
-            return Ok(*status);
+            let status = *status;
+            self.set_status(&name, status);
+            return Ok(status);
         }
         let timeout = self.settings.timeout;
         let who = self.who(program);
