@@ -1153,4 +1153,171 @@ mod tests {
         );
         assert_eq!(bad("expect {\n \"a\" send \"x\n}").0, 2);
     }
+
+    #[test]
+    fn parses_program_names() {
+        let stmts = ok(concat!(
+            "spawn -n bc bc -q; spawn_shell -n sh 'exec sh'; spawn -n main cat; spawn cat\n",
+            "sendline -i bc x; send x; abort_on -i sh ERR; kill -i main TERM; use sh\n",
+            "expect -t 5 -i bc,sh /(\\d+)/\n",
+            "expect -i sh -t 5 {\n",
+            "  -i bc,main -gl \"*x\"  print a\n",
+            "  eof\n",
+            "}\n",
+            "interact -i bc --escape ^X\n",
+        ));
+        let names: Vec<Option<&str>> = stmts[..4]
+            .iter()
+            .map(|s| match &s.op {
+                Op::Spawn(name, _) | Op::SpawnShell(name, _) => name.as_deref(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // `-n main` is the unnamed program.
+        assert_eq!(names, [Some("bc"), Some("sh"), None, None]);
+        assert!(matches!(&stmts[4].op, Op::SendLine(Some(n), Some(_)) if n == "bc"));
+        assert!(matches!(&stmts[5].op, Op::Send(None, _)));
+        assert!(matches!(&stmts[6].op, Op::AbortOn(Some(n), p) if n == "sh" && p.len() == 1));
+        assert!(matches!(&stmts[7].op, Op::Kill(Some(n), Some(_)) if n == "main"));
+        assert!(matches!(&stmts[8].op, Op::Use(n) if n == "sh"));
+        let Op::Expect(one) = &stmts[9].op else {
+            panic!()
+        };
+        assert_eq!(one.programs, ["bc", "sh"]);
+        assert!(one.timeout.is_some() && one.branches[0].programs.is_empty());
+        let Op::Expect(block) = &stmts[10].op else {
+            panic!()
+        };
+        assert_eq!(block.programs, ["sh"]);
+        assert_eq!(block.branches[0].programs, ["bc", "main"]);
+        assert!(matches!(block.branches[0].pattern, PatternSpec::Glob(_)));
+        assert!(block.branches[1].programs.is_empty());
+        assert!(matches!(&stmts[11].op, Op::Interact(Some(n), Some(_)) if n == "bc"));
+        // Quoted, `-i` is text.
+        assert!(matches!(
+            &ok("spawn cat\nsend \"-i\"")[1].op,
+            Op::Send(None, _)
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_program_names() {
+        assert_eq!(
+            bad("spawn -n a cat\nsend -i b x"),
+            (
+                2,
+                "no program named `b` is spawned before this line (`spawn -n b PROGRAM` \
+                 starts one)"
+                    .into()
+            )
+        );
+        assert_eq!(bad("send -i b x\nspawn -n b cat").0, 1);
+        assert!(
+            bad("spawn -n \"a b\" cat")
+                .1
+                .starts_with("spawn -n needs a name")
+        );
+        assert!(
+            bad("spawn -n $x cat")
+                .1
+                .starts_with("spawn -n needs a name")
+        );
+        assert!(bad("spawn -n a").1.starts_with("usage: spawn [-n NAME]"));
+        assert!(
+            bad("spawn -n a cat\nexpect -i a -i a x")
+                .1
+                .contains("-i is given twice")
+        );
+        assert!(
+            bad("spawn -n a cat\nexpect -i a,")
+                .1
+                .starts_with("expect -i needs")
+        );
+        assert!(
+            bad("spawn -n a cat\nexpect -i")
+                .1
+                .starts_with("expect -i needs")
+        );
+        assert!(
+            bad("spawn -n a cat\nexpect -i a")
+                .1
+                .starts_with("usage: expect")
+        );
+        assert!(bad("spawn -n a cat\nuse").1.starts_with("usage: use NAME"));
+        assert!(
+            bad("spawn -n a cat\nuse 'a'")
+                .1
+                .starts_with("use: a program name")
+        );
+        assert!(
+            bad("use main")
+                .1
+                .contains("`spawn PROGRAM` without -n starts it")
+        );
+        ok("spawn cat\nuse main; send -i main x");
+    }
+
+    /// Scripts made of pieces of commands, cut and joined at random (a fixed seed), never
+    /// make the parser panic: each parses or is a located error.
+    #[test]
+    fn mangled_scripts_never_panic() {
+        const PIECES: &[&str] = &[
+            "spawn",
+            " -n",
+            " a",
+            " -i",
+            " b,a",
+            " cat",
+            "expect",
+            " {",
+            "}",
+            "\n",
+            ";",
+            " /x(/",
+            " /(\\d)/",
+            " \"",
+            "'",
+            " eof",
+            " timeout",
+            " -gl",
+            " -t",
+            " 1",
+            "use a",
+            "abort_on",
+            "sendline",
+            " $",
+            "${",
+            "#",
+            " continue",
+            "send -i main",
+            "interact -i a -e",
+            "spawn_shell -n",
+            ",",
+            " main",
+            " -",
+            "\\",
+            "\t",
+        ];
+        let mut seed: u64 = 0x5eed;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % n
+        };
+        for _ in 0..20_000 {
+            let len = 1 + next(24);
+            let source: String = (0..len).map(|_| PIECES[next(PIECES.len())]).collect();
+            match parse("f", &source) {
+                Ok(_) => {}
+                Err(ScriptError::Message { line, .. }) => {
+                    assert!(
+                        line >= 1 && line <= source.split('\n').count(),
+                        "{source:?}"
+                    );
+                }
+                Err(other) => panic!("{source:?}: {other:?}"),
+            }
+        }
+    }
 }
