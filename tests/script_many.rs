@@ -103,6 +103,40 @@ fn bc_and_python_answer_in_one_expect() {
     assert_eq!(stdout(&output), "bc: 42\npy: 48\npython's status: 3\n");
 }
 
+/// The first script of the "Several programs" section of docs/SCRIPTS.md runs and prints
+/// what the text after it shows (its last two lines in either order).
+#[test]
+fn the_several_programs_example_of_the_docs_runs() {
+    require("bc");
+    require("python3");
+    let docs = include_str!("../docs/SCRIPTS.md");
+    let section = &docs[docs.find("## Several programs").expect("the section")..];
+    let start = section.find("```sh\n").expect("an example") + "```sh\n".len();
+    let example = &section[start..];
+    let example = &example[..example.find("```").expect("its end")];
+    let (output, _) = run_script(example);
+    assert_success(&output);
+    let out = stdout(&output);
+    let mut lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"python checked bc: True, 20 digits"),
+        "{out}"
+    );
+    lines[1..].sort();
+    assert_eq!(
+        lines,
+        [
+            "python checked bc: True, 20 digits",
+            "bc answered: 42",
+            "py answered: 5050"
+        ]
+    );
+    let shown = "$ ptychat run two.ptychat\npython checked bc: True, 20 digits\nbc answered: 42\n\
+                 py answered: 5050\n";
+    assert!(section.contains(shown), "the docs show another output");
+}
+
 /// An expect block whose branches name their programs runs the branch of the program that
 /// matched; `continue` waits on all of them again; `use` changes the current program.
 #[test]

@@ -17,7 +17,9 @@
 //! The whole language is described in `docs/SCRIPTS.md`: one command per line (or several
 //! separated by `;`), `#` comments, shell-like words with `"double-quoted"` strings
 //! (escapes and `$variables`) and `'single-quoted'` literal ones, `/regex/` patterns, and
-//! `expect { ... }` blocks with one branch per pattern.
+//! `expect { ... }` blocks with one branch per pattern. Several programs can run at once
+//! under names (`spawn -n NAME`, `send -i NAME`, `expect -i a,b`), driven as one
+//! [`Group`](crate::Group).
 //!
 //! A script is parsed completely before it runs, so a mistake on any line is reported (as
 //! a [`ScriptError`] with the file and line) before a program is started. When a command
