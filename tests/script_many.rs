@@ -444,3 +444,34 @@ fn every_program_is_reaped_at_the_end() {
         }
     }
 }
+
+/// Logs cover every program: those running when the log opens and those spawned later;
+/// `-v` shows every program's output.
+#[test]
+fn logs_cover_every_program() {
+    let log =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("many-{}.log", std::process::id()));
+    let log = log.to_str().unwrap();
+    let path = script(&format!(
+        "set echo off\n\
+         set timeout 30\n\
+         spawn -n a cat\n\
+         log_file -o '{log}'\n\
+         sendline -i a from-a\n\
+         expect -i a from-a\n\
+         spawn -n b cat\n\
+         sendline -i b from-b\n\
+         expect -i a,b from-b\n\
+         close -i a\n\
+         sendline -i b again\n\
+         expect -i b again\n\
+         log_file\n"
+    ));
+    let output = ptychat(&["run", "-v", &path]);
+    assert_success(&output);
+    assert_eq!(stderr(&output), "from-a\r\nfrom-b\r\nagain\r\n");
+    assert_eq!(
+        std::fs::read_to_string(log).unwrap(),
+        "from-a\r\nfrom-b\r\nagain\r\n"
+    );
+}
