@@ -1,5 +1,5 @@
 //! The logs of a running script (`--verbose`, `--log`, `--log-output`, `--record`,
-//! `log_user`, `log_file`, `record`), attached to each program the script spawns.
+//! `log_user`, `log_file`, `record`), attached to every program the script spawns.
 
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
@@ -7,8 +7,9 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::engine::transcript::{Transcript, TranscriptId};
+use crate::group::{Group, SessionId};
 use crate::logging::{AsciicastRecorder, Direction, LogWriter, Shared};
-use crate::transport::pty::PtySession;
+use crate::transport::pty::Pty;
 
 /// One of the script's own output streams (its standard output or its log), shared with
 /// the transcripts that echo the program's output to it.
@@ -120,8 +121,19 @@ impl Sink {
 struct Entry {
     slot: Slot,
     sink: Sink,
-    /// Its transcript on the running program, if any.
-    id: Option<TranscriptId>,
+    /// Its transcript on each program it is attached to.
+    ids: Vec<(SessionId, TranscriptId)>,
+}
+
+impl Entry {
+    /// Takes its transcript off every program of `group` it is attached to.
+    fn detach(&mut self, group: &mut Group<Pty>) {
+        for (id, transcript) in self.ids.drain(..) {
+            if let Some(session) = group.get_mut(id) {
+                drop(session.remove_transcript(transcript));
+            }
+        }
+    }
 }
 
 /// The script's logs.
@@ -131,52 +143,67 @@ pub(crate) struct ScriptLogs {
 }
 
 impl ScriptLogs {
-    /// Puts `sink` in `slot` (`None` empties it), attached to the running program if there
-    /// is one. Returns what went wrong writing the sink it replaces.
+    /// Puts `sink` in `slot` (`None` empties it), attached to every running program.
+    /// Returns what went wrong writing the sink it replaces.
     pub(crate) fn set(
         &mut self,
         slot: Slot,
         sink: Option<Sink>,
-        mut session: Option<&mut PtySession>,
+        group: &mut Group<Pty>,
     ) -> Option<String> {
         let old = match self.entries.iter().position(|e| e.slot == slot) {
             Some(index) => {
-                let entry = self.entries.remove(index);
-                if let (Some(session), Some(id)) = (session.as_deref_mut(), entry.id) {
-                    drop(session.remove_transcript(id));
-                }
+                let mut entry = self.entries.remove(index);
+                entry.detach(group);
                 Some(entry.sink)
             }
             None => None,
         };
         if let Some(sink) = sink {
-            let id = session.map(|s| s.add_transcript(sink.transcript()));
-            self.entries.push(Entry { slot, sink, id });
+            let ids = group
+                .iter_mut()
+                .map(|(id, session)| (id, session.add_transcript(sink.transcript())))
+                .collect();
+            self.entries.push(Entry { slot, sink, ids });
         }
         old.and_then(Sink::close)
     }
 
-    /// Attaches every log to a program just spawned.
-    pub(crate) fn attach(&mut self, session: &mut PtySession) {
+    /// Attaches every log to the program just spawned as `id`.
+    pub(crate) fn attach(&mut self, group: &mut Group<Pty>, id: SessionId) {
         for entry in &mut self.entries {
-            entry.id = Some(session.add_transcript(entry.sink.transcript()));
+            // Programs closed or spawned again took their transcripts with them.
+            entry.ids.retain(|(old, _)| group.get(*old).is_some());
+            if let Some(session) = group.get_mut(id) {
+                entry
+                    .ids
+                    .push((id, session.add_transcript(entry.sink.transcript())));
+            }
         }
     }
 
-    /// Detaches (`on` false) or reattaches the logs that copy the output to the script's
-    /// own streams (`--verbose`, `log_user`): while `interact` shows the program's output
-    /// on the user's terminal, they would show it twice.
-    pub(crate) fn set_echoes(&mut self, on: bool, session: &mut PtySession) {
+    /// Detaches (`on` false) or reattaches the logs that copy the output of the program
+    /// `id` to the script's own streams (`--verbose`, `log_user`): while `interact` shows
+    /// that program's output on the user's terminal, they would show it twice.
+    pub(crate) fn set_echoes(&mut self, on: bool, group: &mut Group<Pty>, id: SessionId) {
+        let Some(session) = group.get_mut(id) else {
+            return;
+        };
         for entry in &mut self.entries {
             if !matches!(entry.sink, Sink::Echo(_)) {
                 continue;
             }
-            match (on, entry.id) {
-                (false, Some(id)) => {
-                    drop(session.remove_transcript(id));
-                    entry.id = None;
+            let attached = entry.ids.iter().position(|(of, _)| *of == id);
+            match (on, attached) {
+                (false, Some(index)) => {
+                    let (_, transcript) = entry.ids.remove(index);
+                    drop(session.remove_transcript(transcript));
                 }
-                (true, None) => entry.id = Some(session.add_transcript(entry.sink.transcript())),
+                (true, None) => {
+                    entry
+                        .ids
+                        .push((id, session.add_transcript(entry.sink.transcript())));
+                }
                 _ => {}
             }
         }
@@ -192,12 +219,10 @@ impl ScriptLogs {
     }
 
     /// Detaches and finishes every log; what went wrong writing them.
-    pub(crate) fn close(&mut self, mut session: Option<&mut PtySession>) -> Vec<String> {
+    pub(crate) fn close(&mut self, group: &mut Group<Pty>) -> Vec<String> {
         let mut problems = Vec::new();
-        for entry in self.entries.drain(..) {
-            if let (Some(session), Some(id)) = (session.as_deref_mut(), entry.id) {
-                drop(session.remove_transcript(id));
-            }
+        for mut entry in self.entries.drain(..) {
+            entry.detach(group);
             problems.extend(entry.sink.close());
         }
         problems

@@ -17,7 +17,9 @@
 //! The whole language is described in `docs/SCRIPTS.md`: one command per line (or several
 //! separated by `;`), `#` comments, shell-like words with `"double-quoted"` strings
 //! (escapes and `$variables`) and `'single-quoted'` literal ones, `/regex/` patterns, and
-//! `expect { ... }` blocks with one branch per pattern.
+//! `expect { ... }` blocks with one branch per pattern. Several programs can run at once
+//! under names (`spawn -n NAME`, `send -i NAME`, `expect -i a,b`), driven as one
+//! [`Group`](crate::Group).
 //!
 //! A script is parsed completely before it runs, so a mistake on any line is reported (as
 //! a [`ScriptError`] with the file and line) before a program is started. When a command
@@ -398,5 +400,56 @@ mod tests {
         );
         let (result, _) = run("fail \"custom\" message", &[]);
         assert_eq!(result, Err("t:1: custom message".into()));
+    }
+
+    /// Scripts of valid commands over several programs, in a random order (a fixed seed),
+    /// run to an end or a located error, never a panic.
+    #[test]
+    fn shuffled_commands_over_several_programs_never_panic() {
+        const LINES: &[&str] = &[
+            "spawn -n a cat",
+            "spawn -n b sh -c 'echo hi; exit 2'",
+            "spawn true",
+            "sendline -i a x",
+            "sendline -i b x",
+            "sendline x",
+            "sendeof -i a",
+            "expect -t 0.01 -i a,b x",
+            "expect -t 0.01 -i main,a { \n -i a x print $program\n -i main eof\n timeout\n}",
+            "expect -t 0.01 -i b { \n eof continue\n -i a timeout\n}",
+            "wait -i b",
+            "assert_exit -i b 2",
+            "close -i a",
+            "close",
+            "kill -i a",
+            "use a",
+            "use main",
+            "abort_on -i a x",
+            "abort_on hi",
+            "abort_on",
+            "print $program $status",
+            "set timeout 0.05",
+        ];
+        let mut seed: u64 = 0xab07;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % n
+        };
+        for _ in 0..40 {
+            // Every name is spawned first, so the script parses.
+            let mut source =
+                String::from("set timeout 0.05\nspawn true\nspawn -n a cat\nspawn -n b cat\n");
+            for _ in 0..8 {
+                source.push_str(LINES[next(LINES.len())]);
+                source.push('\n');
+            }
+            let script = Script::parse("t", &source).unwrap_or_else(|e| panic!("{e}"));
+            match script.run_with(&[], &RunOptions::default(), io::sink(), io::sink()) {
+                Ok(_) => {}
+                Err(e) => assert!(e.line().is_some(), "{source}\n{e}"),
+            }
+        }
     }
 }

@@ -19,33 +19,45 @@ pub(crate) struct Stmt {
     pub(crate) op: Op,
 }
 
+/// The name of the program a spawn without `-n NAME` starts: the one program of a script
+/// that runs one at a time.
+pub(crate) const MAIN: &str = "main";
+
+/// The program a command addresses: `-i NAME`, or (`None`) the current one.
+pub(crate) type Program = Option<String>;
+
 /// What a command does. Arguments stay [`Word`]s until the command runs, so they can
 /// use variables.
 #[derive(Debug, Clone)]
 pub(crate) enum Op {
     Set(Setting),
     Let(String, Word),
-    Spawn(Vec<Word>),
-    SpawnShell(Word),
-    Send(Word),
-    SendSecret(Secret),
-    SendLine(Option<Word>),
-    SendControl(Word),
-    SendEof,
-    SendIntr,
+    /// `spawn [-n NAME] PROGRAM ARGS...`; no name is [`MAIN`].
+    Spawn(Program, Vec<Word>),
+    /// `spawn_shell [-n NAME] LINE`.
+    SpawnShell(Program, Word),
+    /// `use NAME`: makes NAME the current program.
+    Use(String),
+    Send(Program, Word),
+    SendSecret(Program, Secret),
+    SendLine(Program, Option<Word>),
+    SendControl(Program, Word),
+    SendEof(Program),
+    SendIntr(Program),
     Expect(Expect),
-    AbortOn(Vec<PatternSpec>),
+    /// `abort_on [-i NAME] PATTERN...`: without a name, for every program.
+    AbortOn(Program, Vec<PatternSpec>),
     Print(Vec<Word>),
-    Wait,
-    AssertExit(Word),
+    Wait(Program),
+    AssertExit(Program, Word),
     Sleep(Word),
-    Close,
-    Kill(Option<Word>),
+    Close(Program),
+    Kill(Program, Option<Word>),
     Fail(Vec<Word>),
     Exit(Option<Word>),
     Continue,
-    /// `interact [--escape KEY|none]`: the escape key, if given.
-    Interact(Option<Word>),
+    /// `interact [-i NAME] [--escape KEY|none]`: the escape key, if given.
+    Interact(Program, Option<Word>),
     LogUser(Word),
     /// `log_file [-a] [-o|-i] [PATH]`; no path closes the log.
     LogFile {
@@ -87,6 +99,9 @@ pub(crate) enum Setting {
 #[derive(Debug, Clone)]
 pub(crate) struct Expect {
     pub(crate) timeout: Option<Word>,
+    /// `-i NAME,NAME...`: the programs of the branches that name none; empty: the current
+    /// program.
+    pub(crate) programs: Vec<String>,
     pub(crate) branches: Vec<Branch>,
 }
 
@@ -95,6 +110,9 @@ pub(crate) struct Expect {
 pub(crate) struct Branch {
     /// The 1-based line of the pattern.
     pub(crate) line: usize,
+    /// `-i NAME,NAME...` at the start of a block's branch: the programs whose output the
+    /// pattern watches; empty: those of the expect.
+    pub(crate) programs: Vec<String>,
     pub(crate) pattern: PatternSpec,
     pub(crate) action: Vec<Stmt>,
 }
@@ -128,7 +146,7 @@ pub(crate) fn warnings(file: &str, stmts: &[Stmt]) -> Vec<String> {
                         walk(&branch.action, check);
                     }
                 }
-                Op::AbortOn(specs) => specs.iter().for_each(|spec| check(stmt.line, spec)),
+                Op::AbortOn(_, specs) => specs.iter().for_each(|spec| check(stmt.line, spec)),
                 _ => {}
             }
         }
@@ -166,6 +184,7 @@ pub(crate) fn parse(file: &str, source: &str) -> Result<Vec<Stmt>, ScriptError> 
             .map(|l| l.strip_suffix('\r').unwrap_or(l))
             .collect(),
         next: 0,
+        spawned: Vec::new(),
     };
     let mut stmts = Vec::new();
     while let Some((line, text)) = parser.next_line() {
@@ -185,13 +204,32 @@ struct Parser<'s> {
     file: &'s str,
     lines: Vec<&'s str>,
     next: usize,
+    /// The program names spawned so far, in the order of the lines: a name used before
+    /// any spawn of it is a mistake.
+    spawned: Vec<String>,
 }
 
 /// Every command name, for error messages.
 const COMMANDS: &str = "set, timeout, let, spawn, spawn_shell, send, sendline, sendcontrol, \
                         sendeof, sendintr, send_secret, expect, abort_on, print, wait, \
                         assert_exit, sleep, close, kill, fail, exit, continue, log_user, \
-                        log_file, record, interact";
+                        log_file, record, interact, use";
+
+/// The commands that address a program, and so take `-i NAME`.
+const ADDRESSING: &[&str] = &[
+    "send",
+    "send_secret",
+    "sendline",
+    "sendcontrol",
+    "sendeof",
+    "sendintr",
+    "abort_on",
+    "wait",
+    "assert_exit",
+    "close",
+    "kill",
+    "interact",
+];
 
 impl<'s> Parser<'s> {
     fn error(&self, line: usize, message: impl Into<String>) -> ScriptError {
@@ -242,7 +280,7 @@ impl<'s> Parser<'s> {
             let op = self.op(&name, args, line, context, line_ended)?;
             let text = match op {
                 // `--trace` must not show the secret.
-                Op::SendSecret(_) => format!("{name} (secret not shown)"),
+                Op::SendSecret(..) => format!("{name} (secret not shown)"),
                 _ => lexer.text(start, end).to_owned(),
             };
             stmts.push(Stmt { line, text, op });
@@ -252,15 +290,132 @@ impl<'s> Parser<'s> {
     fn op(
         &mut self,
         name: &str,
-        args: Vec<Token>,
+        mut args: Vec<Token>,
         line: usize,
         context: Context,
         line_ended: bool,
     ) -> Result<Op, ScriptError> {
-        let err = |message: String| self.error(line, message);
         if name == "expect" {
             return self.expect(args, line, context, line_ended).map(Op::Expect);
         }
+        let program = match ADDRESSING.contains(&name) {
+            true => self.program_option(&mut args, name, "-i", line)?,
+            false => None,
+        };
+        if matches!(name, "spawn" | "spawn_shell") {
+            let spawned = self.program_option(&mut args, name, "-n", line)?;
+            let op = self.op_with(name, args, line, context, None)?;
+            // `spawn -n main` is `spawn`.
+            let spawned = spawned.filter(|n| n != MAIN);
+            let known = spawned.clone().unwrap_or_else(|| MAIN.to_owned());
+            if !self.spawned.contains(&known) {
+                self.spawned.push(known);
+            }
+            return Ok(match op {
+                Op::Spawn(_, argv) => Op::Spawn(spawned, argv),
+                Op::SpawnShell(_, shell) => Op::SpawnShell(spawned, shell),
+                other => other,
+            });
+        }
+        self.op_with(name, args, line, context, program)
+    }
+
+    /// A leading `FLAG NAME` of a command's arguments (`-i NAME`, `-n NAME`), taken out of
+    /// them. The program named by `-i` must have been spawned on an earlier line.
+    fn program_option(
+        &self,
+        args: &mut Vec<Token>,
+        command: &str,
+        flag: &str,
+        line: usize,
+    ) -> Result<Program, ScriptError> {
+        if !matches!(args.first(), Some(Token::Word(w)) if w.plain() == Some(flag)) {
+            return Ok(None);
+        }
+        args.remove(0);
+        let given = match args.first() {
+            Some(Token::Word(w)) => w.plain().map(str::to_owned),
+            _ => None,
+        };
+        let name = match given {
+            Some(name) if is_identifier(&name) => name,
+            Some(name) if flag == "-i" && name.contains(',') => {
+                return Err(self.error(
+                    line,
+                    format!("{command} -i takes one program name, not a list (`{name}`)"),
+                ));
+            }
+            _ => {
+                let what = if flag == "-n" {
+                    "a name for the program"
+                } else {
+                    "the name of a program"
+                };
+                return Err(self.error(
+                    line,
+                    format!(
+                        "{command} {flag} needs {what}: letters, digits and _, not starting \
+                         with a digit, written bare"
+                    ),
+                ));
+            }
+        };
+        args.remove(0);
+        if flag == "-i" {
+            self.known(&name, line)?;
+        }
+        Ok(Some(name))
+    }
+
+    /// Fails unless a program called `name` was spawned on an earlier line.
+    fn known(&self, name: &str, line: usize) -> Result<(), ScriptError> {
+        if self.spawned.iter().any(|n| n == name) {
+            return Ok(());
+        }
+        let how = if name == MAIN {
+            "`spawn PROGRAM` without -n starts it".to_owned()
+        } else {
+            format!("`spawn -n {name} PROGRAM` starts one")
+        };
+        Err(self.error(
+            line,
+            format!("no program named `{name}` is spawned before this line ({how})"),
+        ))
+    }
+
+    /// The names of `-i NAME,NAME...` in an expect: at least one, each once, each spawned
+    /// on an earlier line.
+    fn program_list(&self, token: Option<Token>, line: usize) -> Result<Vec<String>, ScriptError> {
+        const USAGE: &str = "expect -i needs the names of programs, separated by commas \
+                             without spaces: -i bc,python";
+        let text = match &token {
+            Some(Token::Word(w)) => w.plain().ok_or_else(|| self.error(line, USAGE))?,
+            _ => return Err(self.error(line, USAGE)),
+        };
+        let mut names: Vec<String> = Vec::new();
+        for name in text.split(',') {
+            if !is_identifier(name) {
+                return Err(self.error(line, USAGE));
+            }
+            if names.iter().any(|n| n == name) {
+                return Err(self.error(line, format!("expect -i names `{name}` twice")));
+            }
+            self.known(name, line)?;
+            names.push(name.to_owned());
+        }
+        Ok(names)
+    }
+
+    /// A command other than `expect`, its `-i NAME` or `-n NAME` taken out already.
+    fn op_with(
+        &mut self,
+        name: &str,
+        args: Vec<Token>,
+        line: usize,
+        context: Context,
+        program: Program,
+    ) -> Result<Op, ScriptError> {
+        let err = |message: String| self.error(line, message);
         if name == "abort_on" {
             let patterns = self
                 .patterns(args, line)?
@@ -274,7 +429,7 @@ impl<'s> Parser<'s> {
                     spec => Ok(spec),
                 })
                 .collect::<Result<_, _>>()?;
-            return Ok(Op::AbortOn(patterns));
+            return Ok(Op::AbortOn(program, patterns));
         }
         let words = words(args).map_err(err)?;
         if name == "set" || name == "timeout" {
@@ -313,24 +468,30 @@ impl<'s> Parser<'s> {
             }
             "spawn" => {
                 if words.len() == 0 {
-                    return Err(err("usage: spawn PROGRAM [ARGS...]".into()));
+                    return Err(err("usage: spawn [-n NAME] PROGRAM [ARGS...]".into()));
                 }
-                Op::Spawn(words.collect())
+                Op::Spawn(None, words.collect())
             }
             "spawn_shell" => {
-                count(1..=1, "spawn_shell \"COMMAND LINE\" (quote the whole line)")?;
-                Op::SpawnShell(words.next().unwrap_or_default())
+                count(
+                    1..=1,
+                    "spawn_shell [-n NAME] \"COMMAND LINE\" (quote the whole line)",
+                )?;
+                Op::SpawnShell(None, words.next().unwrap_or_default())
             }
             "send" => {
-                count(1..=1, "send \"TEXT\" (quote text that contains spaces)")?;
-                Op::Send(words.next().unwrap_or_default())
+                count(
+                    1..=1,
+                    "send [-i NAME] \"TEXT\" (quote text that contains spaces)",
+                )?;
+                Op::Send(program, words.next().unwrap_or_default())
             }
             "send_secret" => {
                 count(
                     1..=1,
-                    "send_secret \"TEXT\" (quote text that contains spaces)",
+                    "send_secret [-i NAME] \"TEXT\" (quote text that contains spaces)",
                 )?;
-                Op::SendSecret(Secret(words.next().unwrap_or_default()))
+                Op::SendSecret(program, Secret(words.next().unwrap_or_default()))
             }
             "log_user" => {
                 count(1..=1, "log_user on|off")?;
@@ -376,34 +537,37 @@ impl<'s> Parser<'s> {
             "sendline" => {
                 count(
                     0..=1,
-                    "sendline [\"TEXT\"] (quote text that contains spaces)",
+                    "sendline [-i NAME] [\"TEXT\"] (quote text that contains spaces)",
                 )?;
-                Op::SendLine(words.next())
+                Op::SendLine(program, words.next())
             }
             "sendcontrol" => {
-                count(1..=1, "sendcontrol KEY (like `sendcontrol c` for Ctrl-C)")?;
+                count(
+                    1..=1,
+                    "sendcontrol [-i NAME] KEY (like `sendcontrol c` for Ctrl-C)",
+                )?;
                 let key = words.next().unwrap_or_default();
                 check(&key, &|v| value::control_key(v).map(drop))?;
-                Op::SendControl(key)
+                Op::SendControl(program, key)
             }
             "sendeof" => {
-                count(0..=0, "sendeof")?;
-                Op::SendEof
+                count(0..=0, "sendeof [-i NAME]")?;
+                Op::SendEof(program)
             }
             "sendintr" => {
-                count(0..=0, "sendintr")?;
-                Op::SendIntr
+                count(0..=0, "sendintr [-i NAME]")?;
+                Op::SendIntr(program)
             }
             "print" => Op::Print(words.collect()),
             "wait" => {
-                count(0..=0, "wait")?;
-                Op::Wait
+                count(0..=0, "wait [-i NAME]")?;
+                Op::Wait(program)
             }
             "assert_exit" => {
-                count(1..=1, "assert_exit CODE|SIGNAL")?;
+                count(1..=1, "assert_exit [-i NAME] CODE|SIGNAL")?;
                 let expected = words.next().unwrap_or_default();
                 check(&expected, &|v| value::ExitExpectation::parse(v).map(drop))?;
-                Op::AssertExit(expected)
+                Op::AssertExit(program, expected)
             }
             "sleep" => {
                 count(1..=1, "sleep SECONDS")?;
@@ -412,16 +576,16 @@ impl<'s> Parser<'s> {
                 Op::Sleep(seconds)
             }
             "close" => {
-                count(0..=0, "close")?;
-                Op::Close
+                count(0..=0, "close [-i NAME]")?;
+                Op::Close(program)
             }
             "kill" => {
-                count(0..=1, "kill [SIGNAL]")?;
+                count(0..=1, "kill [-i NAME] [SIGNAL]")?;
                 let signal = words.next();
                 if let Some(signal) = &signal {
                     check(signal, &|v| value::signal(v).map(drop))?;
                 }
-                Op::Kill(signal)
+                Op::Kill(program, signal)
             }
             "fail" => Op::Fail(words.collect()),
             "exit" => {
@@ -433,11 +597,10 @@ impl<'s> Parser<'s> {
                 Op::Exit(code)
             }
             "interact" => {
-                const USAGE: &str =
-                    "usage: interact [--escape KEY|none] (KEY like ^X for Ctrl-X; default ^])";
+                const USAGE: &str = "usage: interact [-i NAME] [--escape KEY|none] (KEY like ^X for Ctrl-X; default ^])";
                 let args: Vec<Word> = words.collect();
                 match args.as_slice() {
-                    [] => Op::Interact(None),
+                    [] => Op::Interact(program, None),
                     [flag, key] if matches!(flag.plain(), Some("-e" | "--escape")) => {
                         check(key, &|v| match crate::Interact::parse_escape(
                             &String::from_utf8_lossy(v),
@@ -446,9 +609,26 @@ impl<'s> Parser<'s> {
                             Err(Error::InvalidArgument(message)) => Err(message),
                             Err(e) => Err(e.to_string()),
                         })?;
-                        Op::Interact(Some(key.clone()))
+                        Op::Interact(program, Some(key.clone()))
                     }
                     _ => return Err(err(USAGE.into())),
+                }
+            }
+            "use" => {
+                count(1..=1, "use NAME (the program later commands address)")?;
+                let target = words.next().unwrap_or_default();
+                match target.plain() {
+                    Some(n) if is_identifier(n) => {
+                        self.known(n, line)?;
+                        Op::Use(n.to_owned())
+                    }
+                    _ => {
+                        return Err(err(
+                            "use: a program name is letters, digits and _, not starting with \
+                             a digit, written bare"
+                                .into(),
+                        ));
+                    }
                 }
             }
             "continue" => {
@@ -525,19 +705,31 @@ impl<'s> Parser<'s> {
     ) -> Result<Expect, ScriptError> {
         let mut args = args.into_iter().peekable();
         let mut timeout = None;
-        if let Some(Token::Word(w)) = args.peek() {
-            if matches!(w.plain(), Some("-t" | "--timeout")) {
-                args.next();
-                match args.next() {
-                    Some(Token::Word(seconds)) => {
-                        if let Some(constant) = seconds.constant() {
-                            value::seconds(&constant)
-                                .map_err(|m| self.error(line, format!("expect -t: {m}")))?;
+        let mut programs = Vec::new();
+        // The options, in either order, each once.
+        while let Some(Token::Word(w)) = args.peek() {
+            match w.plain() {
+                Some("-t" | "--timeout") if timeout.is_none() => {
+                    args.next();
+                    match args.next() {
+                        Some(Token::Word(seconds)) => {
+                            if let Some(constant) = seconds.constant() {
+                                value::seconds(&constant)
+                                    .map_err(|m| self.error(line, format!("expect -t: {m}")))?;
+                            }
+                            timeout = Some(seconds);
                         }
-                        timeout = Some(seconds);
+                        _ => return Err(self.error(line, "expect -t needs SECONDS")),
                     }
-                    _ => return Err(self.error(line, "expect -t needs SECONDS")),
                 }
+                Some("-i") if programs.is_empty() => {
+                    args.next();
+                    programs = self.program_list(args.next(), line)?;
+                }
+                Some(option @ ("-t" | "--timeout" | "-i")) => {
+                    return Err(self.error(line, format!("expect: {option} is given twice")));
+                }
+                _ => break,
             }
         }
         let mut args: Vec<Token> = args.collect();
@@ -557,12 +749,17 @@ impl<'s> Parser<'s> {
                 return Err(self.error(line, "`{` must end the line"));
             }
             let branches = self.block(line)?;
-            return Ok(Expect { timeout, branches });
+            return Ok(Expect {
+                timeout,
+                programs,
+                branches,
+            });
         }
         if args.is_empty() {
             return Err(self.error(
                 line,
-                "usage: expect [-t SECONDS] PATTERN... (or `expect {` with one branch per line)",
+                "usage: expect [-t SECONDS] [-i NAME,...] PATTERN... (or `expect {` with one \
+                 branch per line)",
             ));
         }
         if args
@@ -582,11 +779,16 @@ impl<'s> Parser<'s> {
             .into_iter()
             .map(|pattern| Branch {
                 line,
+                programs: Vec::new(),
                 pattern,
                 action: Vec::new(),
             })
             .collect();
-        Ok(Expect { timeout, branches })
+        Ok(Expect {
+            timeout,
+            programs,
+            branches,
+        })
     }
 
     /// The branch lines of an `expect {` block opened on line `open`, up to its `}`.
@@ -614,6 +816,21 @@ impl<'s> Parser<'s> {
                 }
                 _ => {}
             }
+            let (programs, token) = match token {
+                Token::Word(w) if w.plain() == Some("-i") => {
+                    let names = lexer.next_token(false).map_err(|m| self.error(line, m))?;
+                    let programs = self.program_list(Some(names), line)?;
+                    let token = lexer.next_token(true).map_err(|m| self.error(line, m))?;
+                    if matches!(token, Token::End | Token::Semi) {
+                        return Err(self.error(
+                            line,
+                            "a branch with -i NAME,... needs a pattern after the names",
+                        ));
+                    }
+                    (programs, token)
+                }
+                token => (Vec::new(), token),
+            };
             let pattern = match token {
                 Token::Word(w) if w.plain() == Some("-gl") => {
                     let glob = lexer.next_token(false).map_err(|m| self.error(line, m))?;
@@ -629,6 +846,7 @@ impl<'s> Parser<'s> {
             }
             branches.push(Branch {
                 line,
+                programs,
                 pattern,
                 action,
             });
@@ -756,7 +974,7 @@ mod tests {
         assert!(stmts.iter().all(|s| s.line == 1));
         assert_eq!(stmts[1].text, "send 'b;c'");
         match &stmts[1].op {
-            Op::Send(w) => assert_eq!(w.constant(), Some(b"b;c".to_vec())),
+            Op::Send(_, w) => assert_eq!(w.constant(), Some(b"b;c".to_vec())),
             other => panic!("{other:?}"),
         }
     }
@@ -934,5 +1152,172 @@ mod tests {
                 .contains("cannot go inside a branch")
         );
         assert_eq!(bad("expect {\n \"a\" send \"x\n}").0, 2);
+    }
+
+    #[test]
+    fn parses_program_names() {
+        let stmts = ok(concat!(
+            "spawn -n bc bc -q; spawn_shell -n sh 'exec sh'; spawn -n main cat; spawn cat\n",
+            "sendline -i bc x; send x; abort_on -i sh ERR; kill -i main TERM; use sh\n",
+            "expect -t 5 -i bc,sh /(\\d+)/\n",
+            "expect -i sh -t 5 {\n",
+            "  -i bc,main -gl \"*x\"  print a\n",
+            "  eof\n",
+            "}\n",
+            "interact -i bc --escape ^X\n",
+        ));
+        let names: Vec<Option<&str>> = stmts[..4]
+            .iter()
+            .map(|s| match &s.op {
+                Op::Spawn(name, _) | Op::SpawnShell(name, _) => name.as_deref(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // `-n main` is the unnamed program.
+        assert_eq!(names, [Some("bc"), Some("sh"), None, None]);
+        assert!(matches!(&stmts[4].op, Op::SendLine(Some(n), Some(_)) if n == "bc"));
+        assert!(matches!(&stmts[5].op, Op::Send(None, _)));
+        assert!(matches!(&stmts[6].op, Op::AbortOn(Some(n), p) if n == "sh" && p.len() == 1));
+        assert!(matches!(&stmts[7].op, Op::Kill(Some(n), Some(_)) if n == "main"));
+        assert!(matches!(&stmts[8].op, Op::Use(n) if n == "sh"));
+        let Op::Expect(one) = &stmts[9].op else {
+            panic!()
+        };
+        assert_eq!(one.programs, ["bc", "sh"]);
+        assert!(one.timeout.is_some() && one.branches[0].programs.is_empty());
+        let Op::Expect(block) = &stmts[10].op else {
+            panic!()
+        };
+        assert_eq!(block.programs, ["sh"]);
+        assert_eq!(block.branches[0].programs, ["bc", "main"]);
+        assert!(matches!(block.branches[0].pattern, PatternSpec::Glob(_)));
+        assert!(block.branches[1].programs.is_empty());
+        assert!(matches!(&stmts[11].op, Op::Interact(Some(n), Some(_)) if n == "bc"));
+        // Quoted, `-i` is text.
+        assert!(matches!(
+            &ok("spawn cat\nsend \"-i\"")[1].op,
+            Op::Send(None, _)
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_program_names() {
+        assert_eq!(
+            bad("spawn -n a cat\nsend -i b x"),
+            (
+                2,
+                "no program named `b` is spawned before this line (`spawn -n b PROGRAM` \
+                 starts one)"
+                    .into()
+            )
+        );
+        assert_eq!(bad("send -i b x\nspawn -n b cat").0, 1);
+        assert!(
+            bad("spawn -n \"a b\" cat")
+                .1
+                .starts_with("spawn -n needs a name")
+        );
+        assert!(
+            bad("spawn -n $x cat")
+                .1
+                .starts_with("spawn -n needs a name")
+        );
+        assert!(bad("spawn -n a").1.starts_with("usage: spawn [-n NAME]"));
+        assert!(
+            bad("spawn -n a cat\nexpect -i a -i a x")
+                .1
+                .contains("-i is given twice")
+        );
+        assert!(
+            bad("spawn -n a cat\nexpect -i a,")
+                .1
+                .starts_with("expect -i needs")
+        );
+        assert!(
+            bad("spawn -n a cat\nexpect -i")
+                .1
+                .starts_with("expect -i needs")
+        );
+        assert!(
+            bad("spawn -n a cat\nexpect -i a")
+                .1
+                .starts_with("usage: expect")
+        );
+        assert!(bad("spawn -n a cat\nuse").1.starts_with("usage: use NAME"));
+        assert!(
+            bad("spawn -n a cat\nuse 'a'")
+                .1
+                .starts_with("use: a program name")
+        );
+        assert!(
+            bad("use main")
+                .1
+                .contains("`spawn PROGRAM` without -n starts it")
+        );
+        ok("spawn cat\nuse main; send -i main x");
+    }
+
+    /// Scripts made of pieces of commands, cut and joined at random (a fixed seed), never
+    /// make the parser panic: each parses or is a located error.
+    #[test]
+    fn mangled_scripts_never_panic() {
+        const PIECES: &[&str] = &[
+            "spawn",
+            " -n",
+            " a",
+            " -i",
+            " b,a",
+            " cat",
+            "expect",
+            " {",
+            "}",
+            "\n",
+            ";",
+            " /x(/",
+            " /(\\d)/",
+            " \"",
+            "'",
+            " eof",
+            " timeout",
+            " -gl",
+            " -t",
+            " 1",
+            "use a",
+            "abort_on",
+            "sendline",
+            " $",
+            "${",
+            "#",
+            " continue",
+            "send -i main",
+            "interact -i a -e",
+            "spawn_shell -n",
+            ",",
+            " main",
+            " -",
+            "\\",
+            "\t",
+        ];
+        let mut seed: u64 = 0x5eed;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % n
+        };
+        for _ in 0..20_000 {
+            let len = 1 + next(24);
+            let source: String = (0..len).map(|_| PIECES[next(PIECES.len())]).collect();
+            match parse("f", &source) {
+                Ok(_) => {}
+                Err(ScriptError::Message { line, .. }) => {
+                    assert!(
+                        line >= 1 && line <= source.split('\n').count(),
+                        "{source:?}"
+                    );
+                }
+                Err(other) => panic!("{source:?}: {other:?}"),
+            }
+        }
     }
 }

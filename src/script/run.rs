@@ -6,6 +6,8 @@ use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::Duration;
 
+use crate::group::{Group, SessionId};
+use crate::transport::pty::Pty;
 use crate::{
     Command, DEFAULT_TIMEOUT, Direction, Error, ExitStatus, Match, Pattern, PtyConfig, PtySession,
     escape,
@@ -13,7 +15,7 @@ use crate::{
 
 use super::lex::{Part, Word};
 use super::logs::{ScriptLogs, ScriptWriter, Sink, Slot};
-use super::parse::{Expect, Op, PatternSpec, Setting, Stmt, valid_env_name};
+use super::parse::{Expect, MAIN, Op, PatternSpec, Program, Setting, Stmt, valid_env_name};
 use super::value::{self, ExitExpectation};
 use super::{RunOptions, ScriptError};
 
@@ -76,6 +78,17 @@ struct Settings {
     line_ending: Option<Vec<u8>>,
 }
 
+/// A program the script spawned, by name.
+struct Running {
+    /// Its place in the group; `None` once `close` ended it.
+    id: Option<SessionId>,
+    /// How it ended, once known.
+    status: Option<ExitStatus>,
+}
+
+/// An `abort_on` pattern with its description for the error message.
+type Abort = (Pattern, String);
+
 /// The state of a running script.
 pub(crate) struct Runner<'a> {
     file: &'a str,
@@ -88,11 +101,18 @@ pub(crate) struct Runner<'a> {
     /// The variables the last match set, cleared by the next one.
     captures: Vec<String>,
     settings: Settings,
-    session: Option<PtySession>,
-    /// How the current program ended, once known.
-    status: Option<ExitStatus>,
-    /// `abort_on` patterns with a description for the error message.
-    abort: Vec<(Pattern, String)>,
+    /// Every program spawned and not closed, each named as in `spawn -n NAME` ([`MAIN`]
+    /// without a name).
+    group: Group<Pty>,
+    programs: HashMap<String, Running>,
+    /// The program commands without `-i NAME` address: the last spawned or `use`d.
+    current: String,
+    /// Whether a program was spawned with a name: errors then say which program failed.
+    named: bool,
+    /// `abort_on` patterns for every program.
+    abort: Vec<Abort>,
+    /// `abort_on -i NAME` patterns, by program name.
+    abort_for: HashMap<String, Vec<Abort>>,
 }
 
 impl<'a> Runner<'a> {
@@ -124,9 +144,12 @@ impl<'a> Runner<'a> {
                 dir: None,
                 line_ending: None,
             },
-            session: None,
-            status: None,
+            group: Group::new(),
+            programs: HashMap::new(),
+            current: MAIN.to_owned(),
+            named: false,
             abort: Vec::new(),
+            abort_for: HashMap::new(),
         }
     }
 
@@ -134,7 +157,7 @@ impl<'a> Runner<'a> {
     pub(crate) fn run(&mut self, stmts: &[Stmt]) -> Result<i32, ScriptError> {
         self.open_logs()?;
         let flow = self.block(stmts);
-        for problem in self.logs.close(self.session.as_mut()) {
+        for problem in self.logs.close(&mut self.group) {
             self.warn(&problem);
         }
         match flow? {
@@ -158,28 +181,31 @@ impl<'a> Runner<'a> {
             })
         };
         if options.verbose {
-            self.logs
-                .set(Slot::Verbose, Some(Sink::Echo(self.log.clone())), None);
+            self.logs.set(
+                Slot::Verbose,
+                Some(Sink::Echo(self.log.clone())),
+                &mut self.group,
+            );
         }
         if let Some(path) = &options.log {
             let sink = opened(Sink::log(path.as_os_str(), Direction::Both, false))?;
-            self.logs.set(Slot::LogOption, sink, None);
+            self.logs.set(Slot::LogOption, sink, &mut self.group);
         }
         if let Some(path) = &options.log_output {
             let sink = opened(Sink::log(path.as_os_str(), Direction::Output, false))?;
-            self.logs.set(Slot::LogOutputOption, sink, None);
+            self.logs.set(Slot::LogOutputOption, sink, &mut self.group);
         }
         if let Some(path) = &options.record {
             let PtyConfig { rows, cols, .. } = self.settings.pty;
             let sink = opened(Sink::cast(path.as_os_str(), cols, rows, false))?;
-            self.logs.set(Slot::RecordOption, sink, None);
+            self.logs.set(Slot::RecordOption, sink, &mut self.group);
         }
         Ok(())
     }
 
-    /// Puts `sink` in `slot` (`None`: stops that log), on the running program too.
+    /// Puts `sink` in `slot` (`None`: stops that log), on the running programs too.
     fn set_log(&mut self, slot: Slot, sink: Option<Sink>) {
-        if let Some(problem) = self.logs.set(slot, sink, self.session.as_mut()) {
+        if let Some(problem) = self.logs.set(slot, sink, &mut self.group) {
             self.warn(&problem);
         }
     }
@@ -220,26 +246,35 @@ impl<'a> Runner<'a> {
                 self.captures.retain(|n| n != name);
                 self.vars.insert(name.clone(), value);
             }
-            Op::Spawn(words) => {
+            Op::Spawn(name, words) => {
                 let argv = words
                     .iter()
                     .map(|w| self.eval(w).map(OsString::from_vec))
                     .collect::<Result<Vec<_>, _>>()?;
-                let mut command = Command::new(&argv[0]);
-                command.args(&argv[1..]);
-                self.spawn(command)?;
+                let Some((program, args)) = argv.split_first() else {
+                    return Err("usage: spawn [-n NAME] PROGRAM [ARGS...]".into());
+                };
+                let mut command = Command::new(program);
+                command.args(args);
+                self.spawn(name.as_deref(), command)?;
             }
-            Op::SpawnShell(line) => {
+            Op::SpawnShell(name, line) => {
                 let line = OsString::from_vec(self.eval(line)?);
-                self.spawn(Command::shell(line))?;
+                self.spawn(name.as_deref(), Command::shell(line))?;
             }
-            Op::Send(text) => {
+            Op::Use(name) => {
+                if !self.programs.contains_key(name) {
+                    return Err(format!("no program named `{name}` has been spawned").into());
+                }
+                self.current = name.clone();
+            }
+            Op::Send(program, text) => {
                 let text = self.eval(text)?;
-                self.session()?.send(text)?;
+                self.with_session(program, |s| s.send(text))?;
             }
-            Op::SendSecret(secret) => {
+            Op::SendSecret(program, secret) => {
                 let text = self.eval(&secret.0)?;
-                self.session()?.send_secret(text)?;
+                self.with_session(program, |s| s.send_secret(text))?;
             }
             Op::LogUser(on) => {
                 let on = value::switch(&self.eval(on)?)?;
@@ -275,27 +310,39 @@ impl<'a> Runner<'a> {
                 };
                 self.set_log(Slot::Record, sink);
             }
-            Op::SendLine(text) => {
+            Op::SendLine(program, text) => {
                 let text = match text {
                     Some(text) => self.eval(text)?,
                     None => Vec::new(),
                 };
-                self.session()?.send_line(text)?;
+                self.with_session(program, |s| s.send_line(text))?;
             }
-            Op::SendControl(key) => {
+            Op::SendControl(program, key) => {
                 let key = value::control_key(&self.eval(key)?)?;
-                self.session()?.send_control(key)?;
+                self.with_session(program, |s| s.send_control(key))?;
             }
-            Op::SendEof => self.session()?.send_eof()?,
-            Op::SendIntr => self.session()?.send_intr()?,
+            Op::SendEof(program) => self.with_session(program, |s| s.send_eof())?,
+            Op::SendIntr(program) => self.with_session(program, |s| s.send_intr())?,
             Op::Expect(expect) => return self.expect(expect),
-            Op::AbortOn(specs) => {
+            Op::AbortOn(program, specs) => {
                 let mut abort = Vec::new();
                 for spec in specs {
                     let pattern = self.pattern(spec)?;
                     abort.push((pattern.clone(), pattern.to_string()));
                 }
-                self.abort = abort;
+                match program {
+                    Some(name) => {
+                        self.abort_for.insert(name.clone(), abort);
+                        self.apply_abort(name);
+                    }
+                    None => {
+                        self.abort = abort;
+                        let names: Vec<String> = self.programs.keys().cloned().collect();
+                        for name in names {
+                            self.apply_abort(&name);
+                        }
+                    }
+                }
             }
             Op::Print(words) => {
                 let mut line = self.join(words)?;
@@ -308,25 +355,27 @@ impl<'a> Runner<'a> {
                         source: e,
                     })?;
             }
-            Op::Wait => {
-                self.wait()?;
+            Op::Wait(program) => {
+                self.wait(program)?;
             }
-            Op::AssertExit(expected) => {
+            Op::AssertExit(program, expected) => {
                 let expected = ExitExpectation::parse(&self.eval(expected)?)?;
-                let status = self.wait()?;
+                let status = self.wait(program)?;
                 if !expected.accepts(status) {
                     let wanted = match expected {
                         ExitExpectation::Code(code) => format!("exit code {code}"),
                         ExitExpectation::Signal(signal) => format!("killed by {signal}"),
                     };
-                    let session = self.session()?;
-                    session.read_available()?;
-                    let unmatched = session.buffer();
+                    let who = self.who(program);
+                    let unmatched = self.with_session(program, |session| {
+                        session.read_available()?;
+                        Ok(session.buffer().to_vec())
+                    })?;
                     return Err(format!(
-                        "assert_exit: expected the program to end with {wanted}, but it ended \
+                        "assert_exit: expected {who} to end with {wanted}, but it ended \
                          with {status}; {} unmatched bytes buffered, ending with: \"{}\"",
                         unmatched.len(),
-                        crate::escape::escape_tail(unmatched, crate::engine::session::ERROR_TAIL)
+                        crate::escape::escape_tail(&unmatched, crate::engine::session::ERROR_TAIL)
                     )
                     .into());
                 }
@@ -334,23 +383,30 @@ impl<'a> Runner<'a> {
             Op::Sleep(seconds) => {
                 std::thread::sleep(value::duration(&self.eval(seconds)?)?);
             }
-            Op::Close => {
-                let Some(mut session) = self.session.take() else {
-                    return Err(NO_PROGRAM.into());
-                };
-                let status = match self.status {
+            Op::Close(program) => {
+                let name = self.name(program).to_owned();
+                let id = self.id(&name)?;
+                let mut session = self
+                    .group
+                    .remove(id)
+                    .expect("running programs are in the group");
+                let running = self.programs.get_mut(&name).expect("a spawned program");
+                running.id = None;
+                let status = match running.status {
                     Some(status) => status,
-                    None => session.terminate(CLOSE_GRACE)?,
+                    None => session
+                        .terminate(CLOSE_GRACE)
+                        .map_err(|e| self.in_program(&name, e))?,
                 };
                 drop(session);
-                self.set_status(status);
+                self.set_status(&name, status);
             }
-            Op::Kill(signal) => {
+            Op::Kill(program, signal) => {
                 let signal = match signal {
                     Some(signal) => value::signal(&self.eval(signal)?)?,
                     None => crate::Signal::SIGTERM,
                 };
-                self.session()?.kill(signal)?;
+                self.with_session(program, |s| s.kill(signal))?;
             }
             Op::Fail(words) => {
                 let message = String::from_utf8_lossy(&self.join(words)?).into_owned();
@@ -369,7 +425,7 @@ impl<'a> Runner<'a> {
                 return Ok(Flow::Exit(code));
             }
             Op::Continue => return Ok(Flow::Continue),
-            Op::Interact(escape) => return self.interact(escape.as_ref()),
+            Op::Interact(program, escape) => return self.interact(program, escape.as_ref()),
         }
         Ok(Flow::Next)
     }
@@ -416,8 +472,136 @@ impl<'a> Runner<'a> {
         Ok(joined)
     }
 
-    fn session(&mut self) -> Result<&mut PtySession, Fault> {
-        self.session.as_mut().ok_or_else(|| NO_PROGRAM.into())
+    /// The name of the program `program` addresses: its own, or the current one's.
+    fn name<'p>(&'p self, program: &'p Program) -> &'p str {
+        program.as_deref().unwrap_or(&self.current)
+    }
+
+    /// How messages call the program: `the program` in a script of one unnamed program,
+    /// `program `NAME`` otherwise.
+    fn who(&self, program: &Program) -> String {
+        if self.named {
+            format!("program `{}`", self.name(program))
+        } else {
+            "the program".to_owned()
+        }
+    }
+
+    /// The group id of the running program called `name`.
+    fn id(&self, name: &str) -> Result<SessionId, Fault> {
+        match self.programs.get(name) {
+            Some(Running { id: Some(id), .. }) => Ok(*id),
+            _ if name == MAIN => Err(NO_PROGRAM.into()),
+            Some(_) => Err(format!(
+                "program `{name}` is not running: `close` ended it (`spawn -n {name}` starts \
+                 it again)"
+            )
+            .into()),
+            None => Err(format!("no program named `{name}` has been spawned").into()),
+        }
+    }
+
+    /// Runs `f` on the session of the program `program` addresses; its error names the
+    /// program when the script has named programs.
+    fn with_session<R>(
+        &mut self,
+        program: &Program,
+        f: impl FnOnce(&mut PtySession) -> crate::Result<R>,
+    ) -> Result<R, Fault> {
+        let name = self.name(program).to_owned();
+        let id = self.id(&name)?;
+        let session = self
+            .group
+            .get_mut(id)
+            .expect("running programs are in the group");
+        f(session).map_err(|e| self.in_program(&name, e))
+    }
+
+    /// The library's `error` about the program `name`, which it names when the script has
+    /// named programs (as a group's errors do).
+    fn in_program(&self, name: &str, error: Error) -> Fault {
+        match error {
+            error @ Error::InSession { .. } => Fault::Error(error),
+            error if self.named => Fault::Error(Error::InSession {
+                session: name.to_owned(),
+                source: Box::new(error),
+            }),
+            error => Fault::Error(error),
+        }
+    }
+
+    /// The session of the current program, if it runs.
+    fn current_session(&mut self) -> Option<&mut PtySession> {
+        let id = self.programs.get(&self.current)?.id?;
+        self.group.get_mut(id)
+    }
+
+    /// The `abort_on` patterns of the program `name`: its own, then those for every
+    /// program.
+    fn aborts(&self, name: &str) -> Vec<&Abort> {
+        let own = self.abort_for.get(name).into_iter().flatten();
+        own.chain(&self.abort).collect()
+    }
+
+    /// Makes the `abort_on` patterns of the program `name` its background patterns
+    /// (checked after the own patterns of every expect), if it runs.
+    fn apply_abort(&mut self, name: &str) {
+        let patterns: Vec<Pattern> = self
+            .aborts(name)
+            .into_iter()
+            .map(|(p, _)| p.clone())
+            .collect();
+        if let Some(Running { id: Some(id), .. }) = self.programs.get(name) {
+            if let Some(session) = self.group.get_mut(*id) {
+                session.expect_after(patterns);
+            }
+        }
+    }
+
+    /// The failure for an expect that ended with `error`, of the program `name` (`None`: a
+    /// group's wait, whose errors name their program already): the abort_on message for a
+    /// background match, else the error, naming the program when the script has named
+    /// programs.
+    fn expect_failed(&self, name: Option<&str>, error: Error) -> Fault {
+        let (name, error) = match (name, error) {
+            (_, Error::InSession { session, source }) => match *source {
+                source @ Error::Background { .. } => (session, source),
+                source => {
+                    return Fault::Error(Error::InSession {
+                        session,
+                        source: Box::new(source),
+                    });
+                }
+            },
+            (Some(name), error) => (name.to_owned(), error),
+            (None, error) => return Fault::Error(error),
+        };
+        let Error::Background {
+            index,
+            found,
+            pattern,
+            ..
+        } = error
+        else {
+            return self.in_program(&name, error);
+        };
+        let what = match self.aborts(&name).get(index) {
+            Some((_, what)) => what.clone(),
+            None => pattern,
+        };
+        let mut seen = found.before().to_vec();
+        seen.extend_from_slice(found.matched());
+        let start = seen.len().saturating_sub(ABORT_TAIL);
+        let prefix = if self.named {
+            format!("session `{name}`: ")
+        } else {
+            String::new()
+        };
+        format!(
+            "{prefix}the output matched abort_on pattern {what}; it ended with: \"{}\"",
+            escape(&seen[start..])
+        )
+        .into()
     }
 
     fn set(&mut self, setting: &Setting) -> Result<(), Fault> {
@@ -425,7 +609,8 @@ impl<'a> Runner<'a> {
             Setting::Timeout(seconds) => {
                 let timeout = value::seconds(&self.eval(seconds)?)?;
                 self.settings.timeout = timeout;
-                if let Some(session) = &mut self.session {
+                self.group.set_timeout(timeout);
+                for (_, session) in self.group.iter_mut() {
                     session.set_timeout(timeout);
                 }
             }
@@ -437,16 +622,20 @@ impl<'a> Runner<'a> {
                     self.settings.pty.cols = n;
                 }
                 let PtyConfig { rows, cols, .. } = self.settings.pty;
-                if let Some(session) = &mut self.session {
-                    session.set_window_size(rows, cols)?;
+                let name = self.current.clone();
+                if let Some(session) = self.current_session() {
+                    let resized = session.set_window_size(rows, cols);
+                    resized.map_err(|e| self.in_program(&name, e))?;
                 }
                 self.logs.resize(cols, rows);
             }
             Setting::Echo(on) => {
                 let on = value::switch(&self.eval(on)?)?;
                 self.settings.pty.echo = on;
-                if let Some(session) = &mut self.session {
-                    session.set_echo(on)?;
+                let name = self.current.clone();
+                if let Some(session) = self.current_session() {
+                    let set = session.set_echo(on);
+                    set.map_err(|e| self.in_program(&name, e))?;
                 }
             }
             Setting::Env(name, value) => {
@@ -465,7 +654,7 @@ impl<'a> Runner<'a> {
             }
             Setting::LineEnding(ending) => {
                 let ending = self.eval(ending)?;
-                if let Some(session) = &mut self.session {
+                if let Some(session) = self.current_session() {
                     session.set_line_ending(ending.clone());
                 }
                 self.settings.line_ending = Some(ending);
@@ -474,19 +663,43 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    fn spawn(&mut self, mut command: Command) -> Result<(), Fault> {
-        if self.status.is_none() {
-            if let Some(session) = &mut self.session {
-                if session.is_alive()? {
-                    return Err("a program is already running; `close` it or `wait` for it \
-                                before spawning another"
-                        .into());
+    /// Starts the program `name` (`None`: [`MAIN`]), which becomes the current one. A
+    /// program of that name must have ended (or been closed) first.
+    fn spawn(&mut self, name: Option<&str>, mut command: Command) -> Result<(), Fault> {
+        let name = name.unwrap_or(MAIN);
+        if name != MAIN {
+            self.named = true;
+        }
+        if let Some(Running {
+            id: Some(id),
+            status,
+        }) = self.programs.get(name)
+        {
+            let id = *id;
+            if status.is_none() {
+                let session = self
+                    .group
+                    .get_mut(id)
+                    .expect("running programs are in the group");
+                let alive = session.is_alive();
+                if alive.map_err(|e| self.in_program(name, e))? {
+                    return Err(if name == MAIN {
+                        "a program is already running; `close` it or `wait` for it before \
+                         spawning another"
+                            .to_owned()
+                    } else {
+                        format!(
+                            "program `{name}` is already running; `close -i {name}` it or \
+                             `wait -i {name}` for it before spawning another with that name"
+                        )
+                    }
+                    .into());
                 }
             }
+            // Dropping the old session reaps its (ended) program.
+            drop(self.group.remove(id));
         }
-        // Dropping the old session reaps its (ended) program.
-        self.session = None;
-        self.status = None;
+        self.programs.remove(name);
         let s = &self.settings;
         command.pty_config(s.pty).timeout(s.timeout);
         for (name, value) in &s.env {
@@ -499,8 +712,17 @@ impl<'a> Runner<'a> {
         if let Some(ending) = &s.line_ending {
             session.set_line_ending(ending.clone());
         }
-        self.logs.attach(&mut session);
-        self.session = Some(session);
+        let id = self.group.add_named(name, session);
+        self.logs.attach(&mut self.group, id);
+        self.programs.insert(
+            name.to_owned(),
+            Running {
+                id: Some(id),
+                status: None,
+            },
+        );
+        self.apply_abort(name);
+        self.current = name.to_owned();
         Ok(())
     }
 
@@ -520,30 +742,63 @@ impl<'a> Runner<'a> {
         })
     }
 
+    /// An `expect`: on one program with its session's own expect, on several with one
+    /// wait of the group.
     fn expect(&mut self, expect: &Expect) -> Result<Flow, Fault> {
         let timeout = match &expect.timeout {
             Some(seconds) => value::seconds(&self.eval(seconds)?)?,
             None => self.settings.timeout,
         };
-        let mut patterns = Vec::with_capacity(expect.branches.len() + self.abort.len());
-        for branch in &expect.branches {
-            patterns.push(self.pattern(&branch.pattern)?);
-        }
-        patterns.extend(self.abort.iter().map(|(pattern, _)| pattern.clone()));
-        loop {
-            let m = self.session()?.expect_timeout(&patterns, timeout)?;
-            let Some(branch) = expect.branches.get(m.index()) else {
-                let (_, what) = &self.abort[m.index() - expect.branches.len()];
-                let mut seen = m.before().to_vec();
-                seen.extend_from_slice(m.matched());
-                let start = seen.len().saturating_sub(ABORT_TAIL);
-                return Err(format!(
-                    "the output matched abort_on pattern {what}; it ended with: \"{}\"",
-                    escape(&seen[start..])
-                )
-                .into());
+        let default = match expect.programs.as_slice() {
+            [] => std::slice::from_ref(&self.current),
+            names => names,
+        };
+        // Each program named, in the order of first mention, with its patterns and the
+        // branch of each.
+        let mut waits: Vec<(String, Vec<Pattern>, Vec<usize>)> = Vec::new();
+        for (b, branch) in expect.branches.iter().enumerate() {
+            let pattern = self.pattern(&branch.pattern)?;
+            let names = match branch.programs.as_slice() {
+                [] => default,
+                names => names,
             };
-            self.capture(&m, &branch.pattern);
+            for name in names {
+                let k = match waits.iter().position(|(n, _, _)| n == name) {
+                    Some(k) => k,
+                    None => {
+                        waits.push((name.clone(), Vec::new(), Vec::new()));
+                        waits.len() - 1
+                    }
+                };
+                waits[k].1.push(pattern.clone());
+                waits[k].2.push(b);
+            }
+        }
+        let ids = waits
+            .iter()
+            .map(|(name, _, _)| self.id(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        loop {
+            let (k, m) = if let [id] = ids[..] {
+                let session = self
+                    .group
+                    .get_mut(id)
+                    .expect("running programs are in the group");
+                let found = session.expect_timeout(&waits[0].1, timeout);
+                (
+                    0,
+                    found.map_err(|e| self.expect_failed(Some(&waits[0].0), e))?,
+                )
+            } else {
+                let lists = ids.iter().zip(&waits).map(|(id, w)| (*id, w.1.as_slice()));
+                let found = self.group.expect_timeout(lists, timeout);
+                let found = found.map_err(|e| self.expect_failed(None, e))?;
+                let k = ids.iter().position(|id| *id == found.id());
+                (k.expect("a session of the wait"), found.into_match())
+            };
+            let (name, _, branches) = &waits[k];
+            let branch = &expect.branches[branches[m.index()]];
+            self.capture(&m, &branch.pattern, name);
             match self.block(&branch.action)? {
                 Flow::Continue => continue,
                 flow => return Ok(flow),
@@ -551,8 +806,8 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Sets `$0`, `$1`..., named groups and `$before` from a match.
-    fn capture(&mut self, m: &Match, spec: &PatternSpec) {
+    /// Sets `$0`, `$1`..., named groups, `$before` and `$program` from a match.
+    fn capture(&mut self, m: &Match, spec: &PatternSpec, program: &str) {
         for name in self.captures.drain(..) {
             self.vars.remove(&name);
         }
@@ -561,6 +816,7 @@ impl<'a> Runner<'a> {
             self.captures.push(name);
         };
         set("before".to_owned(), m.before());
+        set("program".to_owned(), program.as_bytes());
         match spec {
             PatternSpec::Regex { names, .. } => {
                 for (i, name) in names.iter().enumerate() {
@@ -578,24 +834,34 @@ impl<'a> Runner<'a> {
     /// Waits for the program to exit (bounded by the timeout), reading its output
     /// meanwhile, and sets `$status`. As Expect's `wait`, it does not wait for the end of
     /// the output: a background job may hold the terminal open.
-    fn wait(&mut self) -> Result<ExitStatus, Fault> {
-        if let Some(status) = self.status {
+    fn wait(&mut self, program: &Program) -> Result<ExitStatus, Fault> {
+        let name = self.name(program).to_owned();
+        if let Some(Running {
+            status: Some(status),
+            ..
+        }) = self.programs.get(&name)
+        {
+            let status = *status;
+            self.set_status(&name, status);
             return Ok(status);
         }
         let timeout = self.settings.timeout;
-        let status = self.session()?.wait_timeout(timeout)?.ok_or_else(|| {
-            format!(
-                "the program did not exit within {:?} (set timeout to wait longer)",
-                timeout.unwrap_or_default()
-            )
-        })?;
-        self.set_status(status);
+        let who = self.who(program);
+        let status = self
+            .with_session(program, |s| s.wait_timeout(timeout))?
+            .ok_or_else(|| {
+                format!(
+                    "{who} did not exit within {:?} (set timeout to wait longer)",
+                    timeout.unwrap_or_default()
+                )
+            })?;
+        self.set_status(&name, status);
         Ok(status)
     }
 
     /// `interact`: hands the user's terminal to the program until the escape key (the
     /// script goes on) or the end of the program (the script ends with its exit code).
-    fn interact(&mut self, escape: Option<&Word>) -> Result<Flow, Fault> {
+    fn interact(&mut self, program: &Program, escape: Option<&Word>) -> Result<Flow, Fault> {
         let escape = match escape {
             Some(key) => crate::Interact::parse_escape(&String::from_utf8_lossy(&self.eval(key)?))?,
             None => Some(crate::DEFAULT_ESCAPE),
@@ -603,18 +869,23 @@ impl<'a> Runner<'a> {
         // What the script printed goes before what the program writes.
         let _ = self.out.flush();
         let options = crate::Interact::new().escape(escape);
+        let name = self.name(program).to_owned();
+        let id = self.id(&name)?;
         // The user's terminal shows the output; `-v` and `log_user` would show it twice.
-        let session = self.session.as_mut().ok_or(NO_PROGRAM)?;
-        self.logs.set_echoes(false, session);
+        self.logs.set_echoes(false, &mut self.group, id);
+        let session = self
+            .group
+            .get_mut(id)
+            .expect("running programs are in the group");
         let outcome = session.interact_with(options);
-        self.logs.set_echoes(true, session);
-        match outcome? {
+        self.logs.set_echoes(true, &mut self.group, id);
+        match outcome.map_err(|e| self.in_program(&name, e))? {
             crate::InteractOutcome::Exited(status) => {
-                self.set_status(status);
+                self.set_status(&name, status);
                 Ok(Flow::Exit(status.shell_code()))
             }
             crate::InteractOutcome::Eof => {
-                let status = self.wait()?;
+                let status = self.wait(program)?;
                 Ok(Flow::Exit(status.shell_code()))
             }
             crate::InteractOutcome::Interrupted(signal) => {
@@ -624,8 +895,11 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn set_status(&mut self, status: ExitStatus) {
-        self.status = Some(status);
+    /// Records how the program `name` ended, and sets `$status`.
+    fn set_status(&mut self, name: &str, status: ExitStatus) {
+        if let Some(running) = self.programs.get_mut(name) {
+            running.status = Some(status);
+        }
         let code = status.shell_code().to_string().into_bytes();
         self.vars.insert("status".to_owned(), code);
     }
