@@ -2,7 +2,7 @@
 //! portable-pty, in the spawn benchmark only), and prints one markdown report
 //! with ratios measured in the same run.
 //!
-//! `cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only GROUPS] [--impls NAMES] [--spawns N]`
+//! `cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only GROUPS] [--impls NAMES] [--spawns N] [--parent-gib N]`
 
 mod emit;
 mod expectrl_impl;
@@ -23,12 +23,14 @@ use report::{Cell, Row, Unit};
 use session::{Impl, Pat, Result};
 
 const USAGE: &str =
-    "usage: ptychat-bench [--quick] [--only GROUP[,GROUP..]] [--impls NAME[,NAME..]] [--spawns N]
+    "usage: ptychat-bench [--quick] [--only GROUP[,GROUP..]] [--impls NAME[,NAME..]] [--spawns N] [--parent-gib N]
   --quick   fewer iterations; throughput at 1 and 10 MiB only
   --only    throughput, open3, roundtrip, spawn, idle (default: all)
   --impls   raw, ptychat, expectrl, rexpect, portable-pty (default: all;
             portable-pty has no expect and runs in spawn only)
-  --spawns  spawns per implementation in the spawn benchmark (default: 200, quick: 50)";
+  --spawns  spawns per implementation in the spawn benchmark (default: 200, quick: 50)
+  --parent-gib  the spawn benchmark also spawns from this process after it has touched
+            N GiB of memory (default: 4; 0 skips it)";
 
 const GROUPS: [&str; 5] = ["throughput", "open3", "roundtrip", "spawn", "idle"];
 
@@ -41,6 +43,8 @@ struct Options {
     impls: Vec<Impl>,
     /// Overrides the plan's spawn count.
     spawns: Option<usize>,
+    /// Overrides the plan's big-parent size.
+    parent_gib: Option<usize>,
 }
 
 /// How much work each benchmark does.
@@ -52,6 +56,8 @@ struct Plan {
     trip_budget: Duration,
     spawns: usize,
     spawn_budget: Duration,
+    /// GiB of touched memory held during the second spawn row (0: no such row).
+    parent_gib: usize,
     idle_wait: Duration,
     quick: bool,
 }
@@ -65,6 +71,7 @@ impl Plan {
             trip_budget: Duration::from_secs(if quick { 5 } else { 20 }),
             spawns: if quick { 50 } else { 200 },
             spawn_budget: Duration::from_secs(if quick { 5 } else { 20 }),
+            parent_gib: 4,
             idle_wait: Duration::from_secs(3),
             quick,
         }
@@ -97,6 +104,7 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
         groups: GROUPS.to_vec(),
         impls: Impl::ALL.to_vec(),
         spawns: None,
+        parent_gib: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -113,6 +121,13 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
                 match value.parse() {
                     Ok(n) if n > 0 => options.spawns = Some(n),
                     _ => return Err(format!("--spawns needs a positive count, not {value}")),
+                }
+            }
+            "--parent-gib" => {
+                let value = args.next().ok_or("--parent-gib needs a value")?;
+                match value.parse() {
+                    Ok(n) => options.parent_gib = Some(n),
+                    _ => return Err(format!("--parent-gib needs a count, not {value}")),
                 }
             }
             "-h" | "--help" => return Err(String::new()),
@@ -138,6 +153,29 @@ struct Bench {
     /// Label prefixes of the row series measured at each size, for the linearity tables.
     series: Vec<String>,
     notes: Vec<String>,
+    /// (implementation, small-parent median, big-parent median) from the spawn group.
+    parent_ratios: Vec<(Impl, f64, f64)>,
+}
+
+/// Memory this process holds and has written to, so that its page tables are as large
+/// as a big program's: one byte written in every 4 KiB page.
+struct Ballast {
+    _memory: Vec<u8>,
+}
+
+impl Ballast {
+    fn touched(bytes: usize) -> Self {
+        let mut memory = vec![0u8; bytes];
+        for page in memory.chunks_mut(4096) {
+            let first: *mut u8 = &mut page[0];
+            // SAFETY: `first` points into `page`, which is live and writable; the write is
+            // volatile so the loop is not optimised away.
+            unsafe { std::ptr::write_volatile(first, 1) };
+        }
+        Ballast {
+            _memory: std::hint::black_box(memory),
+        }
+    }
 }
 
 impl Bench {
@@ -328,27 +366,50 @@ impl Bench {
     }
 
     fn spawns(&mut self) {
-        let mut row = Row::new("spawn + wait `true`, median", Unit::Seconds, None);
+        let small = self.spawn_row("spawn + wait `true`, median".to_string());
+        self.rows.push(small);
+        let gib = self.plan.parent_gib;
+        if gib == 0 {
+            return;
+        }
+        // The same again from a process that has touched `gib` GiB: fork copies the page
+        // tables of all of it, a vfork-style spawn none.
+        eprintln!("  touching {gib} GiB");
+        let ballast = Ballast::touched(gib << 30);
+        let big = self.spawn_row(format!("spawn + wait `true`, {gib} GiB parent, median"));
+        drop(ballast);
+        let small = self.rows.last().expect("the small row was pushed");
+        for imp in self.impls.clone() {
+            if let (Cell::Value(s), Cell::Value(b)) = (small.cell(imp), big.cell(imp)) {
+                self.parent_ratios.push((imp, *s, *b));
+            }
+        }
+        self.rows.push(big);
+    }
+
+    /// One spawn row: each selected implementation's median spawn + wait of `true`.
+    fn spawn_row(&mut self, label: String) -> Row {
+        let mut row = Row::new(label.clone(), Unit::Seconds, None);
         for imp in self.impls.clone() {
             let cell = match scenarios::spawn_waits(imp, self.plan.spawns, self.plan.spawn_budget) {
                 Ok(samples) => {
                     if samples.len() < self.plan.spawns {
                         self.notes.push(format!(
-                            "{imp}: {} of {} spawns fit in the {:?} budget.",
+                            "{imp}, {label}: {} of {} spawns fit in the {:?} budget.",
                             samples.len(),
                             self.plan.spawns,
                             self.plan.spawn_budget
                         ));
                     }
                     let median = stats::median(&stats::sorted(samples));
-                    eprintln!("  {imp}: spawn + wait: median {median:.6} s");
+                    eprintln!("  {imp}: {label}: {median:.6} s");
                     Cell::Value(median)
                 }
-                Err(e) => self.failed(imp, "spawn + wait", &e),
+                Err(e) => self.failed(imp, &label, &e),
             };
             row.set(imp, cell);
         }
-        self.rows.push(row);
+        row
     }
 
     fn idle(&mut self) {
@@ -390,6 +451,12 @@ impl Bench {
             kernel.trim()
         );
         println!("{}", report::table(&self.rows));
+        if !self.parent_ratios.is_empty() {
+            println!(
+                "{}",
+                report::parent_size(self.plan.parent_gib, &self.parent_ratios)
+            );
+        }
         for series in &self.series {
             let prefix = format!("{series}, ");
             let rows: Vec<&Row> = self
@@ -423,8 +490,10 @@ impl Bench {
             "- spawn: spawn `true` on a new pty, wait for it, drop the session ({} per implementation). \
              portable-pty: `native_pty_system().openpty` (24×80), `CommandBuilder` with our cwd, \
              `slave.spawn_command`, drop the slave, `child.wait()`, drop the master. portable-pty has \
-             no expect, so it is measured here only (n/a elsewhere).",
-            self.plan.spawns
+             no expect, so it is measured here only (n/a elsewhere). The second spawn row does \
+             the same after this process has touched {} GiB (a `Vec` written every 4 KiB), \
+             freed afterwards.",
+            self.plan.spawns, self.plan.parent_gib
         );
         println!(
             "- CPU: user + system time of this whole process (all threads) across one expect on `sleep 30`."
@@ -443,12 +512,16 @@ fn run(options: &Options) -> Result<()> {
     if let Some(spawns) = options.spawns {
         plan.spawns = spawns;
     }
+    if let Some(gib) = options.parent_gib {
+        plan.parent_gib = gib;
+    }
     let mut bench = Bench {
         plan,
         impls: options.impls.clone(),
         rows: Vec::new(),
         series: Vec::new(),
         notes: Vec::new(),
+        parent_ratios: Vec::new(),
     };
     for group in &options.groups {
         eprintln!("== {group}");
