@@ -157,6 +157,21 @@ struct Bench {
     parent_ratios: Vec<(Impl, f64, f64)>,
 }
 
+/// Rounds of the spawn group when it also spawns from a big parent.
+const SPAWN_ROUNDS: usize = 4;
+
+/// Untimed spawns at the start of each phase of the spawn group.
+const SPAWN_WARM_UP: usize = 20;
+
+/// Spawn samples per implementation, or the error that stopped them.
+struct Samples(Vec<(Impl, std::result::Result<Vec<f64>, String>)>);
+
+impl Samples {
+    fn new(order: &[Impl]) -> Self {
+        Samples(order.iter().map(|&imp| (imp, Ok(Vec::new()))).collect())
+    }
+}
+
 /// Memory this process holds and has written to, so that its page tables are as large
 /// as a big program's: one byte written in every 4 KiB page.
 struct Ballast {
@@ -366,33 +381,76 @@ impl Bench {
     }
 
     fn spawns(&mut self) {
-        let small = self.spawn_row("spawn + wait `true`, median".to_string());
-        self.rows.push(small);
         let gib = self.plan.parent_gib;
-        if gib == 0 {
-            return;
+        let small_label = "spawn + wait `true`, median".to_string();
+        let big_label = format!("spawn + wait `true`, {gib} GiB parent, median");
+        // With a big parent: rounds of a small phase, then the same from this process
+        // after it has touched `gib` GiB (fork copies the page tables of all of it, a
+        // vfork-style spawn none), so that background load drifting during the run hits
+        // both alike. In each phase ptychat goes first: a peer's forks from the big
+        // parent leave page tables for the kernel to free after they return.
+        let rounds = if gib == 0 { 1 } else { SPAWN_ROUNDS };
+        let mut order = self.impls.clone();
+        if let Some(at) = order.iter().position(|&imp| imp == Impl::Ptychat) {
+            order[..=at].rotate_right(1);
         }
-        // The same again from a process that has touched `gib` GiB: fork copies the page
-        // tables of all of it, a vfork-style spawn none.
-        eprintln!("  touching {gib} GiB");
-        let ballast = Ballast::touched(gib << 30);
-        let big = self.spawn_row(format!("spawn + wait `true`, {gib} GiB parent, median"));
-        drop(ballast);
-        let small = self.rows.last().expect("the small row was pushed");
-        for imp in self.impls.clone() {
-            if let (Cell::Value(s), Cell::Value(b)) = (small.cell(imp), big.cell(imp)) {
-                self.parent_ratios.push((imp, *s, *b));
+        let mut small = Samples::new(&order);
+        let mut big = Samples::new(&order);
+        for round in 0..rounds {
+            eprintln!("  round {} of {rounds}", round + 1);
+            self.spawn_phase(&order, rounds, &mut small);
+            if gib > 0 {
+                eprintln!("  touching {gib} GiB");
+                let ballast = Ballast::touched(gib << 30);
+                self.spawn_phase(&order, rounds, &mut big);
+                drop(ballast);
             }
         }
-        self.rows.push(big);
+        let small = self.spawn_row(small_label, small);
+        if gib > 0 {
+            let big = self.spawn_row(big_label, big);
+            for imp in self.impls.clone() {
+                if let (Cell::Value(s), Cell::Value(b)) = (small.cell(imp), big.cell(imp)) {
+                    self.parent_ratios.push((imp, *s, *b));
+                }
+            }
+            self.rows.push(small);
+            self.rows.push(big);
+        } else {
+            self.rows.push(small);
+        }
     }
 
-    /// One spawn row: each selected implementation's median spawn + wait of `true`.
-    fn spawn_row(&mut self, label: String) -> Row {
+    /// One phase of the spawn group: each implementation's share of the spawns.
+    fn spawn_phase(&mut self, order: &[Impl], rounds: usize, samples: &mut Samples) {
+        let count = self.plan.spawns.div_ceil(rounds);
+        let budget = self.plan.spawn_budget / rounds as u32;
+        // Untimed: the first spawns after the memory was touched or freed wait for the
+        // kernel's aftermath of that (and of a peer's forks from it).
+        if let Some(&first) = order.first() {
+            let _ = scenarios::spawn_waits(first, SPAWN_WARM_UP, budget);
+        }
+        for (imp, collected) in samples.0.iter_mut() {
+            if !order.contains(imp) || collected.is_err() {
+                continue;
+            }
+            match scenarios::spawn_waits(*imp, count, budget) {
+                Ok(new) => {
+                    if let Ok(all) = collected {
+                        all.extend(new);
+                    }
+                }
+                Err(e) => *collected = Err(short(&e)),
+            }
+        }
+    }
+
+    /// The row of medians over the samples of every round.
+    fn spawn_row(&mut self, label: String, samples: Samples) -> Row {
         let mut row = Row::new(label.clone(), Unit::Seconds, None);
-        for imp in self.impls.clone() {
-            let cell = match scenarios::spawn_waits(imp, self.plan.spawns, self.plan.spawn_budget) {
-                Ok(samples) => {
+        for (imp, collected) in samples.0 {
+            let cell = match collected {
+                Ok(samples) if !samples.is_empty() => {
                     if samples.len() < self.plan.spawns {
                         self.notes.push(format!(
                             "{imp}, {label}: {} of {} spawns fit in the {:?} budget.",
@@ -405,6 +463,7 @@ impl Bench {
                     eprintln!("  {imp}: {label}: {median:.6} s");
                     Cell::Value(median)
                 }
+                Ok(_) => self.failed(imp, &label, &"no samples"),
                 Err(e) => self.failed(imp, &label, &e),
             };
             row.set(imp, cell);
@@ -491,8 +550,10 @@ impl Bench {
              portable-pty: `native_pty_system().openpty` (24×80), `CommandBuilder` with our cwd, \
              `slave.spawn_command`, drop the slave, `child.wait()`, drop the master. portable-pty has \
              no expect, so it is measured here only (n/a elsewhere). The second spawn row does \
-             the same after this process has touched {} GiB (a `Vec` written every 4 KiB), \
-             freed afterwards.",
+             the same after this process has touched {} GiB (a `Vec` written every 4 KiB); \
+             both rows are measured in {SPAWN_ROUNDS} rounds of a small phase then a big one \
+             (the memory freed after each), ptychat first in each phase, after {SPAWN_WARM_UP} \
+             untimed spawns.",
             self.plan.spawns, self.plan.parent_gib
         );
         println!(
