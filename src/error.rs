@@ -235,6 +235,30 @@ pub enum SpawnProblem {
     /// A hook added with [`Command::pre_exec`](crate::Command::pre_exec) returned an
     /// error (the OS error is its error code).
     PreExecHook,
+    /// This process has as many files open as its limit allows (`EMFILE`): the soft
+    /// `RLIMIT_NOFILE`, at `soft` when the spawn failed (`hard` is how far it may be
+    /// raised without privileges; `u64::MAX` for no limit). Each pty session holds two
+    /// fds (the master and a pidfd), a pipe session two to four, and a spawn needs a few
+    /// more for a moment.
+    OpenFileLimit {
+        /// The soft limit, the one that was reached.
+        soft: u64,
+        /// The hard limit, up to which the soft one may be raised.
+        hard: u64,
+    },
+    /// The whole system has as many files open as it allows (`ENFILE`):
+    /// `/proc/sys/fs/file-max`, if it could be read.
+    SystemOpenFileLimit {
+        /// The value of `/proc/sys/fs/file-max`.
+        max: Option<u64>,
+    },
+    /// Every pseudo-terminal the system allows is in use: opening `/dev/ptmx` failed
+    /// with `ENOSPC` (or `EAGAIN`/`EIO` on older kernels). The limit is
+    /// `/proc/sys/kernel/pty/max`, if it could be read.
+    PtyLimit {
+        /// The value of `/proc/sys/kernel/pty/max`.
+        max: Option<u64>,
+    },
     /// Nothing more specific than what the operating system said.
     Other,
 }
@@ -267,6 +291,29 @@ impl fmt::Display for SpawnProblem {
                 script.display()
             ),
             SpawnProblem::PreExecHook => write!(f, "the pre-exec hook failed"),
+            SpawnProblem::OpenFileLimit { soft, hard } => {
+                write!(
+                    f,
+                    "this process has reached its limit of {soft} open files \
+                     (RLIMIT_NOFILE, soft limit {soft}, hard limit {}); close sessions or \
+                     files that are no longer needed, or raise the soft limit \
+                     (`ulimit -n`, setrlimit)",
+                    limit_text(*hard)
+                )
+            }
+            SpawnProblem::SystemOpenFileLimit { max } => write!(
+                f,
+                "the system has reached its limit of open files (/proc/sys/fs/file-max{}); \
+                 close files or raise it (sysctl fs.file-max)",
+                max.map_or(String::new(), |max| format!(" = {max}"))
+            ),
+            SpawnProblem::PtyLimit { max } => write!(
+                f,
+                "every pseudo-terminal the system allows is in use \
+                 (/proc/sys/kernel/pty/max{}); end sessions that are no longer needed, \
+                 or raise the limit (sysctl kernel.pty.max)",
+                max.map_or(String::new(), |max| format!(" = {max}"))
+            ),
             SpawnProblem::Other => Ok(()),
         }
     }
@@ -282,6 +329,14 @@ fn background_what(found: &crate::Match) -> &'static str {
         " (a signal)"
     } else {
         ""
+    }
+}
+
+/// A resource limit as text: the number, or `unlimited`.
+fn limit_text(limit: u64) -> String {
+    match limit {
+        u64::MAX => "unlimited".to_owned(),
+        limit => limit.to_string(),
     }
 }
 

@@ -133,11 +133,16 @@ const DROP_GRACE: [Duration; 3] = [
 
 impl Child {
     pub(crate) fn new(pid: u32) -> Self {
-        let pid = Pid::from_raw(pid as i32);
+        let pidfd = sys::process::pidfd_open(pid as i32).ok();
+        Child::with_pidfd(pid, pidfd)
+    }
+
+    /// A child whose pidfd (if any: kernels before 5.3 have none) was opened already.
+    pub(crate) fn with_pidfd(pid: u32, pidfd: Option<OwnedFd>) -> Self {
         Child {
-            pid,
+            pid: Pid::from_raw(pid as i32),
             status: None,
-            pidfd: sys::process::pidfd_open(pid.as_raw()).ok(),
+            pidfd,
             waited_after_output_end: false,
         }
     }

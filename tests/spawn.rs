@@ -410,3 +410,59 @@ fn a_command_can_spawn_twice() {
         assert!(s.wait().unwrap().success());
     }
 }
+
+/// A script without `#!` is run by `/bin/sh`, as `execvp` does (and `std` did for us):
+/// with and without a pre-exec hook, which take different spawn paths.
+#[test]
+#[allow(unsafe_code)]
+fn a_script_without_a_shebang_runs_through_sh() {
+    let script = TempPath::new("no-shebang");
+    std::fs::write(&script.0, "echo \"run by sh with $# args: $*\"\n").unwrap();
+    std::fs::set_permissions(&script.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut command = Command::new(&script.0);
+    command.args(["one", "two"]);
+    let mut s = spawn(&mut command);
+    assert_eq!(read_to_eof(&mut s), b"run by sh with 2 args: one two\r\n");
+    assert!(s.wait().unwrap().success());
+    // SAFETY: the hook makes no call.
+    unsafe { command.pre_exec(|| Ok(())) };
+    let mut s = spawn(&mut command);
+    assert_eq!(read_to_eof(&mut s), b"run by sh with 2 args: one two\r\n");
+
+    // Found through PATH too.
+    let dir = script.0.parent().unwrap();
+    let name = script.0.file_name().unwrap();
+    let mut s = spawn(Command::new(name).arg("x").env("PATH", dir));
+    assert_eq!(read_to_eof(&mut s), b"run by sh with 1 args: x\r\n");
+}
+
+/// PATH is searched as `execvp` does: a directory where the name is not executable is
+/// skipped, and an empty environment searches the C library's default (`/bin:/usr/bin`).
+#[test]
+fn path_lookup_skips_what_cannot_run_and_defaults_without_an_environment() {
+    let dir = TempPath::new("path-dir");
+    std::fs::create_dir(&dir.0).unwrap();
+    let shadow = dir.0.join("echo");
+    std::fs::write(&shadow, "not a program\n").unwrap();
+    std::fs::set_permissions(&shadow, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", dir.0.display());
+    let mut s = spawn(Command::new("echo").arg("the real one").env("PATH", &path));
+    assert_eq!(read_to_eof(&mut s), b"the real one\r\n");
+    std::fs::remove_file(&shadow).unwrap();
+
+    let mut s = spawn(Command::new("sh").args(["-c", "echo $#"]).env_clear());
+    assert_eq!(read_to_eof(&mut s), b"0\r\n");
+    assert_eq!(
+        Command::new("sh").env_clear().locate().unwrap().parent(),
+        Some(std::path::Path::new("/bin"))
+    );
+}
+
+#[test]
+fn a_nul_byte_in_an_argument_is_a_spawn_error() {
+    let err = Command::new("echo").arg("a\0b").spawn().unwrap_err();
+    match &err {
+        Error::Spawn { source, .. } => assert_eq!(source.kind(), ErrorKind::InvalidInput),
+        other => panic!("not a spawn error: {other}"),
+    }
+}

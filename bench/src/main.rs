@@ -2,7 +2,7 @@
 //! portable-pty, in the spawn benchmark only), and prints one markdown report
 //! with ratios measured in the same run.
 //!
-//! `cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only GROUPS] [--impls NAMES] [--spawns N] [--sessions N] [--flood-mib N]`
+//! `cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only GROUPS] [--impls NAMES] [--spawns N] [--parent-gib N] [--sessions N] [--flood-mib N]`
 
 mod emit;
 mod expectrl_impl;
@@ -28,12 +28,14 @@ static ALLOCATOR: memory::Counting = memory::Counting;
 
 const USAGE: &str =
     "usage: ptychat-bench [--quick] [--only GROUP[,GROUP..]] [--impls NAME[,NAME..]] [--spawns N]
-                     [--sessions N] [--flood-mib N]
+                     [--parent-gib N] [--sessions N] [--flood-mib N]
   --quick      fewer iterations; throughput at 1 and 10 MiB only
   --only       throughput, open3, roundtrip, spawn, idle, memory (default: all)
   --impls      raw, ptychat, expectrl, rexpect, portable-pty (default: all;
                portable-pty has no expect and runs in spawn only)
   --spawns     spawns per implementation in the spawn benchmark (default: 200, quick: 50)
+  --parent-gib the spawn benchmark also spawns from this process after it has touched
+               N GiB of memory (default: 4; 0 skips it)
   --sessions   idle sessions in the memory benchmark (default: 1000, quick: 200)
   --flood-mib  size of the flood in the memory benchmark (default: 1024, quick: 256)";
 
@@ -59,6 +61,8 @@ struct Options {
     sessions: Option<usize>,
     /// Overrides the plan's flood size.
     flood_mib: Option<usize>,
+    /// Overrides the plan's big-parent size.
+    parent_gib: Option<usize>,
 }
 
 /// How much work each benchmark does.
@@ -70,6 +74,8 @@ struct Plan {
     trip_budget: Duration,
     spawns: usize,
     spawn_budget: Duration,
+    /// GiB of touched memory held during the second spawn row (0: no such row).
+    parent_gib: usize,
     idle_wait: Duration,
     /// Idle sessions held at once in the memory benchmark.
     sessions: usize,
@@ -87,6 +93,7 @@ impl Plan {
             trip_budget: Duration::from_secs(if quick { 5 } else { 20 }),
             spawns: if quick { 50 } else { 200 },
             spawn_budget: Duration::from_secs(if quick { 5 } else { 20 }),
+            parent_gib: 4,
             idle_wait: Duration::from_secs(3),
             sessions: if quick { 200 } else { 1000 },
             flood_mib: if quick { 256 } else { 1024 },
@@ -123,6 +130,7 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
         spawns: None,
         sessions: None,
         flood_mib: None,
+        parent_gib: None,
     };
     let positive = |flag: &str, value: Option<&String>| -> std::result::Result<usize, String> {
         let value = value.ok_or(format!("{flag} needs a value"))?;
@@ -144,6 +152,13 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
             "--spawns" => options.spawns = Some(positive(arg, args.next())?),
             "--sessions" => options.sessions = Some(positive(arg, args.next())?),
             "--flood-mib" => options.flood_mib = Some(positive(arg, args.next())?),
+            "--parent-gib" => {
+                let value = args.next().ok_or("--parent-gib needs a value")?;
+                match value.parse() {
+                    Ok(n) => options.parent_gib = Some(n),
+                    _ => return Err(format!("--parent-gib needs a count, not {value}")),
+                }
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument: {other}")),
         }
@@ -174,6 +189,44 @@ struct Bench {
     /// Label prefixes of the row series measured at each size, for the linearity tables.
     series: Vec<String>,
     notes: Vec<String>,
+    /// (implementation, small-parent median, big-parent median) from the spawn group.
+    parent_ratios: Vec<(Impl, f64, f64)>,
+}
+
+/// Rounds of the spawn group when it also spawns from a big parent.
+const SPAWN_ROUNDS: usize = 4;
+
+/// Untimed spawns at the start of each phase of the spawn group.
+const SPAWN_WARM_UP: usize = 20;
+
+/// Spawn samples per implementation, or the error that stopped them.
+struct Samples(Vec<(Impl, std::result::Result<Vec<f64>, String>)>);
+
+impl Samples {
+    fn new(order: &[Impl]) -> Self {
+        Samples(order.iter().map(|&imp| (imp, Ok(Vec::new()))).collect())
+    }
+}
+
+/// Memory this process holds and has written to, so that its page tables are as large
+/// as a big program's: one byte written in every 4 KiB page.
+struct Ballast {
+    _memory: Vec<u8>,
+}
+
+impl Ballast {
+    fn touched(bytes: usize) -> Self {
+        let mut memory = vec![0u8; bytes];
+        for page in memory.chunks_mut(4096) {
+            let first: *mut u8 = &mut page[0];
+            // SAFETY: `first` points into `page`, which is live and writable; the write is
+            // volatile so the loop is not optimised away.
+            unsafe { std::ptr::write_volatile(first, 1) };
+        }
+        Ballast {
+            _memory: std::hint::black_box(memory),
+        }
+    }
 }
 
 impl Bench {
@@ -364,27 +417,94 @@ impl Bench {
     }
 
     fn spawns(&mut self) {
-        let mut row = Row::new("spawn + wait `true`, median", Unit::Seconds, None);
-        for imp in self.impls.clone() {
-            let cell = match scenarios::spawn_waits(imp, self.plan.spawns, self.plan.spawn_budget) {
-                Ok(samples) => {
+        let gib = self.plan.parent_gib;
+        let small_label = "spawn + wait `true`, median".to_string();
+        let big_label = format!("spawn + wait `true`, {gib} GiB parent, median");
+        // With a big parent: rounds of a small phase, then the same from this process
+        // after it has touched `gib` GiB (fork copies the page tables of all of it, a
+        // vfork-style spawn none), so that background load drifting during the run hits
+        // both alike. In each phase ptychat goes first: a peer's forks from the big
+        // parent leave page tables for the kernel to free after they return.
+        let rounds = if gib == 0 { 1 } else { SPAWN_ROUNDS };
+        let mut order = self.impls.clone();
+        if let Some(at) = order.iter().position(|&imp| imp == Impl::Ptychat) {
+            order[..=at].rotate_right(1);
+        }
+        let mut small = Samples::new(&order);
+        let mut big = Samples::new(&order);
+        for round in 0..rounds {
+            eprintln!("  round {} of {rounds}", round + 1);
+            self.spawn_phase(&order, rounds, &mut small);
+            if gib > 0 {
+                eprintln!("  touching {gib} GiB");
+                let ballast = Ballast::touched(gib << 30);
+                self.spawn_phase(&order, rounds, &mut big);
+                drop(ballast);
+            }
+        }
+        let small = self.spawn_row(small_label, small);
+        if gib > 0 {
+            let big = self.spawn_row(big_label, big);
+            for imp in self.impls.clone() {
+                if let (Cell::Value(s), Cell::Value(b)) = (small.cell(imp), big.cell(imp)) {
+                    self.parent_ratios.push((imp, *s, *b));
+                }
+            }
+            self.rows.push(small);
+            self.rows.push(big);
+        } else {
+            self.rows.push(small);
+        }
+    }
+
+    /// One phase of the spawn group: each implementation's share of the spawns.
+    fn spawn_phase(&mut self, order: &[Impl], rounds: usize, samples: &mut Samples) {
+        let count = self.plan.spawns.div_ceil(rounds);
+        let budget = self.plan.spawn_budget / rounds as u32;
+        // Untimed: the first spawns after the memory was touched or freed wait for the
+        // kernel's aftermath of that (and of a peer's forks from it).
+        if let Some(&first) = order.first() {
+            let _ = scenarios::spawn_waits(first, SPAWN_WARM_UP, budget);
+        }
+        for (imp, collected) in samples.0.iter_mut() {
+            if !order.contains(imp) || collected.is_err() {
+                continue;
+            }
+            match scenarios::spawn_waits(*imp, count, budget) {
+                Ok(new) => {
+                    if let Ok(all) = collected {
+                        all.extend(new);
+                    }
+                }
+                Err(e) => *collected = Err(short(&e)),
+            }
+        }
+    }
+
+    /// The row of medians over the samples of every round.
+    fn spawn_row(&mut self, label: String, samples: Samples) -> Row {
+        let mut row = Row::new(label.clone(), Unit::Seconds, None);
+        for (imp, collected) in samples.0 {
+            let cell = match collected {
+                Ok(samples) if !samples.is_empty() => {
                     if samples.len() < self.plan.spawns {
                         self.notes.push(format!(
-                            "{imp}: {} of {} spawns fit in the {:?} budget.",
+                            "{imp}, {label}: {} of {} spawns fit in the {:?} budget.",
                             samples.len(),
                             self.plan.spawns,
                             self.plan.spawn_budget
                         ));
                     }
                     let median = stats::median(&stats::sorted(samples));
-                    eprintln!("  {imp}: spawn + wait: median {median:.6} s");
+                    eprintln!("  {imp}: {label}: {median:.6} s");
                     Cell::Value(median)
                 }
-                Err(e) => self.failed(imp, "spawn + wait", &e),
+                Ok(_) => self.failed(imp, &label, &"no samples"),
+                Err(e) => self.failed(imp, &label, &e),
             };
             row.set(imp, cell);
         }
-        self.rows.push(row);
+        row
     }
 
     fn idle(&mut self) {
@@ -530,6 +650,12 @@ impl Bench {
             kernel.trim()
         );
         println!("{}", report::table(&self.rows));
+        if !self.parent_ratios.is_empty() {
+            println!(
+                "{}",
+                report::parent_size(self.plan.parent_gib, &self.parent_ratios)
+            );
+        }
         for series in &self.series {
             let prefix = format!("{series}, ");
             let rows: Vec<&Row> = self
@@ -564,8 +690,12 @@ impl Bench {
             "- spawn: spawn `true` on a new pty, wait for it, drop the session ({} per implementation). \
              portable-pty: `native_pty_system().openpty` (24×80), `CommandBuilder` with our cwd, \
              `slave.spawn_command`, drop the slave, `child.wait()`, drop the master. portable-pty has \
-             no expect, so it is measured here only (n/a elsewhere).",
-            self.plan.spawns
+             no expect, so it is measured here only (n/a elsewhere). The second spawn row does \
+             the same after this process has touched {} GiB (a `Vec` written every 4 KiB); \
+             both rows are measured in {SPAWN_ROUNDS} rounds of a small phase then a big one \
+             (the memory freed after each), ptychat first in each phase, after {SPAWN_WARM_UP} \
+             untimed spawns.",
+            self.plan.spawns, self.plan.parent_gib
         );
         println!(
             "- CPU: user + system time of this whole process (all threads) across one expect on `sleep 30`."
@@ -604,12 +734,16 @@ fn run(options: &Options) -> Result<()> {
     if let Some(mib) = options.flood_mib {
         plan.flood_mib = mib;
     }
+    if let Some(gib) = options.parent_gib {
+        plan.parent_gib = gib;
+    }
     let mut bench = Bench {
         plan,
         impls: options.impls.clone(),
         rows: Vec::new(),
         series: Vec::new(),
         notes: Vec::new(),
+        parent_ratios: Vec::new(),
     };
     for group in &options.groups {
         eprintln!("== {group}");

@@ -199,6 +199,25 @@ pub fn linearity(title: &str, rows: &[&Row]) -> String {
     out
 }
 
+/// Spawn + wait from a small process and from one holding `gib` GiB of touched memory:
+/// one row per implementation, with the ratio.
+pub fn parent_size(gib: usize, medians: &[(Impl, f64, f64)]) -> String {
+    let mut out = format!(
+        "| spawn + wait `true`, median | small parent | {gib} GiB parent | {gib} GiB/small |\n\
+         |---|---:|---:|---:|\n"
+    );
+    for (imp, small, big) in medians {
+        let _ = writeln!(
+            out,
+            "| {imp} | {} | {} | {} |",
+            format_time(*small),
+            format_time(*big),
+            ratio(&Cell::Value(*big), &Cell::Value(*small))
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

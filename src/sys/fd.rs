@@ -32,6 +32,16 @@ pub(crate) fn reserve(source: impl AsFd, number: i32) -> io::Result<Option<Owned
     Ok((copy.as_raw_fd() == number).then_some(copy))
 }
 
+/// `/dev/null`, open for reading and writing, close-on-exec.
+pub(crate) fn open_null() -> io::Result<OwnedFd> {
+    let flags = OFlag::O_RDWR | OFlag::O_CLOEXEC;
+    Ok(nix::fcntl::open(
+        "/dev/null",
+        flags,
+        nix::sys::stat::Mode::empty(),
+    )?)
+}
+
 /// Sets close-on-exec on `fd`.
 pub(crate) fn set_cloexec(fd: impl AsFd) -> io::Result<()> {
     fcntl(

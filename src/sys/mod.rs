@@ -8,6 +8,7 @@
 //! | file | provides |
 //! |---|---|
 //! | `child_setup.rs` | the one set-up between fork and exec/closure: placement (process group, or session on a pty), signal reset, close-on-exec of inherited fds |
+//! | `spawn.rs` | spawning a program from a `clone(CLONE_VM \| CLONE_VFORK)` child (no copy of our memory), with the pidfd from `CLONE_PIDFD` |
 //! | `fork.rs` | fork without exec for a Rust closure, with the single-thread check ([`fork::Trust`]) |
 //! | `fd.rs` | non-blocking mode, close-on-exec pipes, moving an fd off stdio, the SIGPIPE-free write |
 //! | `term.rs` | opening a pty pair, window size, echo, special characters, `isatty` |
@@ -21,4 +22,5 @@ pub(crate) mod fd;
 pub(crate) mod fork;
 pub(crate) mod process;
 pub(crate) mod signals;
+pub(crate) mod spawn;
 pub(crate) mod term;

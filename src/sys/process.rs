@@ -32,3 +32,10 @@ pub(crate) fn thread_count() -> io::Result<usize> {
         }
     }
 }
+
+/// This process's limit on open files (`RLIMIT_NOFILE`): (soft, hard), `u64::MAX` for
+/// none.
+pub(crate) fn open_file_limit() -> io::Result<(u64, u64)> {
+    use nix::sys::resource::{Resource, getrlimit};
+    Ok(getrlimit(Resource::RLIMIT_NOFILE)?)
+}

@@ -1,8 +1,9 @@
 //! Building and spawning a program on a pseudo-terminal.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use crate::error::SpawnProblem;
 use crate::error::{Context, Error, Result};
 use crate::process::Child;
 use crate::sys::child_setup::{ExecSetup, Placement};
+use crate::sys::spawn::{Exec, SpawnError};
 use crate::transport::pipes::{PipeSession, StderrMode};
 use crate::transport::pty::{PtyConfig, PtyMaster, PtySession};
 use crate::transport::stream::FdPair;
@@ -46,6 +48,27 @@ pub struct Command {
     timeout: Option<Duration>,
     /// Our fds to pass, with the number each gets in the child.
     passed: Vec<(OwnedFd, RawFd)>,
+    /// Whether `env_clear` was called (std has no getter for it).
+    env_cleared: bool,
+    /// Whether a NUL byte was given in the program, an argument, the environment or the
+    /// directory (std's getters show a placeholder instead; a spawn then fails).
+    saw_nul: bool,
+}
+
+/// True when `s` has a NUL byte (which no C string can carry).
+fn has_nul(s: &OsStr) -> bool {
+    s.as_bytes().contains(&0)
+}
+
+/// Where one of the child's stdin, stdout and stderr comes from.
+#[derive(Debug, Clone, Copy)]
+enum ChildStdio<'a> {
+    /// This fd of ours.
+    Fd(BorrowedFd<'a>),
+    /// Ours, as it is.
+    Inherit,
+    /// `/dev/null`.
+    Null,
 }
 
 impl Command {
@@ -60,6 +83,8 @@ impl Command {
             pty: PtyConfig::default(),
             timeout: Some(DEFAULT_TIMEOUT),
             passed: Vec::new(),
+            env_cleared: false,
+            saw_nul: has_nul(program.as_ref()),
         }
     }
 
@@ -79,6 +104,7 @@ impl Command {
 
     /// Adds an argument.
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+        self.saw_nul |= has_nul(arg.as_ref());
         self.inner.arg(arg);
         self
     }
@@ -89,12 +115,15 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.inner.args(args);
+        for arg in args {
+            self.arg(arg);
+        }
         self
     }
 
     /// Sets an environment variable for the program.
     pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
+        self.saw_nul |= has_nul(key.as_ref()) || has_nul(value.as_ref());
         self.inner.env(key, value);
         self
     }
@@ -108,11 +137,13 @@ impl Command {
     /// Starts the program with an empty environment (plus what [`env`](Command::env) adds).
     pub fn env_clear(&mut self) -> &mut Self {
         self.inner.env_clear();
+        self.env_cleared = true;
         self
     }
 
     /// Sets the program's working directory.
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.saw_nul |= has_nul(dir.as_ref().as_os_str());
         self.inner.current_dir(dir);
         self
     }
@@ -187,6 +218,13 @@ impl Command {
     /// returns an [`Error::Spawn`] with [`SpawnProblem::PreExecHook`] and the hook's OS
     /// error (only the error code crosses from the child).
     ///
+    /// A command with hooks is spawned with `fork` (through `std::process::Command`): its
+    /// cost grows with the memory of this process, where a command without hooks is
+    /// spawned from a child that shares our memory until `exec` (`clone(CLONE_VM |
+    /// CLONE_VFORK)`), in which a hook would run on our memory (its writes would change
+    /// ours, and a C library call that takes a lock or signals our threads, as `setuid`
+    /// does, could deadlock us).
+    ///
     /// # Safety
     ///
     /// The hook runs in a forked copy of a process that may have other threads, whose
@@ -242,7 +280,7 @@ impl Command {
     /// # Ok::<(), ptychat::Error>(())
     /// ```
     pub fn locate(&self) -> Result<PathBuf> {
-        let path = program::search_path(&self.inner);
+        let path = program::search_path(&self.inner, self.env_cleared);
         let dir = self.inner.get_current_dir();
         let errno = match program::lookup(&self.program, &path, dir) {
             program::Lookup::Executable(found) => return Ok(found),
@@ -252,7 +290,7 @@ impl Command {
         let source = io::Error::from_raw_os_error(errno);
         Err(Error::Spawn {
             program: self.program.to_string_lossy().into_owned(),
-            problem: program::diagnose(&self.inner, &source),
+            problem: program::diagnose(&self.inner, self.env_cleared, &source),
             source,
         })
     }
@@ -267,17 +305,13 @@ impl Command {
     ///             (No such file or directory (os error 2))");
     /// ```
     pub fn spawn(&mut self) -> Result<PtySession> {
-        let (master, slave) = self.pty.open()?;
-        let stdio = [
-            slave.try_clone().context("duplicating the pty slave")?,
-            slave.try_clone().context("duplicating the pty slave")?,
-            slave,
-        ];
-        let child = self.spawn_child(stdio.map(Stdio::from), Placement::TerminalOnStdin)?;
-        let transport = WithChild::new(PtyMaster::new(master, None)?, child);
-        let mut session = Session::with_transport(transport, b"\r");
-        session.set_timeout(self.timeout);
-        Ok(session)
+        let (master, slave) = self.open_pty()?;
+        let terminal = ChildStdio::Fd(slave.as_fd());
+        let child = self.spawn_child([terminal; 3], Placement::TerminalOnStdin)?;
+        // Our copy of the child's end goes before the session reads: else it would never
+        // see the end of the program's output.
+        drop(slave);
+        self.pty_session(master, None, child)
     }
 
     /// Starts the program on a new pseudo-terminal for its stdin and stdout, with its
@@ -301,29 +335,37 @@ impl Command {
     /// # Ok::<(), ptychat::Error>(())
     /// ```
     pub fn spawn_with_stderr(&mut self, stderr: StderrMode) -> Result<PtySession> {
-        let (master, slave) = self.pty.open()?;
-        let (stderr_read, child_stderr) = match stderr {
-            StderrMode::Merge => (
-                None,
-                slave
-                    .try_clone()
-                    .context("duplicating the pty slave")?
-                    .into(),
-            ),
-            StderrMode::Inherit => (None, Stdio::inherit()),
-            StderrMode::Null => (None, Stdio::null()),
+        let (master, slave) = self.open_pty()?;
+        let terminal = ChildStdio::Fd(slave.as_fd());
+        let (stderr_read, stderr_write) = match stderr {
             StderrMode::Separate => {
-                let (read, write) = pipe()?;
-                (Some(read), Stdio::from(write))
+                let (read, write) = self.pipe()?;
+                (Some(read), Some(write))
             }
+            _ => (None, None),
         };
-        let stdio = [
-            Stdio::from(slave.try_clone().context("duplicating the pty slave")?),
-            Stdio::from(slave),
-            child_stderr,
-        ];
-        let child = self.spawn_child(stdio, Placement::TerminalOnStdin)?;
-        let transport = WithChild::new(PtyMaster::new(master, stderr_read)?, child);
+        let child_stderr = match (stderr, &stderr_write) {
+            (_, Some(write)) => ChildStdio::Fd(write.as_fd()),
+            (StderrMode::Inherit, _) => ChildStdio::Inherit,
+            (StderrMode::Null, _) => ChildStdio::Null,
+            _ => terminal,
+        };
+        let child = self.spawn_child(
+            [terminal, terminal, child_stderr],
+            Placement::TerminalOnStdin,
+        )?;
+        drop((slave, stderr_write));
+        self.pty_session(master, stderr_read, child)
+    }
+
+    /// The session on `master` (and the stderr pipe's read end) with `child`.
+    fn pty_session(
+        &self,
+        master: OwnedFd,
+        stderr: Option<OwnedFd>,
+        child: Child,
+    ) -> Result<PtySession> {
+        let transport = WithChild::new(PtyMaster::new(master, stderr)?, child);
         let mut session = Session::with_transport(transport, b"\r");
         session.set_timeout(self.timeout);
         Ok(session)
@@ -348,26 +390,30 @@ impl Command {
     /// # Ok::<(), ptychat::Error>(())
     /// ```
     pub fn spawn_piped(&mut self, stderr: StderrMode) -> Result<PipeSession> {
-        let (stdin_read, stdin_write) = pipe()?;
-        let (stdout_read, stdout_write) = pipe()?;
-        let (stderr_read, child_stderr) = match stderr {
-            StderrMode::Inherit => (None, Stdio::inherit()),
-            StderrMode::Null => (None, Stdio::null()),
-            StderrMode::Merge => {
-                let copy = stdout_write.try_clone().context("duplicating a pipe")?;
-                (None, Stdio::from(copy))
-            }
+        let (stdin_read, stdin_write) = self.pipe()?;
+        let (stdout_read, stdout_write) = self.pipe()?;
+        let (stderr_read, stderr_write) = match stderr {
             StderrMode::Separate => {
-                let (read, write) = pipe()?;
-                (Some(read), Stdio::from(write))
+                let (read, write) = self.pipe()?;
+                (Some(read), Some(write))
             }
+            _ => (None, None),
+        };
+        let child_stderr = match (stderr, &stderr_write) {
+            (_, Some(write)) => ChildStdio::Fd(write.as_fd()),
+            (StderrMode::Inherit, _) => ChildStdio::Inherit,
+            (StderrMode::Null, _) => ChildStdio::Null,
+            _ => ChildStdio::Fd(stdout_write.as_fd()),
         };
         let stdio = [
-            Stdio::from(stdin_read),
-            Stdio::from(stdout_write),
+            ChildStdio::Fd(stdin_read.as_fd()),
+            ChildStdio::Fd(stdout_write.as_fd()),
             child_stderr,
         ];
         let child = self.spawn_child(stdio, Placement::ProcessGroup)?;
+        // Our copies of the child's ends must go before the session reads: else it would
+        // never see the end of the program's output.
+        drop((stdin_read, stdout_write, stderr_write));
         let pipes = FdPair::new(stdout_read, stdin_write, stderr_read)?;
         let mut session = Session::with_transport(WithChild::new(pipes, child), b"\n");
         session.set_timeout(self.timeout);
@@ -375,21 +421,114 @@ impl Command {
     }
 
     /// Spawns with the given stdio, placed as `placement` says, with the fds to pass and
-    /// the hooks, then drops our copies of the child's ends: they must not outlive the
-    /// spawn, or we would never see the end of the program's output.
-    fn spawn_child(
-        &mut self,
-        [stdin, stdout, stderr]: [Stdio; 3],
-        placement: Placement,
-    ) -> Result<Child> {
+    /// SIGHUP as asked: from a `CLONE_VM | CLONE_VFORK` child ([`crate::sys::spawn`]),
+    /// or, when there are `pre_exec` hooks, forked by `std::process::Command` with the
+    /// [`ExecPlan`](crate::sys::child_setup::ExecPlan) (see [`Command::pre_exec`]). The
+    /// caller drops its copies of the child's ends afterwards.
+    fn spawn_child(&mut self, stdio: [ChildStdio<'_>; 3], placement: Placement) -> Result<Child> {
         // Held until the spawn is over, so that nothing lands on a passed fd's number.
         let _reserved = self.reserve_passed_numbers()?;
-        let hook_report = match self.setup.plan().hooks.is_empty() {
-            true => None,
-            false => Some(
-                crate::sys::fd::nonblocking_pipe().context("creating the pre-exec hook's pipe")?,
-            ),
+        let hooks = !self.setup.plan().hooks.is_empty();
+        match !hooks {
+            true => self.spawn_cloned(stdio, placement),
+            false => self.spawn_forked(stdio, placement),
+        }
+    }
+
+    /// The spawn without hooks: nothing of ours is copied, and the child reports a failed
+    /// `exec` through our memory.
+    fn spawn_cloned(&mut self, stdio: [ChildStdio<'_>; 3], placement: Placement) -> Result<Child> {
+        let exec = self.exec()?;
+        let null = match stdio.iter().any(|s| matches!(s, ChildStdio::Null)) {
+            true => Some(self.step(crate::sys::fd::open_null(), "opening /dev/null")?),
+            false => None,
         };
+        let mut fds = Vec::with_capacity(3 + self.passed.len());
+        for (number, stdio) in (0..).zip(stdio) {
+            match (stdio, &null) {
+                (ChildStdio::Fd(fd), _) => fds.push((fd.as_raw_fd(), number)),
+                (ChildStdio::Null, Some(null)) => fds.push((null.as_raw_fd(), number)),
+                _ => {}
+            }
+        }
+        fds.extend(
+            self.passed
+                .iter()
+                .map(|(fd, number)| (fd.as_raw_fd(), *number)),
+        );
+        let setup = crate::sys::spawn::Setup {
+            placement,
+            fds: &fds,
+            ignore_sighup: self.setup.plan().ignore_sighup,
+        };
+        match crate::sys::spawn::spawn(&exec, &setup) {
+            Ok(spawned) => Ok(Child::with_pidfd(spawned.pid as u32, spawned.pidfd)),
+            Err(SpawnError::Parent(source) | SpawnError::Child(source)) => {
+                Err(self.spawn_error(source))
+            }
+        }
+    }
+
+    /// What the child hands to `execve`: the paths to try, argv, the environment (ours
+    /// changed as asked), the working directory. A NUL byte in any of them is an error,
+    /// as `std` makes it.
+    fn exec(&self) -> Result<Exec> {
+        let nul = || {
+            self.spawn_error(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "nul byte found in provided data",
+            ))
+        };
+        if self.saw_nul {
+            return Err(nul());
+        }
+        let c_string = |bytes: Vec<u8>| CString::new(bytes).map_err(|_| nul());
+        let program = self.inner.get_program();
+        let path = program::search_path(&self.inner, self.env_cleared);
+        let candidates = program::candidates(program, &path)
+            .into_iter()
+            .map(|candidate| c_string(candidate.into_vec()))
+            .collect::<Result<_>>()?;
+        let argv = std::iter::once(program)
+            .chain(self.inner.get_args())
+            .map(|arg| c_string(arg.as_bytes().to_vec()))
+            .collect::<Result<_>>()?;
+        let mut vars: Vec<(OsString, OsString)> = match self.env_cleared {
+            true => Vec::new(),
+            false => std::env::vars_os().collect(),
+        };
+        for (name, value) in self.inner.get_envs() {
+            vars.retain(|(ours, _)| ours != name);
+            if let Some(value) = value {
+                vars.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        let envp = vars
+            .into_iter()
+            .map(|(name, value)| {
+                let mut entry = name.into_vec();
+                entry.push(b'=');
+                entry.extend_from_slice(value.as_bytes());
+                c_string(entry)
+            })
+            .collect::<Result<_>>()?;
+        let cwd = match self.inner.get_current_dir() {
+            Some(dir) => Some(c_string(dir.as_os_str().as_bytes().to_vec())?),
+            None => None,
+        };
+        Ok(Exec::new(candidates, argv, envp, cwd))
+    }
+
+    /// The spawn with `pre_exec` hooks: `std::process::Command` forks and runs the
+    /// [`ExecPlan`](crate::sys::child_setup::ExecPlan) (set-up, then the hooks) and
+    /// reports a failed `exec` through its pipe.
+    fn spawn_forked(&mut self, stdio: [ChildStdio<'_>; 3], placement: Placement) -> Result<Child> {
+        let [stdin, stdout, stderr] = stdio.map(|stdio| self.std_stdio(stdio));
+        let (stdin, stdout, stderr) = (stdin?, stdout?, stderr?);
+        let hook_report = self.step(
+            crate::sys::fd::nonblocking_pipe(),
+            "creating the pre-exec hook's pipe",
+        )?;
         {
             let mut plan = self.setup.plan();
             plan.placement = placement;
@@ -398,7 +537,7 @@ impl Command {
                 .iter()
                 .map(|(fd, number)| (fd.as_raw_fd(), *number))
                 .collect();
-            plan.hook_failed = hook_report.as_ref().map(|(_, write)| write.as_raw_fd());
+            plan.hook_failed = Some(hook_report.1.as_raw_fd());
         }
         self.inner.stdin(stdin).stdout(stdout).stderr(stderr);
         let spawned = self.inner.spawn();
@@ -407,20 +546,85 @@ impl Command {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = spawned.map_err(|source| {
-            let hook_failed = hook_report
-                .as_ref()
-                .is_some_and(|(read, _)| nix::unistd::read(read, &mut [0]) == Ok(1));
-            let problem = match hook_failed {
-                true => SpawnProblem::PreExecHook,
-                false => program::diagnose(&self.inner, &source),
-            };
-            Error::Spawn {
+            let (read, _) = &hook_report;
+            match nix::unistd::read(read, &mut [0]) == Ok(1) {
+                true => Error::Spawn {
+                    program: self.program.to_string_lossy().into_owned(),
+                    problem: SpawnProblem::PreExecHook,
+                    source,
+                },
+                false => self.spawn_error(source),
+            }
+        })?;
+        let pid = child.id();
+        let pidfd = match crate::sys::process::pidfd_open(pid as i32) {
+            Ok(pidfd) => Some(pidfd),
+            // Out of fds: end the program rather than watch it without one.
+            Err(e) if program::limit_problem(&e, false).is_some() => {
+                let mut child = Child::with_pidfd(pid, None);
+                let _ = child.kill(nix::sys::signal::Signal::SIGKILL);
+                let _ = child.wait();
+                return Err(self.spawn_error(e));
+            }
+            // A kernel without pidfds: waits check with a backoff.
+            Err(_) => None,
+        };
+        Ok(Child::with_pidfd(pid, pidfd))
+    }
+
+    /// `stdio` as std's, from a copy of our fd (std closes what it is given).
+    fn std_stdio(&self, stdio: ChildStdio<'_>) -> Result<Stdio> {
+        Ok(match stdio {
+            ChildStdio::Fd(fd) => {
+                Stdio::from(self.step(fd.try_clone_to_owned(), "duplicating an fd")?)
+            }
+            ChildStdio::Inherit => Stdio::inherit(),
+            ChildStdio::Null => Stdio::null(),
+        })
+    }
+
+    /// The spawn error for `source`: the limit it ran into, or why the program could not
+    /// be run.
+    fn spawn_error(&self, source: io::Error) -> Error {
+        Error::Spawn {
+            program: self.program.to_string_lossy().into_owned(),
+            problem: program::diagnose(&self.inner, self.env_cleared, &source),
+            source,
+        }
+    }
+
+    /// The result of a step of the spawn: a limit it ran into is a spawn error that names
+    /// it; any other error is an [`Error::Io`] with `context`.
+    fn step<T>(&self, result: io::Result<T>, context: &'static str) -> Result<T> {
+        result.map_err(|source| match program::limit_problem(&source, false) {
+            Some(problem) => Error::Spawn {
                 program: self.program.to_string_lossy().into_owned(),
                 problem,
                 source,
-            }
-        })?;
-        Ok(Child::new(child.id()))
+            },
+            None => Error::io(context, source),
+        })
+    }
+
+    /// A close-on-exec pipe: (read end, write end).
+    fn pipe(&self) -> Result<(OwnedFd, OwnedFd)> {
+        self.step(crate::sys::fd::pipe(), "creating a pipe")
+    }
+
+    /// A pty pair for the program; running out of ptys or fds is a spawn error naming
+    /// the limit.
+    fn open_pty(&self) -> Result<(OwnedFd, OwnedFd)> {
+        self.pty.open().map_err(|error| match error {
+            Error::Io { context, source } => match program::limit_problem(&source, true) {
+                Some(problem) => Error::Spawn {
+                    program: self.program.to_string_lossy().into_owned(),
+                    problem,
+                    source,
+                },
+                None => Error::Io { context, source },
+            },
+            other => other,
+        })
     }
 
     /// Checks the numbers of the fds to pass and keeps each one open in our process until
@@ -443,14 +647,9 @@ impl Command {
                          of open files (RLIMIT_NOFILE)"
                     )));
                 }
-                Err(e) => return Err(Error::io("reserving a passed fd's number", e)),
+                Err(e) => return Err(self.step(Err(e), "reserving a passed fd's number")?),
             }
         }
         Ok(reserved)
     }
-}
-
-/// A close-on-exec pipe: (read end, write end).
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    crate::sys::fd::pipe().context("creating a pipe")
 }

@@ -4,7 +4,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -23,8 +23,12 @@ pub(crate) enum Lookup {
     Missing,
 }
 
-/// The `PATH` the program is looked up in: the one set on the command, else ours.
-pub(crate) fn search_path(command: &std::process::Command) -> OsString {
+/// The C library's `PATH` when the environment has none (`confstr(_CS_PATH)`).
+const DEFAULT_PATH: &str = "/bin:/usr/bin";
+
+/// The `PATH` the program is looked up in: the one set on the command, else ours (none
+/// when the command's environment was cleared).
+pub(crate) fn search_path(command: &std::process::Command, env_cleared: bool) -> OsString {
     let set = command
         .get_envs()
         .find(|(name, _)| *name == "PATH")
@@ -32,9 +36,60 @@ pub(crate) fn search_path(command: &std::process::Command) -> OsString {
     match set {
         Some(Some(path)) => path,
         // Removed, or never set anywhere: the C library's default.
-        Some(None) => "/bin:/usr/bin".into(),
-        None => std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into()),
+        Some(None) => DEFAULT_PATH.into(),
+        None if env_cleared => DEFAULT_PATH.into(),
+        None => std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()),
     }
+}
+
+/// The paths `execvp` tries for `program`, in order: the name itself if it has a `/`;
+/// none if it is empty; else the name in each directory of `path` (an empty entry is the
+/// working directory, and the name is tried as it is).
+pub(crate) fn candidates(program: &OsStr, path: &OsStr) -> Vec<OsString> {
+    let name = program.as_bytes();
+    if name.contains(&b'/') {
+        return vec![program.to_owned()];
+    }
+    if name.is_empty() {
+        return Vec::new();
+    }
+    path.as_bytes()
+        .split(|&b| b == b':')
+        .map(|dir| {
+            let mut candidate = dir.to_vec();
+            if !dir.is_empty() {
+                candidate.push(b'/');
+            }
+            candidate.extend_from_slice(name);
+            OsString::from_vec(candidate)
+        })
+        .collect()
+}
+
+/// The limit a failed step of a spawn ran into, if its error is one: the process's open
+/// files (`EMFILE`), the system's (`ENFILE`), or, when `opening_pty`, the system's
+/// pseudo-terminals (`ENOSPC`, or `EAGAIN`/`EIO` from older kernels, opening `/dev/ptmx`).
+pub(crate) fn limit_problem(error: &io::Error, opening_pty: bool) -> Option<SpawnProblem> {
+    match error.raw_os_error()? {
+        nix::libc::EMFILE => {
+            let (soft, hard) = crate::sys::process::open_file_limit().ok()?;
+            Some(SpawnProblem::OpenFileLimit { soft, hard })
+        }
+        nix::libc::ENFILE => Some(SpawnProblem::SystemOpenFileLimit {
+            max: read_number("/proc/sys/fs/file-max"),
+        }),
+        nix::libc::ENOSPC | nix::libc::EAGAIN | nix::libc::EIO if opening_pty => {
+            Some(SpawnProblem::PtyLimit {
+                max: read_number("/proc/sys/kernel/pty/max"),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The number in a `/proc/sys` file (`None` if it cannot be read: it takes an fd).
+fn read_number(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// Looks for `program` as `execvp` does: a name with a `/` is a path (relative to `dir`
@@ -75,8 +130,16 @@ pub(crate) fn lookup(program: &OsStr, path: &OsStr, dir: Option<&Path>) -> Looku
     found
 }
 
-/// Why spawning `command` failed with `error`, found by looking at the paths involved.
-pub(crate) fn diagnose(command: &std::process::Command, error: &io::Error) -> SpawnProblem {
+/// Why spawning `command` failed with `error`: a limit it ran into, or what the paths
+/// involved show.
+pub(crate) fn diagnose(
+    command: &std::process::Command,
+    env_cleared: bool,
+    error: &io::Error,
+) -> SpawnProblem {
+    if let Some(limit) = limit_problem(error, false) {
+        return limit;
+    }
     let dir = command.get_current_dir();
     if let Some(dir) = dir {
         if !dir.is_dir() {
@@ -84,7 +147,7 @@ pub(crate) fn diagnose(command: &std::process::Command, error: &io::Error) -> Sp
         }
     }
     let program = command.get_program();
-    let path = search_path(command);
+    let path = search_path(command, env_cleared);
     match lookup(program, &path, dir) {
         Lookup::Missing if program.as_bytes().contains(&b'/') => {
             SpawnProblem::NotFound(PathBuf::from(program))
@@ -134,6 +197,57 @@ mod tests {
             Lookup::Missing
         );
         assert_eq!(lookup(OsStr::new(""), path, None), Lookup::Missing);
+    }
+
+    #[test]
+    fn candidates_are_what_execvp_tries() {
+        let path = OsStr::new("/usr/bin::/bin");
+        assert_eq!(
+            candidates(OsStr::new("sh"), path),
+            ["/usr/bin/sh", "sh", "/bin/sh"]
+        );
+        assert_eq!(candidates(OsStr::new("./sh"), path), ["./sh"]);
+        assert!(candidates(OsStr::new(""), path).is_empty());
+    }
+
+    #[test]
+    fn limit_errors_name_the_limit() {
+        let emfile = io::Error::from_raw_os_error(nix::libc::EMFILE);
+        match limit_problem(&emfile, false) {
+            Some(SpawnProblem::OpenFileLimit { soft, .. }) => {
+                let text = limit_problem(&emfile, false).unwrap().to_string();
+                assert!(
+                    text.contains(&format!("RLIMIT_NOFILE, soft limit {soft}")),
+                    "{text}"
+                );
+            }
+            other => panic!("EMFILE: {other:?}"),
+        }
+        let enfile = io::Error::from_raw_os_error(nix::libc::ENFILE);
+        let text = limit_problem(&enfile, false).unwrap().to_string();
+        assert!(text.contains("/proc/sys/fs/file-max = "), "{text}");
+        // Opening /dev/ptmx when every pty is taken.
+        for errno in [nix::libc::ENOSPC, nix::libc::EAGAIN, nix::libc::EIO] {
+            let error = io::Error::from_raw_os_error(errno);
+            assert_eq!(limit_problem(&error, false), None);
+            let problem = limit_problem(&error, true).unwrap();
+            let max: u64 = std::fs::read_to_string("/proc/sys/kernel/pty/max")
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            assert_eq!(problem, SpawnProblem::PtyLimit { max: Some(max) });
+            assert_eq!(
+                problem.to_string(),
+                format!(
+                    "every pseudo-terminal the system allows is in use \
+                     (/proc/sys/kernel/pty/max = {max}); end sessions that are no longer \
+                     needed, or raise the limit (sysctl kernel.pty.max)"
+                )
+            );
+        }
+        let other = io::Error::from_raw_os_error(nix::libc::EPERM);
+        assert_eq!(limit_problem(&other, true), None);
     }
 
     #[test]
