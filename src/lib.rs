@@ -118,6 +118,8 @@ mod group;
 mod interact;
 mod logging;
 mod process;
+#[cfg(feature = "screen")]
+mod screen;
 #[cfg(feature = "cli")]
 pub mod script;
 mod signals;
@@ -140,6 +142,14 @@ pub use interact::{DEFAULT_ESCAPE, Flow, Interact, InteractOutcome, Interactive,
 pub use logging::{AsciicastRecorder, Direction, LogWriter, Recording, Shared};
 pub use nix::sys::signal::Signal;
 pub use process::{Child, ExitStatus};
+#[cfg(feature = "screen")]
+pub use screen::keys::{Key, KeyPress, MouseButton};
+#[cfg(feature = "screen")]
+pub use screen::pattern::{Rect, ScreenMatch, ScreenPattern, ScreenPatterns, Style};
+#[cfg(feature = "screen")]
+pub use screen::pty::DEFAULT_SCROLLBACK;
+#[cfg(feature = "screen")]
+pub use screen::terminal::{Cell, Color, Screen};
 pub use signals::alarm::with_timeout;
 pub use signals::{SignalPipe, alarm};
 pub use transport::command::Command;
