@@ -103,6 +103,11 @@ impl Screen {
                 }
                 let x = f32::from(start) * W;
                 let span = f32::from(col - start) * W;
+                // The text starts at its first non-blank cell.
+                let lead = text.chars().take_while(|c| *c == ' ').count();
+                let shown = text[lead..].trim_end();
+                let text_x = x + lead as f32 * W;
+                let text_span = shown.chars().count() as f32 * W;
                 if look.bg != DEFAULT_BG {
                     let _ = writeln!(
                         out,
@@ -110,7 +115,7 @@ impl Screen {
                         look.bg
                     );
                 }
-                if !text.trim().is_empty() {
+                if !shown.is_empty() {
                     let mut attrs = format!("fill=\"{}\"", look.fg);
                     if look.bold {
                         attrs.push_str(" font-weight=\"bold\"");
@@ -123,10 +128,10 @@ impl Screen {
                     }
                     let _ = writeln!(
                         out,
-                        "<text x=\"{x}\" y=\"{}\" textLength=\"{span}\" xml:space=\"preserve\" \
-                         {attrs}>{}</text>",
+                        "<text x=\"{text_x}\" y=\"{}\" textLength=\"{text_span}\" \
+                         xml:space=\"preserve\" {attrs}>{}</text>",
                         y + H * 0.78,
-                        xml_escape(text.trim_end())
+                        xml_escape(shown)
                     );
                 }
             }
