@@ -291,6 +291,16 @@ impl ScreenPattern {
                 r.left.saturating_add(r.width),
             ),
         };
+        // Most checks find nothing: look at the plain text first, map cells only on a hit.
+        let plain = screen.area_plain(top, bottom, left, right);
+        let hit = match &self.kind {
+            Kind::Text(needle) => plain.contains(needle.as_str()),
+            Kind::Regex(re) => re.is_match(&plain),
+            _ => false,
+        };
+        if !hit {
+            return None;
+        }
         let area = screen.area_text(top, bottom, left, right);
         let hay = area.text.as_str();
         let mut from = 0;

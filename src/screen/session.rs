@@ -204,7 +204,12 @@ impl<T: Transport> Session<T> {
                 None => deadline,
             };
             match self.fill_main(&step)? {
-                Filled::Data | Filled::Signals => {}
+                // Take what else is there before looking again: under a flood of output
+                // the screen is checked once per batch, not once per read.
+                Filled::Data => {
+                    self.read_available()?;
+                }
+                Filled::Signals => {}
                 Filled::Eof => eof = true,
                 Filled::DeadlinePassed if deadline.has_passed() => {
                     // Output may have come with the deadline; look once more.

@@ -312,6 +312,37 @@ impl Screen {
         AreaText { text, cells }
     }
 
+    /// The text of rows `top..bottom`, columns `left..right` as
+    /// [`area_text`](Screen::area_text) gives it, without the cell map: the quick look
+    /// before a search.
+    pub(crate) fn area_plain(&self, top: u16, bottom: u16, left: u16, right: u16) -> String {
+        let (rows, cols) = self.size();
+        let (bottom, right) = (bottom.min(rows), right.min(cols));
+        let vt = self.vt();
+        let mut text = String::with_capacity(usize::from(bottom.saturating_sub(top)) * 81);
+        for row in top..bottom {
+            if row > top {
+                text.push('\n');
+            }
+            let mut keep = text.len();
+            for col in left..right {
+                let Some(cell) = vt.cell(row, col) else { break };
+                if cell.is_wide_continuation() {
+                    continue;
+                }
+                let contents = cell.contents();
+                if contents.is_empty() || contents == " " {
+                    text.push(' ');
+                } else {
+                    text.push_str(contents);
+                    keep = text.len();
+                }
+            }
+            text.truncate(keep);
+        }
+        text
+    }
+
     /// A hash of what is shown (text, attributes, cursor), to tell when it changes.
     pub(crate) fn fingerprint(&self) -> u64 {
         use std::hash::{Hash, Hasher};
