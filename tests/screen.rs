@@ -204,7 +204,9 @@ fn unchanged_for_a_while() {
          for i in range(20):\n    sys.stdout.write(f'\\x1b[1;1Hframe {i}'); sys.stdout.flush(); time.sleep(0.01)\n\
          sys.stdin.readline()",
     );
-    s.expect_screen(ScreenPattern::stable(Duration::from_millis(300)))
+    // A blank screen before the program starts is "unchanged" too: wait for it to draw.
+    s.expect_screen("frame").unwrap();
+    s.expect_screen(ScreenPattern::stable(Duration::from_secs(1)))
         .unwrap();
     assert_eq!(s.screen().unwrap().row_text(0), "frame 19");
     s.send_line("").unwrap();
