@@ -71,6 +71,7 @@
 //! |---|---|
 //! | `script/` | [`script`]: the script language run by `ptychat run` (feature `cli`) |
 //! | `interact/` | [`Session::interact`]: the user's terminal handed to the program, hooks, raw mode |
+//! | `screen/` | the virtual terminal of feature `screen`: `Screen`, screen expectations (`Session::expect_screen`), named keys, mouse, text and SVG pictures (docs/SCREEN.md) |
 //! | `group/` | [`Group`]: many sessions driven from one thread, one expect over all of them, [`GroupActions`] loops |
 //! | `logging/` | [`LogWriter`], [`AsciicastRecorder`], [`Recording`], [`Shared`]: transcripts' sinks |
 //! | `transport/` | [`Command`] and [`PtySession`], [`PipeSession`], [`StreamSession`], [`fork`]: each transport with its `impl Session` block; [`WithChild`] adds a [`Child`] to any of them |
