@@ -55,11 +55,20 @@ sys.stdout.flush()
 sys.stdin.readline()
 "#;
 
+/// Waits until DRAW has drawn everything: the status line, then the cursor's last move.
+fn drawn(s: &mut PtySession) {
+    s.expect_screen(ScreenPattern::predicate("DRAW done", |screen| {
+        screen.row_text(23) == "status: ready" && screen.cursor() == (4, 5)
+    }))
+    .unwrap();
+}
+
 #[test]
 fn own_program_text_rows_rectangles_styles_cursor_and_title() {
     let mut s = py_screen(DRAW);
     s.expect_screen(ScreenPattern::text("status: ready").in_row(23))
         .unwrap();
+    drawn(&mut s);
     let screen = s.screen().unwrap();
     assert!(screen.alternate_screen());
     assert_eq!(screen.title(), "My App");
@@ -126,8 +135,7 @@ fn own_program_text_rows_rectangles_styles_cursor_and_title() {
 #[test]
 fn text_snapshot_and_svg() {
     let mut s = py_screen(DRAW);
-    s.expect_screen(ScreenPattern::text("status: ready"))
-        .unwrap();
+    drawn(&mut s);
     let screen = s.screen().unwrap();
     let mut expected = String::from(" File  Edit  Help\n\n\n");
     expected.push_str("     Apple\n     Banana\n     Cherry\n");
@@ -158,8 +166,7 @@ fn failure_writes_the_screen_when_asked() {
     let dir = scratch("failure");
     let mut s = py_screen(DRAW);
     s.set_screen_failure_dir(Some(dir.clone())).unwrap();
-    s.expect_screen(ScreenPattern::text("status: ready"))
-        .unwrap();
+    drawn(&mut s);
     let err = s
         .expect_screen_timeout("Durian", Some(Duration::from_millis(50)))
         .unwrap_err();
@@ -392,6 +399,34 @@ fn answer_of(s: &mut PtySession, answer: &PathBuf) -> (String, String) {
     (code, std::fs::read_to_string(answer).unwrap())
 }
 
+/// How a cell looks.
+fn look(screen: &Screen, at: (u16, u16)) -> (Color, Color, bool, bool) {
+    let c = screen.cell(at.0, at.1).unwrap();
+    (c.fg, c.bg, c.bold, c.inverse)
+}
+
+/// In a menu whose first item is selected (it looks different from the second), presses
+/// Down `downs` times and waits until item `downs` has the selected look and the first
+/// the plain one.
+fn select_in_menu(s: &mut PtySession, items: [&str; 3], downs: usize) {
+    let screen = s.screen().unwrap();
+    let at = items.map(|t| screen.find(t).unwrap());
+    s.expect_screen(ScreenPattern::predicate(
+        "the first item selected",
+        move |screen| look(screen, at[0]) != look(screen, at[1]),
+    ))
+    .unwrap();
+    let screen = s.screen().unwrap();
+    let (selected, plain) = (look(screen, at[0]), look(screen, at[1]));
+    s.send_keys(vec![Key::Down; downs]).unwrap();
+    let target = at[downs];
+    s.expect_screen(ScreenPattern::predicate(
+        format!("{} selected", items[downs]),
+        move |screen| look(screen, target) == selected && look(screen, at[0]) == plain,
+    ))
+    .unwrap();
+}
+
 #[test]
 fn dialog_menu_chosen_with_keys() {
     require("dialog");
@@ -403,21 +438,8 @@ fn dialog_menu_chosen_with_keys() {
     s.expect_screen(ScreenPattern::text("Pick a fruit"))
         .unwrap();
     s.expect_screen("cherry").unwrap();
-    // The first item is selected: it looks different from the others.
-    let screen = s.screen().unwrap();
-    let [apple, banana, cherry] = ["apple", "banana", "cherry"].map(|t| screen.find(t).unwrap());
-    let look = |screen: &Screen, at: (u16, u16)| {
-        let c = screen.cell(at.0, at.1).unwrap();
-        (c.fg, c.bg, c.bold, c.inverse)
-    };
-    let (selected, plain) = (look(screen, apple), look(screen, banana));
-    assert_ne!(selected, plain, "{}", screen.render());
-    // Down twice: cherry is the selected one.
-    s.send_keys([Key::Down, Key::Down]).unwrap();
-    s.expect_screen(ScreenPattern::predicate("cherry selected", move |screen| {
-        look(screen, cherry) == selected && look(screen, apple) == plain
-    }))
-    .unwrap();
+    // The first item is selected; Down twice selects the third.
+    select_in_menu(&mut s, ["apple", "banana", "cherry"], 2);
     s.send_key(Key::Enter).unwrap();
     assert_eq!(answer_of(&mut s, &answer), ("0".into(), "cherry".into()));
 }
@@ -487,21 +509,7 @@ fn whiptail_menu_chosen_with_keys() {
     s.expect_screen(ScreenPattern::text("Pick a colour"))
         .unwrap();
     s.expect_screen(ScreenPattern::text("blue")).unwrap();
-    s.send_key(Key::Down).unwrap();
-    // whiptail shows the selected item in another colour; wait for green to be it.
-    let red = s.screen().unwrap().find("red").unwrap();
-    let normal = s.screen().unwrap().cell(red.0, red.1).unwrap().bg;
-    let green = s.screen().unwrap().find("green").unwrap();
-    s.expect_screen(ScreenPattern::predicate(
-        "green highlighted",
-        move |screen| {
-            screen
-                .cell(green.0, green.1)
-                .is_some_and(|c| c.bg == normal)
-                && screen.cell(red.0, red.1).is_some_and(|c| c.bg != normal)
-        },
-    ))
-    .unwrap();
+    select_in_menu(&mut s, ["red", "green", "blue"], 1);
     s.send_key(Key::Enter).unwrap();
     assert_eq!(answer_of(&mut s, &answer), ("0".into(), "green".into()));
 }
