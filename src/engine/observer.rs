@@ -2,6 +2,9 @@
 //! feature): unlike a [`Transcript`](crate::Transcript), the session keeps it reachable, so
 //! the layers above can query it and wait on it.
 
+// Without the `screen` feature nothing sets a model: the hooks stay, unused.
+#![cfg_attr(not(feature = "screen"), allow(dead_code))]
+
 use std::any::Any;
 
 /// Sees every byte read from the main output, in order, whichever call read it (an

@@ -871,17 +871,20 @@ impl<T: Transport> Session<T> {
     }
 
     /// The model of the main output, if one is set (see [`OutputModel`]).
+    #[cfg_attr(not(feature = "screen"), allow(dead_code))]
     pub(crate) fn model(&self) -> Option<&dyn OutputModel> {
         self.model.as_deref()
     }
 
     /// The model of the main output, mutably.
+    #[cfg_attr(not(feature = "screen"), allow(dead_code))]
     pub(crate) fn model_mut(&mut self) -> Option<&mut dyn OutputModel> {
         self.model.as_deref_mut()
     }
 
     /// Sets (or removes) the model fed with every byte read from the main output from now
     /// on; returns the previous one.
+    #[cfg_attr(not(feature = "screen"), allow(dead_code))]
     pub(crate) fn set_model(
         &mut self,
         model: Option<Box<dyn OutputModel>>,
@@ -900,11 +903,13 @@ impl<T: Transport> Session<T> {
     /// model): reads at least one chunk of the main output (or its end, or a watched
     /// signal), draining stderr meanwhile, until `deadline`. Bytes stay in the buffer for
     /// later expects; the model and transcripts see them as every read does.
+    #[cfg_attr(not(feature = "screen"), allow(dead_code))]
     pub(crate) fn fill_main(&mut self, deadline: &Deadline) -> Result<Filled> {
         self.fill(Stream::Main, deadline)
     }
 
     /// The escaped tail of the unmatched main output and its length, for error messages.
+    #[cfg_attr(not(feature = "screen"), allow(dead_code))]
     pub(crate) fn main_tail(&self) -> (String, usize) {
         let buffer = &self.outputs.main.buffer;
         (escape_tail(buffer.as_slice(), ERROR_TAIL), buffer.len())
