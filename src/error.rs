@@ -155,6 +155,47 @@ pub enum Error {
         waiting: String,
     },
 
+    /// The deadline passed before the screen showed what
+    /// [`expect_screen`](crate::Session::expect_screen) waited for (feature `screen`). The
+    /// message ends with the rendered screen, the cursor marked.
+    #[error(
+        "timed out after {waited:?} (deadline {timeout:?}) waiting for the screen to show \
+         {patterns}; {buffered} unmatched bytes buffered, ending with: \"{tail}\"\n{screen}"
+    )]
+    ScreenTimeout {
+        /// The awaited screen patterns, as text.
+        patterns: String,
+        /// The deadline that was given for the call.
+        timeout: Duration,
+        /// How long the call actually waited.
+        waited: Duration,
+        /// How many unmatched bytes are in the byte buffer.
+        buffered: usize,
+        /// The escaped last KiB of the unmatched byte buffer.
+        tail: String,
+        /// The screen as [`Screen::render`](crate::Screen::render) shows it.
+        screen: String,
+    },
+
+    /// The program's output ended before the screen showed what
+    /// [`expect_screen`](crate::Session::expect_screen) waited for (feature `screen`).
+    #[error(
+        "end of output after {waited:?} while waiting for the screen to show {patterns}; \
+         {buffered} unmatched bytes buffered, ending with: \"{tail}\"\n{screen}"
+    )]
+    ScreenEof {
+        /// The awaited screen patterns, as text.
+        patterns: String,
+        /// How long the call waited before the output ended.
+        waited: Duration,
+        /// How many unmatched bytes are in the byte buffer.
+        buffered: usize,
+        /// The escaped last KiB of the unmatched byte buffer.
+        tail: String,
+        /// The screen as [`Screen::render`](crate::Screen::render) shows it.
+        screen: String,
+    },
+
     /// A regular expression did not compile.
     #[error("invalid regex: {0}")]
     Regex(#[from] regex::Error),
@@ -379,20 +420,22 @@ impl Error {
         }
     }
 
-    /// True for [`Error::Timeout`] and [`Error::GroupTimeout`], also when the timeout happened
+    /// True for [`Error::Timeout`], [`Error::GroupTimeout`] and `ScreenTimeout`, also when the timeout happened
     /// in one session of a group call.
     pub fn is_timeout(&self) -> bool {
         match self {
-            Error::Timeout { .. } | Error::GroupTimeout { .. } => true,
+            Error::Timeout { .. } | Error::GroupTimeout { .. } | Error::ScreenTimeout { .. } => {
+                true
+            }
             Error::InSession { source, .. } => source.is_timeout(),
             _ => false,
         }
     }
 
-    /// True for [`Error::Eof`], also when it happened in one session of a group call.
+    /// True for [`Error::Eof`] and `ScreenEof`, also when it happened in one session of a group call.
     pub fn is_eof(&self) -> bool {
         match self {
-            Error::Eof { .. } => true,
+            Error::Eof { .. } | Error::ScreenEof { .. } => true,
             Error::InSession { source, .. } => source.is_eof(),
             _ => false,
         }

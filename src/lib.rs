@@ -71,6 +71,7 @@
 //! |---|---|
 //! | `script/` | [`script`]: the script language run by `ptychat run` (feature `cli`) |
 //! | `interact/` | [`Session::interact`]: the user's terminal handed to the program, hooks, raw mode |
+//! | `screen/` | the virtual terminal of feature `screen`: `Screen`, screen expectations (`Session::expect_screen`), named keys, mouse, text and SVG pictures (docs/SCREEN.md) |
 //! | `group/` | [`Group`]: many sessions driven from one thread, one expect over all of them, [`GroupActions`] loops |
 //! | `logging/` | [`LogWriter`], [`AsciicastRecorder`], [`Recording`], [`Shared`]: transcripts' sinks |
 //! | `transport/` | [`Command`] and [`PtySession`], [`PipeSession`], [`StreamSession`], [`fork`]: each transport with its `impl Session` block; [`WithChild`] adds a [`Child`] to any of them |
@@ -118,6 +119,8 @@ mod group;
 mod interact;
 mod logging;
 mod process;
+#[cfg(feature = "screen")]
+mod screen;
 #[cfg(feature = "cli")]
 pub mod script;
 mod signals;
@@ -140,6 +143,14 @@ pub use interact::{DEFAULT_ESCAPE, Flow, Interact, InteractOutcome, Interactive,
 pub use logging::{AsciicastRecorder, Direction, LogWriter, Recording, Shared};
 pub use nix::sys::signal::Signal;
 pub use process::{Child, ExitStatus};
+#[cfg(feature = "screen")]
+pub use screen::keys::{Key, KeyPress, MouseButton};
+#[cfg(feature = "screen")]
+pub use screen::pattern::{Rect, ScreenMatch, ScreenPattern, ScreenPatterns, Style};
+#[cfg(feature = "screen")]
+pub use screen::pty::DEFAULT_SCROLLBACK;
+#[cfg(feature = "screen")]
+pub use screen::terminal::{Cell, Color, Screen};
 pub use signals::alarm::with_timeout;
 pub use signals::{SignalPipe, alarm};
 pub use transport::command::Command;

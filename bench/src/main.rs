@@ -14,6 +14,7 @@ mod raw;
 mod report;
 mod rexpect_impl;
 mod scenarios;
+mod screen;
 mod session;
 mod stats;
 
@@ -30,7 +31,7 @@ const USAGE: &str =
     "usage: ptychat-bench [--quick] [--only GROUP[,GROUP..]] [--impls NAME[,NAME..]] [--spawns N]
                      [--parent-gib N] [--sessions N] [--flood-mib N]
   --quick      fewer iterations; throughput at 1 and 10 MiB only
-  --only       throughput, open3, roundtrip, spawn, idle, memory (default: all)
+  --only       throughput, open3, roundtrip, spawn, idle, memory, screen (default: all)
   --impls      raw, ptychat, expectrl, rexpect, portable-pty (default: all;
                portable-pty has no expect and runs in spawn only)
   --spawns     spawns per implementation in the spawn benchmark (default: 200, quick: 50)
@@ -39,13 +40,14 @@ const USAGE: &str =
   --sessions   idle sessions in the memory benchmark (default: 1000, quick: 200)
   --flood-mib  size of the flood in the memory benchmark (default: 1024, quick: 256)";
 
-const GROUPS: [&str; 6] = [
+const GROUPS: [&str; 7] = [
     "throughput",
     "open3",
     "roundtrip",
     "spawn",
     "idle",
     "memory",
+    "screen",
 ];
 
 /// Versions pinned in bench/Cargo.toml.
@@ -380,6 +382,26 @@ impl Bench {
             .collect()
     }
 
+    /// Full-screen output: raw against ptychat without a screen, with one, and waiting on it.
+    fn screen(&mut self) {
+        let impls: Vec<Impl> = [Impl::Raw, Impl::Ptychat]
+            .into_iter()
+            .filter(|imp| self.impls.contains(imp))
+            .collect();
+        let timeout = self.plan.run_timeout;
+        let first = self.rows.len();
+        for variant in screen::Variant::ALL {
+            self.sized_rows(variant.label(), &impls, |imp, mib| {
+                screen::run(imp, variant, mib << 20, timeout)
+            });
+        }
+        for row in &mut self.rows[first..] {
+            for imp in Impl::ALL.into_iter().filter(|i| !impls.contains(i)) {
+                row.set(imp, Cell::NotApplicable);
+            }
+        }
+    }
+
     fn round_trips(&mut self) {
         let mut median_row = Row::new("round trip via cat, median", Unit::Seconds, None);
         let mut p99_row = Row::new("round trip via cat, p99", Unit::Seconds, None);
@@ -698,6 +720,15 @@ impl Bench {
             self.plan.spawns, self.plan.parent_gib
         );
         println!(
+            "- full-screen output: the child (`{}` N) redraws 24x80 frames on the alternate \
+             screen (a cursor move per row, eight colour runs per row) for N bytes, then draws \
+             `{}` at row 12; raw looks for its bytes; ptychat with a byte pattern and no \
+             screen, with the screen on (`enable_screen`) and a byte pattern, and with \
+             `expect_screen(text in row 11)`. Other implementations: n/a.",
+            screen::FLAG,
+            emit::MARKER
+        );
+        println!(
             "- CPU: user + system time of this whole process (all threads) across one expect on `sleep 30`."
         );
         println!(
@@ -754,6 +785,7 @@ fn run(options: &Options) -> Result<()> {
             "spawn" => bench.spawns(),
             "idle" => bench.idle(),
             "memory" => bench.memory(),
+            "screen" => bench.screen(),
             _ => unreachable!("groups are validated"),
         }
     }
@@ -763,6 +795,19 @@ fn run(options: &Options) -> Result<()> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(screen::FLAG) {
+        return match args.get(1).and_then(|n| n.parse().ok()).map(screen::emit) {
+            Some(Ok(())) => ExitCode::SUCCESS,
+            Some(Err(e)) => {
+                eprintln!("emit-tui: {e}");
+                ExitCode::FAILURE
+            }
+            None => {
+                eprintln!("{} needs a byte count", screen::FLAG);
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Some(mode) = args.first().and_then(|flag| emit::Mode::from_flag(flag)) {
         let bytes = args.get(1).and_then(|n| n.parse().ok());
         let Some(bytes) = bytes else {

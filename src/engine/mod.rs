@@ -15,6 +15,7 @@ pub(crate) mod buffer;
 pub(crate) mod glob;
 pub(crate) mod matched;
 pub(crate) mod matcher;
+pub(crate) mod observer;
 pub(crate) mod output;
 pub(crate) mod pattern;
 pub(crate) mod session;

@@ -13,6 +13,7 @@ use crate::engine::background::{Background, Combined};
 use crate::engine::buffer::BufferFull;
 use crate::engine::matched::Match;
 use crate::engine::matcher::MatchSet;
+use crate::engine::observer::OutputModel;
 use crate::engine::output::{Output, Outputs, Stream};
 use crate::engine::pattern::{Pattern, Patterns, describe, dot_newline_hint};
 use crate::engine::trace::Trace;
@@ -66,6 +67,8 @@ pub struct Session<T: Transport> {
     signals: Option<SignalPipe>,
     pending_signals: Vec<Signal>,
     background: Background,
+    /// The model fed with every byte of the main output (the `screen` feature's terminal).
+    model: Option<Box<dyn OutputModel>>,
 }
 
 impl<T: Transport + std::fmt::Debug> std::fmt::Debug for Session<T> {
@@ -88,7 +91,7 @@ pub(crate) enum Ended {
     BufferFull,
 }
 
-enum Filled {
+pub(crate) enum Filled {
     Data,
     Eof,
     /// Watched signals arrived (now in `pending_signals`).
@@ -116,6 +119,7 @@ impl<T: Transport> Session<T> {
             signals: None,
             pending_signals: Vec::new(),
             background: Background::default(),
+            model: None,
         }
     }
 
@@ -152,6 +156,7 @@ impl<T: Transport> Session<T> {
             signals: self.signals,
             pending_signals: self.pending_signals,
             background: self.background,
+            model: self.model,
         }
     }
 
@@ -750,8 +755,13 @@ impl<T: Transport> Session<T> {
         Ok(read)
     }
 
-    /// Shows the `n` bytes just read from `stream` to the transcripts and the trace.
+    /// Shows the `n` bytes just read from `stream` to the output model, the transcripts
+    /// and the trace.
     fn observe_read(&mut self, stream: Stream, n: usize) {
+        if let (Stream::Main, Some(model)) = (stream, &mut self.model) {
+            let hay = self.outputs.main.buffer.as_slice();
+            model.output(&hay[hay.len() - n..]);
+        }
         if self.transcripts.is_empty() && self.trace.is_none() {
             return;
         }
@@ -890,6 +900,51 @@ impl<T: Transport> Session<T> {
             signalled,
             outputs,
         }))
+    }
+
+    /// The model of the main output, if one is set (see [`OutputModel`]).
+    #[cfg_attr(not(feature = "screen"), allow(dead_code))]
+    pub(crate) fn model(&self) -> Option<&dyn OutputModel> {
+        self.model.as_deref()
+    }
+
+    /// The model of the main output, mutably.
+    #[cfg_attr(not(feature = "screen"), allow(dead_code))]
+    pub(crate) fn model_mut(&mut self) -> Option<&mut dyn OutputModel> {
+        self.model.as_deref_mut()
+    }
+
+    /// Sets (or removes) the model fed with every byte read from the main output from now
+    /// on; returns the previous one.
+    #[cfg_attr(not(feature = "screen"), allow(dead_code))]
+    pub(crate) fn set_model(
+        &mut self,
+        model: Option<Box<dyn OutputModel>>,
+    ) -> Option<Box<dyn OutputModel>> {
+        std::mem::replace(&mut self.model, model)
+    }
+
+    /// Tells the output model that the terminal was resized (a pty's window size).
+    pub(crate) fn resize_model(&mut self, rows: u16, cols: u16) {
+        if let Some(model) = &mut self.model {
+            model.resized(rows, cols);
+        }
+    }
+
+    /// One step of a wait driven from outside the engine (a condition on the output
+    /// model): reads at least one chunk of the main output (or its end, or a watched
+    /// signal), draining stderr meanwhile, until `deadline`. Bytes stay in the buffer for
+    /// later expects; the model and transcripts see them as every read does.
+    #[cfg_attr(not(feature = "screen"), allow(dead_code))]
+    pub(crate) fn fill_main(&mut self, deadline: &Deadline) -> Result<Filled> {
+        self.fill(Stream::Main, deadline)
+    }
+
+    /// The escaped tail of the unmatched main output and its length, for error messages.
+    #[cfg_attr(not(feature = "screen"), allow(dead_code))]
+    pub(crate) fn main_tail(&self) -> (String, usize) {
+        let buffer = &self.outputs.main.buffer;
+        (escape_tail(buffer.as_slice(), ERROR_TAIL), buffer.len())
     }
 
     /// Reads at least one chunk of `stream` (or its end), draining the other output while

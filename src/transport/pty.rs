@@ -180,11 +180,14 @@ impl Session<Pty> {
         term::window_size(self.transport().master()).context("reading the window size")
     }
 
-    /// Resizes the terminal; the program receives SIGWINCH.
+    /// Resizes the terminal; the program receives SIGWINCH. The session's screen, if it
+    /// has one, is resized with it.
     pub fn set_window_size(&mut self, rows: u16, cols: u16) -> Result<()> {
         check_size(rows, cols)?;
         term::set_window_size(self.transport().master(), rows, cols)
-            .context("setting the window size")
+            .context("setting the window size")?;
+        self.resize_model(rows, cols);
+        Ok(())
     }
 
     /// Whether the terminal currently echoes input.
