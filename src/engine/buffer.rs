@@ -236,6 +236,14 @@ impl Buffer {
         self.end += n;
     }
 
+    /// Rewrites the last `n` bytes in place: `f` gets them and returns how many it kept at
+    /// their front (text mode removing escape sequences from what was just read).
+    pub(crate) fn rewrite_tail(&mut self, n: usize, f: impl FnOnce(&mut [u8]) -> usize) {
+        let start = self.end - n.min(self.len());
+        let kept = f(&mut self.data[start..self.end]);
+        self.end = start + kept.min(self.end - start);
+    }
+
     /// Removes and returns all the unmatched bytes.
     pub(crate) fn take_all(&mut self) -> Vec<u8> {
         self.take_front(self.len())

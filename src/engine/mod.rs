@@ -19,6 +19,7 @@ pub(crate) mod observer;
 pub(crate) mod output;
 pub(crate) mod pattern;
 pub(crate) mod session;
+pub(crate) mod strip;
 pub(crate) mod trace;
 pub(crate) mod transcript;
 pub(crate) mod transport;

@@ -4,6 +4,7 @@ use std::io;
 
 use crate::engine::buffer::{Buffer, BufferFull};
 use crate::engine::session::DEFAULT_MAX_BUFFER;
+use crate::engine::strip::EscapeStripper;
 use crate::error::{Error, Result};
 
 /// Which output of the transport.
@@ -40,6 +41,9 @@ impl Outputs {
 pub(crate) struct Output {
     pub(crate) buffer: Buffer,
     pub(crate) eof: bool,
+    /// Text mode: escape sequences are removed from what is read, after it was shown to
+    /// the transcripts and the output model.
+    pub(crate) strip: Option<EscapeStripper>,
 }
 
 impl Output {
@@ -47,6 +51,7 @@ impl Output {
         Output {
             buffer: Buffer::new(DEFAULT_MAX_BUFFER),
             eof: false,
+            strip: None,
         }
     }
 

@@ -224,6 +224,34 @@ impl<T: Transport> Session<T> {
         self.outputs.main.buffer.discarded()
     }
 
+    /// Text mode: from now on, terminal escape sequences (colours, cursor moves, titles,
+    /// modes) are removed from the output as it is read, so byte patterns, `before` and
+    /// `matched` see the text a person reads: `"No"` matches however a program colours
+    /// its letters. A sequence split across reads is removed whole. Transcripts, logs,
+    /// recordings and the screen still get the output as the program wrote it. Bytes
+    /// already buffered are left as they are.
+    ///
+    /// ```
+    /// let mut s = ptychat::Command::new("printf").arg(r"N\033[1;31mo\033[0m thanks").spawn()?;
+    /// s.set_strip_escapes(true);
+    /// let m = s.expect("No thanks")?;
+    /// assert_eq!(m.matched(), b"No thanks");
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn set_strip_escapes(&mut self, on: bool) {
+        let strip = &mut self.outputs.main.strip;
+        match (on, strip.is_some()) {
+            (true, false) => *strip = Some(Default::default()),
+            (false, true) => *strip = None,
+            _ => {}
+        }
+    }
+
+    /// Whether text mode is on (see [`set_strip_escapes`](Session::set_strip_escapes)).
+    pub fn strip_escapes(&self) -> bool {
+        self.outputs.main.strip.is_some()
+    }
+
     /// The output that has arrived but not been matched yet.
     pub fn buffer(&self) -> &[u8] {
         self.outputs.main.buffer.as_slice()
@@ -751,6 +779,12 @@ impl<T: Transport> Session<T> {
         };
         if let Some(n) = read {
             self.observe_read(stream, n);
+            let output = self.outputs.get_mut(stream);
+            if let Some(strip) = &mut output.strip {
+                output
+                    .buffer
+                    .rewrite_tail(n, |fresh| strip.strip_in_place(fresh));
+            }
         }
         Ok(read)
     }
