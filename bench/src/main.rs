@@ -6,6 +6,7 @@
 
 mod emit;
 mod expectrl_impl;
+mod many;
 mod open3;
 mod portable_pty_impl;
 mod ptychat_impl;
@@ -28,9 +29,14 @@ const USAGE: &str =
   --only    throughput, open3, roundtrip, spawn, idle (default: all)
   --impls   raw, ptychat, expectrl, rexpect, portable-pty (default: all;
             portable-pty has no expect and runs in spawn only)
-  --spawns  spawns per implementation in the spawn benchmark (default: 200, quick: 50)";
+  --spawns  spawns per implementation in the spawn benchmark (default: 200, quick: 50)
+  many (--only many; also in the default run):
+  --sessions N[,N..]  session counts (default: 10,100,1000,4000; quick: 10,100,1000)
+  --many-reps N       runs per size (default: 3, 1 from 4000 sessions on and when quick)
+  --peers DIR         also run DIR/peer.exp, peer.pl, peer.py (Tcl Expect, Expect.pm, pexpect)
+  --peers-max N       largest session count the peers run at (default: 1000)";
 
-const GROUPS: [&str; 5] = ["throughput", "open3", "roundtrip", "spawn", "idle"];
+const GROUPS: [&str; 6] = ["throughput", "open3", "roundtrip", "spawn", "idle", "many"];
 
 /// Versions pinned in bench/Cargo.toml.
 const VERSIONS: &str = "expectrl 0.9.0, rexpect 0.7.1, portable-pty 0.9.0";
@@ -41,6 +47,8 @@ struct Options {
     impls: Vec<Impl>,
     /// Overrides the plan's spawn count.
     spawns: Option<usize>,
+    /// The many-sessions benchmark's options.
+    many: many::Options,
 }
 
 /// How much work each benchmark does.
@@ -97,6 +105,7 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
         groups: GROUPS.to_vec(),
         impls: Impl::ALL.to_vec(),
         spawns: None,
+        many: many::Options::default(),
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -114,6 +123,9 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
                     Ok(n) if n > 0 => options.spawns = Some(n),
                     _ => return Err(format!("--spawns needs a positive count, not {value}")),
                 }
+            }
+            "--sessions" | "--many-reps" | "--peers" | "--peers-max" => {
+                many::parse_option(&mut options.many, arg, args.next())?;
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument: {other}")),
@@ -450,6 +462,7 @@ fn run(options: &Options) -> Result<()> {
         series: Vec::new(),
         notes: Vec::new(),
     };
+    let mut many_report = None;
     for group in &options.groups {
         eprintln!("== {group}");
         match *group {
@@ -458,15 +471,22 @@ fn run(options: &Options) -> Result<()> {
             "roundtrip" => bench.round_trips(),
             "spawn" => bench.spawns(),
             "idle" => bench.idle(),
+            "many" => many_report = Some(many::bench(&options.many, bench.plan.quick)),
             _ => unreachable!("groups are validated"),
         }
     }
     bench.print();
+    if let Some(report) = many_report {
+        println!("\n{report}");
+    }
     Ok(())
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--many-run") {
+        return many::child_main(&args[1..]);
+    }
     if let Some(mode) = args.first().and_then(|flag| emit::Mode::from_flag(flag)) {
         let bytes = args.get(1).and_then(|n| n.parse().ok());
         let Some(bytes) = bytes else {
