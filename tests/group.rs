@@ -359,3 +359,82 @@ fn sessions_and_groups_can_move_to_another_thread() {
     let session = group.remove(id).unwrap();
     assert_send(&session);
 }
+
+/// `n` sessions over socket pairs (no processes), with the other ends.
+fn socket_sessions(group: &mut Group, n: usize) -> (Vec<ptychat::SessionId>, Vec<UnixStream>) {
+    (0..n)
+        .map(|_| {
+            let (ours, theirs) = UnixStream::pair().unwrap();
+            (
+                group.add(Session::from_stream(ours).unwrap().boxed()),
+                theirs,
+            )
+        })
+        .unzip()
+}
+
+#[test]
+fn one_expect_per_session_still_waited_on_over_hundreds_of_sessions() {
+    // The way Tcl's `expect -i $pending` is used: each call names every session still
+    // waited on, with its own pattern (a branch each). Every session has answered before
+    // the first call, so each call matches the first session it names.
+    let mut group = Group::new();
+    group.set_timeout(Some(LONG));
+    let (ids, peers) = socket_sessions(&mut group, 300);
+    for (i, peer) in peers.iter().enumerate().rev() {
+        std::io::Write::write_all(&mut &*peer, format!("ready-{i}\n").as_bytes()).unwrap();
+    }
+    let patterns: Vec<Pattern> = (0..ids.len())
+        .map(|i| Pattern::exact(format!("ready-{i}\n")))
+        .collect();
+    let mut pending: Vec<(ptychat::SessionId, &Pattern)> =
+        ids.iter().copied().zip(&patterns).collect();
+    let mut order = Vec::new();
+    while !pending.is_empty() {
+        let hit = group.expect(pending.iter().copied()).unwrap();
+        let at = pending.iter().position(|(id, _)| *id == hit.id()).unwrap();
+        assert_eq!(hit.index(), 0);
+        assert_eq!(
+            hit.matched(),
+            format!(
+                "ready-{}\n",
+                ids.iter().position(|id| *id == hit.id()).unwrap()
+            )
+            .as_bytes()
+        );
+        order.push(pending.remove(at).0);
+    }
+    assert_eq!(order, ids);
+}
+
+#[test]
+fn a_session_named_by_several_branches_gets_their_patterns_in_branch_order() {
+    // b and a are named by a list (b twice), then by `All`; c by `All` only. For the
+    // same text, the first branch naming a session wins in it; sessions with a match
+    // buffered are taken in the order the branches first name them: b, a, c.
+    let mut group = Group::new();
+    group.set_timeout(Some(LONG));
+    let (ids, peers) = socket_sessions(&mut group, 3);
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    for peer in &peers {
+        std::io::Write::write_all(&mut &*peer, b"x").unwrap();
+    }
+    let seen = std::cell::RefCell::new(Vec::new());
+    let record = |branch: usize| {
+        let seen = &seen;
+        move |_: &mut Group, id, _: &ptychat::Match| {
+            seen.borrow_mut().push((branch, id));
+            Ok(if seen.borrow().len() == 3 {
+                Step::Done(())
+            } else {
+                Step::Continue
+            })
+        }
+    };
+    GroupActions::new()
+        .on(Target::Sessions(vec![b, a, b]), "x", record(0))
+        .on(Target::All, "x", record(1))
+        .run(&mut group)
+        .unwrap();
+    assert_eq!(seen.into_inner(), [(0, b), (0, a), (1, c)]);
+}

@@ -6,6 +6,7 @@
 
 mod emit;
 mod expectrl_impl;
+mod many;
 mod memory;
 mod open3;
 mod portable_pty_impl;
@@ -30,17 +31,23 @@ static ALLOCATOR: memory::Counting = memory::Counting;
 const USAGE: &str =
     "usage: ptychat-bench [--quick] [--only GROUP[,GROUP..]] [--impls NAME[,NAME..]] [--spawns N]
                      [--parent-gib N] [--sessions N] [--flood-mib N]
+                     [--many-sessions N[,N..]] [--many-reps N] [--peers DIR] [--peers-max N]
   --quick      fewer iterations; throughput at 1 and 10 MiB only
-  --only       throughput, open3, roundtrip, spawn, idle, memory, screen (default: all)
+  --only       throughput, open3, roundtrip, spawn, idle, memory, screen, many (default: all)
   --impls      raw, ptychat, expectrl, rexpect, portable-pty (default: all;
                portable-pty has no expect and runs in spawn only)
   --spawns     spawns per implementation in the spawn benchmark (default: 200, quick: 50)
   --parent-gib the spawn benchmark also spawns from this process after it has touched
                N GiB of memory (default: 4; 0 skips it)
   --sessions   idle sessions in the memory benchmark (default: 1000, quick: 200)
-  --flood-mib  size of the flood in the memory benchmark (default: 1024, quick: 256)";
+  --flood-mib  size of the flood in the memory benchmark (default: 1024, quick: 256)
+  many (--only many; also in the default run):
+  --many-sessions N[,N..]  session counts (default: 10,100,1000,4000; quick: 10,100,1000)
+  --many-reps N       runs per size (default: 3, 1 from 4000 sessions on and when quick)
+  --peers DIR         also run DIR/peer.exp, peer.pl, peer.py (Tcl Expect, Expect.pm, pexpect)
+  --peers-max N       largest session count the peers run at (default: 1000)";
 
-const GROUPS: [&str; 7] = [
+const GROUPS: [&str; 8] = [
     "throughput",
     "open3",
     "roundtrip",
@@ -48,6 +55,7 @@ const GROUPS: [&str; 7] = [
     "idle",
     "memory",
     "screen",
+    "many",
 ];
 
 /// Versions pinned in bench/Cargo.toml.
@@ -65,6 +73,8 @@ struct Options {
     flood_mib: Option<usize>,
     /// Overrides the plan's big-parent size.
     parent_gib: Option<usize>,
+    /// The many-sessions benchmark's options.
+    many: many::Options,
 }
 
 /// How much work each benchmark does.
@@ -133,6 +143,7 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
         sessions: None,
         flood_mib: None,
         parent_gib: None,
+        many: many::Options::default(),
     };
     let positive = |flag: &str, value: Option<&String>| -> std::result::Result<usize, String> {
         let value = value.ok_or(format!("{flag} needs a value"))?;
@@ -160,6 +171,9 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
                     Ok(n) => options.parent_gib = Some(n),
                     _ => return Err(format!("--parent-gib needs a count, not {value}")),
                 }
+            }
+            "--many-sessions" | "--many-reps" | "--peers" | "--peers-max" => {
+                many::parse_option(&mut options.many, arg, args.next())?;
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument: {other}")),
@@ -776,6 +790,7 @@ fn run(options: &Options) -> Result<()> {
         notes: Vec::new(),
         parent_ratios: Vec::new(),
     };
+    let mut many_report = None;
     for group in &options.groups {
         eprintln!("== {group}");
         match *group {
@@ -786,15 +801,22 @@ fn run(options: &Options) -> Result<()> {
             "idle" => bench.idle(),
             "memory" => bench.memory(),
             "screen" => bench.screen(),
+            "many" => many_report = Some(many::bench(&options.many, bench.plan.quick)),
             _ => unreachable!("groups are validated"),
         }
     }
     bench.print();
+    if let Some(report) = many_report {
+        println!("\n{report}");
+    }
     Ok(())
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--many-run") {
+        return many::child_main(&args[1..]);
+    }
     if args.first().map(String::as_str) == Some(screen::FLAG) {
         return match args.get(1).and_then(|n| n.parse().ok()).map(screen::emit) {
             Some(Ok(())) => ExitCode::SUCCESS,

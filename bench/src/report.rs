@@ -63,7 +63,7 @@ fn index(imp: Impl) -> usize {
 }
 
 /// Three significant digits, plain notation.
-fn sig3(x: f64) -> String {
+pub fn sig3(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
         return format!("{x}");
     }
@@ -71,7 +71,7 @@ fn sig3(x: f64) -> String {
     format!("{:.*}", digits.max(0) as usize, x)
 }
 
-fn format_time(secs: f64) -> String {
+pub fn format_time(secs: f64) -> String {
     if secs < 1e-3 {
         format!("{} µs", sig3(secs * 1e6))
     } else if secs < 1.0 {

@@ -333,7 +333,9 @@ impl<T: Transport> Group<T> {
             .into_iter()
             .map(|(id, p)| (id, p.into().0.into_owned()))
             .collect();
-        for (k, (id, patterns)) in waits.iter().enumerate() {
+        // Which slots are named already (members have distinct slots).
+        let mut named = vec![false; self.slots.len()];
+        for (id, patterns) in &waits {
             if self.member(*id).is_none() {
                 return Err(Error::InvalidArgument(format!(
                     "no session {id:?} in this group (removed?)"
@@ -345,7 +347,7 @@ impl<T: Transport> Group<T> {
                     self.name_of(*id)
                 )));
             }
-            if waits[..k].iter().any(|(other, _)| other == id) {
+            if std::mem::replace(&mut named[id.index as usize], true) {
                 return Err(Error::InvalidArgument(format!(
                     "session `{}` is named twice; give it one list of patterns",
                     self.name_of(*id)

@@ -9,6 +9,7 @@
 //! `expect`), its scanners start again from the new first byte.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags};
@@ -222,34 +223,46 @@ pub(crate) fn drive<T: Transport, V>(
 /// Each member's part in the wait, minus those already finished. Members come in the
 /// order the branches name them: a branch for one session or a list names them in its
 /// order, `Target::All` in the group's.
+///
+/// One pass over what the branches name, so that a wait on many sessions, each with a
+/// branch of its own (as [`Group::expect`] makes them), costs the number of sessions, not
+/// its square.
 fn plan<T: Transport>(group: &Group<T>, branches: &[Branch], finished: &[SessionId]) -> Vec<Plan> {
-    let mut order: Vec<SessionId> = Vec::new();
-    let mut named = std::collections::HashSet::new();
-    for branch in branches {
-        let ids = match &branch.target {
-            Target::All => group.ids(),
-            Target::Session(id) => vec![*id],
-            Target::Sessions(ids) => ids.clone(),
+    let finished: HashSet<SessionId> = finished.iter().copied().collect();
+    let mut all: Option<Vec<SessionId>> = None;
+    // Members in order, each with its own patterns as (branch, index there); `place`
+    // finds a member's entry by its slot (members have distinct slots).
+    let mut order: Vec<(SessionId, Vec<(usize, usize)>)> = Vec::new();
+    let mut place: Vec<Option<usize>> = vec![None; group.slots.len()];
+    for (b, branch) in branches.iter().enumerate() {
+        let ids: &[SessionId] = match &branch.target {
+            Target::All => all.get_or_insert_with(|| group.ids()),
+            Target::Session(id) => std::slice::from_ref(id),
+            Target::Sessions(ids) => ids,
         };
-        for id in ids {
-            if group.get(id).is_some() && !finished.contains(&id) && named.insert(id) {
-                order.push(id);
+        for &id in ids {
+            if group.get(id).is_none() || finished.contains(&id) {
+                continue;
             }
+            let k = *place[id.index as usize].get_or_insert_with(|| {
+                order.push((id, Vec::new()));
+                order.len() - 1
+            });
+            let own = &mut order[k].1;
+            // A list may name a session twice: its patterns still count once.
+            if own.last().is_some_and(|&(last, _)| last == b) {
+                continue;
+            }
+            own.extend((0..branch.patterns.len()).map(|i| (b, i)));
         }
     }
     let mut plans = Vec::with_capacity(order.len());
-    for id in order {
+    for (id, own) in order {
         let session = group.get(id).expect("a member");
-        let mut own = Vec::new();
-        let mut patterns = Vec::new();
-        for (b, branch) in branches.iter().enumerate() {
-            if branch.target.names(id) {
-                for (i, pattern) in branch.patterns.iter().enumerate() {
-                    own.push((b, i));
-                    patterns.push(pattern.clone());
-                }
-            }
-        }
+        let patterns: Vec<Pattern> = own
+            .iter()
+            .map(|&(b, i)| branches[b].patterns[i].clone())
+            .collect();
         let combined = session.combined(&[&group.before], Cow::Owned(patterns), &[&group.after]);
         let has_timeout = combined
             .patterns
