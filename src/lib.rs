@@ -110,6 +110,8 @@ compile_error!(
      POSIX timers (SIGEV_THREAD_ID) and /proc (see the README's Platform section)"
 );
 
+#[cfg(feature = "tokio")]
+mod async_session;
 mod deadline;
 mod engine;
 mod error;
@@ -125,6 +127,8 @@ mod signals;
 mod sys;
 mod transport;
 
+#[cfg(feature = "tokio")]
+pub use async_session::{AnyMatch, AsyncSession};
 pub use engine::actions::{Actions, Restart, Step};
 pub use engine::background::BackgroundList;
 pub use engine::buffer::BufferFull;
