@@ -4,6 +4,7 @@
 //!
 //! `cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only GROUPS] [--impls NAMES] [--spawns N]`
 
+mod async_bench;
 mod emit;
 mod expectrl_impl;
 mod open3;
@@ -25,12 +26,12 @@ use session::{Impl, Pat, Result};
 const USAGE: &str =
     "usage: ptychat-bench [--quick] [--only GROUP[,GROUP..]] [--impls NAME[,NAME..]] [--spawns N]
   --quick   fewer iterations; throughput at 1 and 10 MiB only
-  --only    throughput, open3, roundtrip, spawn, idle (default: all)
+  --only    throughput, open3, roundtrip, spawn, idle, async (default: all)
   --impls   raw, ptychat, expectrl, rexpect, portable-pty (default: all;
             portable-pty has no expect and runs in spawn only)
   --spawns  spawns per implementation in the spawn benchmark (default: 200, quick: 50)";
 
-const GROUPS: [&str; 5] = ["throughput", "open3", "roundtrip", "spawn", "idle"];
+const GROUPS: [&str; 6] = ["throughput", "open3", "roundtrip", "spawn", "idle", "async"];
 
 /// Versions pinned in bench/Cargo.toml.
 const VERSIONS: &str = "expectrl 0.9.0, rexpect 0.7.1, portable-pty 0.9.0";
@@ -458,6 +459,7 @@ fn run(options: &Options) -> Result<()> {
             "roundtrip" => bench.round_trips(),
             "spawn" => bench.spawns(),
             "idle" => bench.idle(),
+            "async" => async_bench::run(options.quick)?,
             _ => unreachable!("groups are validated"),
         }
     }
