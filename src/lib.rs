@@ -57,6 +57,9 @@
 //! over a group) answer what comes until an action finishes; background patterns
 //! ([`Session::expect_before`], [`Group::expect_before`]) are checked on every expect.
 //!
+//! From async code, the `tokio` feature wraps a session in an `AsyncSession`: the same
+//! engine, its waits as futures on the runtime's fd readiness, cancellation-safe.
+//!
 //! Nothing in the crate starts a thread. A session is driven from one thread at a time
 //! (its calls take `&mut self`) and is `Send` when its transport is, which every
 //! transport here is: sessions and groups can move between threads, and a program may
@@ -72,6 +75,7 @@
 //! | `script/` | [`script`]: the script language run by `ptychat run` (feature `cli`) |
 //! | `interact/` | [`Session::interact`]: the user's terminal handed to the program, hooks, raw mode |
 //! | `screen/` | the virtual terminal of feature `screen`: `Screen`, screen expectations (`Session::expect_screen`), named keys, mouse, text and SVG pictures (docs/SCREEN.md) |
+//! | `async_session/` | `AsyncSession` (feature `tokio`): sessions driven from async code on the runtime's fd readiness, the engine's matcher underneath, and `expect_any` over many |
 //! | `group/` | [`Group`]: many sessions driven from one thread, one expect over all of them, [`GroupActions`] loops |
 //! | `logging/` | [`LogWriter`], [`AsciicastRecorder`], [`Recording`], [`Shared`]: transcripts' sinks |
 //! | `transport/` | [`Command`] and [`PtySession`], [`PipeSession`], [`StreamSession`], [`fork`]: each transport with its `impl Session` block; [`WithChild`] adds a [`Child`] to any of them |
@@ -111,6 +115,8 @@ compile_error!(
      POSIX timers (SIGEV_THREAD_ID) and /proc (see the README's Platform section)"
 );
 
+#[cfg(feature = "tokio")]
+mod async_session;
 mod deadline;
 mod engine;
 mod error;
@@ -128,6 +134,8 @@ mod signals;
 mod sys;
 mod transport;
 
+#[cfg(feature = "tokio")]
+pub use async_session::{AnyMatch, AsyncSession};
 pub use engine::actions::{Actions, Restart, Step};
 pub use engine::background::BackgroundList;
 pub use engine::buffer::BufferFull;

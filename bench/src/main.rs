@@ -4,6 +4,7 @@
 //!
 //! `cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only GROUPS] [--impls NAMES] [--spawns N] [--parent-gib N] [--sessions N] [--flood-mib N]`
 
+mod async_bench;
 mod emit;
 mod expectrl_impl;
 mod many;
@@ -33,7 +34,8 @@ const USAGE: &str =
                      [--parent-gib N] [--sessions N] [--flood-mib N]
                      [--many-sessions N[,N..]] [--many-reps N] [--peers DIR] [--peers-max N]
   --quick      fewer iterations; throughput at 1 and 10 MiB only
-  --only       throughput, open3, roundtrip, spawn, idle, memory, screen, many (default: all)
+  --only       throughput, open3, roundtrip, spawn, idle, memory, screen, many, async
+               (default: all)
   --impls      raw, ptychat, expectrl, rexpect, portable-pty (default: all;
                portable-pty has no expect and runs in spawn only)
   --spawns     spawns per implementation in the spawn benchmark (default: 200, quick: 50)
@@ -47,7 +49,7 @@ const USAGE: &str =
   --peers DIR         also run DIR/peer.exp, peer.pl, peer.py (Tcl Expect, Expect.pm, pexpect)
   --peers-max N       largest session count the peers run at (default: 1000)";
 
-const GROUPS: [&str; 8] = [
+const GROUPS: [&str; 9] = [
     "throughput",
     "open3",
     "roundtrip",
@@ -56,6 +58,7 @@ const GROUPS: [&str; 8] = [
     "memory",
     "screen",
     "many",
+    "async",
 ];
 
 /// Versions pinned in bench/Cargo.toml.
@@ -802,6 +805,7 @@ fn run(options: &Options) -> Result<()> {
             "memory" => bench.memory(),
             "screen" => bench.screen(),
             "many" => many_report = Some(many::bench(&options.many, bench.plan.quick)),
+            "async" => async_bench::run(options.quick)?,
             _ => unreachable!("groups are validated"),
         }
     }

@@ -312,10 +312,7 @@ impl<T: Transport> Session<T> {
     pub fn send(&mut self, data: impl AsRef<[u8]>) -> Result<()> {
         let data = data.as_ref();
         self.write_all(data)?;
-        self.transcripts.each(|t| t.input(data));
-        if let Some(trace) = &mut self.trace {
-            trace.sent(data);
-        }
+        self.sent(data, false);
         Ok(())
     }
 
@@ -326,11 +323,25 @@ impl<T: Transport> Session<T> {
     pub fn send_secret(&mut self, data: impl AsRef<[u8]>) -> Result<()> {
         let data = data.as_ref();
         self.write_all(data)?;
-        self.transcripts.each(|t| t.secret_input(data.len()));
-        if let Some(trace) = &mut self.trace {
-            trace.sent_secret(data.len());
-        }
+        self.sent(data, true);
         Ok(())
+    }
+
+    /// Shows `data`, just sent in full, to the transcripts and the trace (a secret only by
+    /// its length).
+    pub(crate) fn sent(&mut self, data: &[u8], secret: bool) {
+        if secret {
+            self.transcripts.each(|t| t.secret_input(data.len()));
+        } else {
+            self.transcripts.each(|t| t.input(data));
+        }
+        if let Some(trace) = &mut self.trace {
+            if secret {
+                trace.sent_secret(data.len());
+            } else {
+                trace.sent(data);
+            }
+        }
     }
 
     /// Lets signals reach this session's waits: while any call waits, the pipe's signals
@@ -400,7 +411,9 @@ impl<T: Transport> Session<T> {
         self.trace = sink.map(Trace::new);
     }
 
-    fn write_all(&mut self, data: &[u8]) -> Result<()> {
+    /// What a send asks before writing `data`: the transport's `check_send`, and whether
+    /// input can still reach the program once its output has ended.
+    pub(crate) fn before_send(&mut self, data: &[u8]) -> Result<()> {
         self.transport.check_send(data).context("sending")?;
         if self.outputs.main.eof {
             if let Some(why) = self.transport.input_gone() {
@@ -408,6 +421,11 @@ impl<T: Transport> Session<T> {
                 return Err(Error::io("sending", gone));
             }
         }
+        Ok(())
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        self.before_send(data)?;
         let deadline = Deadline::after(self.timeout);
         let mut written = 0;
         while written < data.len() {
@@ -416,15 +434,7 @@ impl<T: Transport> Session<T> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !self.wait_writable(&deadline)? {
-                        let message = format!(
-                            "timed out after {:?}: the program read {written} of {} bytes",
-                            deadline.elapsed(),
-                            data.len()
-                        );
-                        return Err(Error::io(
-                            "sending",
-                            io::Error::new(io::ErrorKind::TimedOut, message),
-                        ));
+                        return Err(send_timed_out(&deadline, written, data.len()));
                     }
                 }
                 Err(e) => return Err(Error::io("sending", e)),
@@ -581,7 +591,7 @@ impl<T: Transport> Session<T> {
             Stream::Stderr => Combined::new(&[], patterns, &[]),
         };
         let mut set = self.start_expect(stream, &combined, deadline);
-        let discarded = self.outputs.get(stream).buffer.discarded();
+        let discarded = self.discarded_on(stream);
         loop {
             if let Some(ended) = self.check(stream, &mut set, deadline) {
                 return self.ended(stream, &combined, &set, deadline, discarded, ended);
@@ -858,13 +868,25 @@ impl<T: Transport> Session<T> {
     /// output arrives, is taken out of the buffer, ends, or a watched signal arrives. A
     /// wait on many sessions checks a session again only when it changed.
     pub(crate) fn watch_state(&self) -> WatchState {
-        let buffer = &self.outputs.main.buffer;
+        self.watch_state_of(Stream::Main)
+    }
+
+    /// [`watch_state`](Session::watch_state) of either output.
+    pub(crate) fn watch_state_of(&self, stream: Stream) -> WatchState {
+        let output = self.outputs.get(stream);
+        let buffer = &output.buffer;
         WatchState {
             end: buffer.base() + buffer.len() as u64,
             consumed: buffer.base() - buffer.discarded(),
-            eof: self.outputs.main.eof,
+            eof: output.eof,
             signals: self.pending_signals.len(),
         }
+    }
+
+    /// How many bytes `stream`'s full buffer has dropped so far (for the count an error
+    /// reports: those dropped since the call began).
+    pub(crate) fn discarded_on(&self, stream: Stream) -> u64 {
+        self.outputs.get(stream).buffer.discarded()
     }
 
     /// The absolute position of the first unmatched byte of the main output.
@@ -1057,6 +1079,16 @@ impl<T: Transport> Session<T> {
             }
         }
     }
+}
+
+/// The error of a send whose deadline passed after the program read `written` of `len`
+/// bytes.
+pub(crate) fn send_timed_out(deadline: &Deadline, written: usize, len: usize) -> Error {
+    let message = format!(
+        "timed out after {:?}: the program read {written} of {len} bytes",
+        deadline.elapsed()
+    );
+    Error::io("sending", io::Error::new(io::ErrorKind::TimedOut, message))
 }
 
 /// See [`Session::watch_state`].

@@ -15,12 +15,15 @@
 //! | `process.rs` | pidfds, counting our threads |
 //! | `signals.rs` | the self-pipe signal handlers and their registry, reading a disposition |
 //! | `alarm.rs` | the SIGALRM handler, per-thread POSIX timers, the record of fired timers |
+//! | `reactor.rs` | registering an fd with tokio's reactor through an owned duplicate (feature `tokio`) |
 
 pub(crate) mod alarm;
 pub(crate) mod child_setup;
 pub(crate) mod fd;
 pub(crate) mod fork;
 pub(crate) mod process;
+#[cfg(feature = "tokio")]
+pub(crate) mod reactor;
 pub(crate) mod signals;
 pub(crate) mod spawn;
 pub(crate) mod term;
