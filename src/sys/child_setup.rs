@@ -82,10 +82,22 @@ fn place(placement: Placement) -> io::Result<()> {
 
 /// Default dispositions for every signal and an empty mask.
 fn reset_signals() {
-    // The raw system call, because the C library's sigaction refuses the signals it
-    // reserves (32 and 33), which may still be ignored. An all-zero kernel sigaction is
-    // SIG_DFL with no flags and an empty mask; the buffer is larger than the kernel's
-    // struct on every architecture.
+    reset_dispositions();
+    // SAFETY: `sigset_t` is plain old data (all-zero is valid), sigemptyset and
+    // sigprocmask are async-signal-safe and get pointers to a local.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
+}
+
+/// Default dispositions for every signal, through the raw system call: the C library's
+/// `sigaction` refuses the signals it reserves (32 and 33), which may still be ignored.
+/// An all-zero kernel sigaction is SIG_DFL with no flags and an empty mask; the buffer is
+/// larger than the kernel's struct on every architecture. Raw system calls only: safe in a
+/// forked child and in a `CLONE_VM` child alike.
+pub(crate) fn reset_dispositions() {
     let default = [0u64; 8];
     for signal in 1..=64 {
         if signal != libc::SIGKILL && signal != libc::SIGSTOP {
@@ -101,13 +113,6 @@ fn reset_signals() {
                 );
             }
         }
-    }
-    // SAFETY: `sigset_t` is plain old data (all-zero is valid), sigemptyset and
-    // sigprocmask are async-signal-safe and get pointers to a local.
-    unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     }
 }
 

@@ -265,7 +265,7 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
 /// directory, signal mask. The errno of the step that failed.
 fn set_up(context: &Context<'_>) -> Result<(), i32> {
     let setup = context.setup;
-    reset_dispositions();
+    crate::sys::child_setup::reset_dispositions();
     if setup.ignore_sighup {
         ignore(libc::SIGHUP)?;
     }
@@ -313,33 +313,12 @@ fn exec(context: &Context<'_>) -> i32 {
     if denied { libc::EACCES } else { last }
 }
 
-/// Default dispositions for every signal (through the raw system call: glibc's
-/// `sigaction` refuses 32 and 33). An all-zero kernel sigaction is SIG_DFL, no flags.
-fn reset_dispositions() {
-    let default = [0u64; 8];
-    for signal in 1..=64 {
-        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-            // SAFETY: rt_sigaction reads the action from a local that outlives the call
-            // (larger than the kernel's struct); the old action pointer is null.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    signal,
-                    default.as_ptr(),
-                    std::ptr::null_mut::<u64>(),
-                    8usize,
-                );
-            }
-        }
-    }
-}
-
 /// Ignores `signal` (the disposition survives `exec`).
 fn ignore(signal: libc::c_int) -> Result<(), i32> {
     // The kernel's struct sigaction starts with the handler on Linux; the rest zero is no
     // flags and an empty mask. The buffer is larger than the struct on every architecture.
     let action: [u64; 8] = [libc::SIG_IGN as u64, 0, 0, 0, 0, 0, 0, 0];
-    // SAFETY: as in `reset_dispositions`.
+    // SAFETY: as in `child_setup::reset_dispositions`: a local outlives the call.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_rt_sigaction,
