@@ -60,6 +60,21 @@ fn has_nul(s: &OsStr) -> bool {
     s.as_bytes().contains(&0)
 }
 
+/// The child's stderr for `mode`: the pipe's write end (`Separate`), ours, `/dev/null`, or
+/// `merged` (where its stdout goes).
+fn child_stderr<'a>(
+    mode: StderrMode,
+    pipe: Option<&'a OwnedFd>,
+    merged: ChildStdio<'a>,
+) -> ChildStdio<'a> {
+    match (mode, pipe) {
+        (_, Some(write)) => ChildStdio::Fd(write.as_fd()),
+        (StderrMode::Inherit, _) => ChildStdio::Inherit,
+        (StderrMode::Null, _) => ChildStdio::Null,
+        _ => merged,
+    }
+}
+
 /// Where one of the child's stdin, stdout and stderr comes from.
 #[derive(Debug, Clone, Copy)]
 enum ChildStdio<'a> {
@@ -337,25 +352,26 @@ impl Command {
     pub fn spawn_with_stderr(&mut self, stderr: StderrMode) -> Result<PtySession> {
         let (master, slave) = self.open_pty()?;
         let terminal = ChildStdio::Fd(slave.as_fd());
-        let (stderr_read, stderr_write) = match stderr {
-            StderrMode::Separate => {
-                let (read, write) = self.pipe()?;
-                (Some(read), Some(write))
-            }
-            _ => (None, None),
-        };
-        let child_stderr = match (stderr, &stderr_write) {
-            (_, Some(write)) => ChildStdio::Fd(write.as_fd()),
-            (StderrMode::Inherit, _) => ChildStdio::Inherit,
-            (StderrMode::Null, _) => ChildStdio::Null,
-            _ => terminal,
-        };
+        let (stderr_read, stderr_write) = self.stderr_pipe(stderr)?;
+        let child_stderr = child_stderr(stderr, stderr_write.as_ref(), terminal);
         let child = self.spawn_child(
             [terminal, terminal, child_stderr],
             Placement::TerminalOnStdin,
         )?;
         drop((slave, stderr_write));
         self.pty_session(master, stderr_read, child)
+    }
+
+    /// For [`StderrMode::Separate`], the stderr pipe: (our read end, the child's write
+    /// end); for the other modes, nothing.
+    fn stderr_pipe(&self, stderr: StderrMode) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+        Ok(match stderr {
+            StderrMode::Separate => {
+                let (read, write) = self.pipe()?;
+                (Some(read), Some(write))
+            }
+            _ => (None, None),
+        })
     }
 
     /// The session on `master` (and the stderr pipe's read end) with `child`.
@@ -392,19 +408,12 @@ impl Command {
     pub fn spawn_piped(&mut self, stderr: StderrMode) -> Result<PipeSession> {
         let (stdin_read, stdin_write) = self.pipe()?;
         let (stdout_read, stdout_write) = self.pipe()?;
-        let (stderr_read, stderr_write) = match stderr {
-            StderrMode::Separate => {
-                let (read, write) = self.pipe()?;
-                (Some(read), Some(write))
-            }
-            _ => (None, None),
-        };
-        let child_stderr = match (stderr, &stderr_write) {
-            (_, Some(write)) => ChildStdio::Fd(write.as_fd()),
-            (StderrMode::Inherit, _) => ChildStdio::Inherit,
-            (StderrMode::Null, _) => ChildStdio::Null,
-            _ => ChildStdio::Fd(stdout_write.as_fd()),
-        };
+        let (stderr_read, stderr_write) = self.stderr_pipe(stderr)?;
+        let child_stderr = child_stderr(
+            stderr,
+            stderr_write.as_ref(),
+            ChildStdio::Fd(stdout_write.as_fd()),
+        );
         let stdio = [
             ChildStdio::Fd(stdin_read.as_fd()),
             ChildStdio::Fd(stdout_write.as_fd()),
