@@ -150,7 +150,7 @@ async fn dropped_expects_lose_no_output() {
     // The program prints nothing until it reads a line, so the first expects are
     // certainly dropped; the later ones are dropped whenever the output is slower than
     // the deadline, which varies with the machine and is not asserted.
-    let mut s = spawn(Command::shell(&format!("read x; seq 1 {n}")).echo(false)).into_async();
+    let mut s = spawn(Command::shell(format!("read x; seq 1 {n}")).echo(false)).into_async();
     let mut dropped = 0;
     for _ in 0..3 {
         let idle = tokio::time::timeout(Duration::from_micros(300), s.expect(Pattern::eof())).await;
