@@ -12,6 +12,7 @@
 pub(crate) mod actions;
 pub(crate) mod background;
 pub(crate) mod buffer;
+pub(crate) mod escape_skipping;
 pub(crate) mod glob;
 pub(crate) mod matched;
 pub(crate) mod matcher;

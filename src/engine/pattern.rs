@@ -9,6 +9,7 @@ use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::util::prefilter::Prefilter;
 use regex_automata::util::syntax;
 
+use crate::engine::escape_skipping;
 use crate::error::Result;
 use crate::escape::escape;
 
@@ -103,6 +104,59 @@ impl Pattern {
         let scan = IncrementalDfa::build(&source);
         let mut compiled = CompiledRegex::new(regex, scan);
         compiled.glob = Some(glob.to_owned());
+        compiled.shown = Some(format!("glob \"{}\"", escape(glob.as_bytes())));
+        Ok(Pattern {
+            kind: Kind::Regex(Arc::new(compiled)),
+        })
+    }
+
+    /// This pattern in text mode: it matches as if terminal escape sequences (colours,
+    /// cursor moves, titles, ...) had been removed from the output, so `"No"` matches
+    /// however a program puts sequences between `N` and `o`. Other patterns of the same
+    /// call still see the raw bytes, and [`before`](crate::Match::before),
+    /// [`matched`](crate::Match::matched) and captures are the raw bytes, sequences
+    /// included; a match and each capture start at their first character, not at the
+    /// sequences before it (unless the pattern may begin with nothing, like `x*%`). For every
+    /// pattern of a session at once, see
+    /// [`Session::set_strip_escapes`](crate::Session::set_strip_escapes).
+    ///
+    /// Exact text, regexes and globs are rewritten into a regex that allows a run of
+    /// complete escape sequences between any two characters, so they keep the incremental
+    /// matcher's O(new bytes) scanning. [`eof`](Pattern::eof), [`nbytes`](Pattern::nbytes),
+    /// [`timeout`](Pattern::timeout) and [`signal`](Pattern::signal) patterns are returned
+    /// unchanged. (Neither Tcl Expect nor pexpect has this; their users write the sequences
+    /// into their regexes.)
+    ///
+    /// ```
+    /// use ptychat::{Command, Pattern};
+    /// let mut s = Command::new("printf").arg(r"\033[1mN\033[0mo way\n").spawn()?;
+    /// let m = s.expect(Pattern::exact("No way").strip_escapes()?)?;
+    /// assert_eq!(m.matched(), b"N\x1b[0mo way");
+    /// assert_eq!(m.before(), b"\x1b[1m");
+    /// let idle = Pattern::regex(r"(\d+)% idle")?.strip_escapes()?;
+    /// assert_eq!(idle.to_string(), r"/(\d+)% idle/ (escapes stripped)");
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn strip_escapes(self) -> Result<Self> {
+        let (source, shown) = match &self.kind {
+            Kind::Exact(finder) => (
+                escape_skipping::skip_escapes_in_literal(finder.needle()),
+                self.to_string(),
+            ),
+            Kind::Regex(re) => (
+                escape_skipping::skip_escapes(re.regex.as_str()),
+                self.to_string(),
+            ),
+            Kind::Eof | Kind::NBytes(_) | Kind::Timeout | Kind::Signal(_) => return Ok(self),
+        };
+        let source = source?;
+        let regex = regex::bytes::Regex::new(&source)?;
+        let scan = IncrementalDfa::build(&source);
+        let mut compiled = CompiledRegex::new(regex, scan);
+        if let Kind::Regex(re) = &self.kind {
+            compiled.glob.clone_from(&re.glob);
+        }
+        compiled.shown = Some(format!("{shown} (escapes stripped)"));
         Ok(Pattern {
             kind: Kind::Regex(Arc::new(compiled)),
         })
@@ -218,8 +272,8 @@ impl fmt::Display for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             Kind::Exact(finder) => write!(f, "\"{}\"", escape(finder.needle())),
-            Kind::Regex(re) => match &re.glob {
-                Some(glob) => write!(f, "glob \"{}\"", escape(glob.as_bytes())),
+            Kind::Regex(re) => match &re.shown {
+                Some(shown) => f.write_str(shown),
                 None => write!(f, "/{}/", re.regex.as_str()),
             },
             Kind::Eof => f.write_str("EOF"),
@@ -357,8 +411,11 @@ pub(crate) struct CompiledRegex {
     /// Capture group names by index, shared by every match.
     pub(crate) names: Arc<[Option<String>]>,
     pub(crate) scan: Option<IncrementalDfa>,
-    /// The glob this regex was translated from, if it was (for messages).
+    /// The glob this regex was translated from, if it was (for messages and hints).
     pub(crate) glob: Option<String>,
+    /// How to show the pattern in messages when it is not the regex itself (a glob, or a
+    /// pattern rewritten by [`Pattern::strip_escapes`]).
+    pub(crate) shown: Option<String>,
 }
 
 #[derive(Debug)]
@@ -382,6 +439,7 @@ impl CompiledRegex {
             names,
             scan,
             glob: None,
+            shown: None,
         }
     }
 }

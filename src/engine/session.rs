@@ -229,7 +229,8 @@ impl<T: Transport> Session<T> {
     /// `matched` see the text a person reads: `"No"` matches however a program colours
     /// its letters. A sequence split across reads is removed whole. Transcripts, logs,
     /// recordings and the screen still get the output as the program wrote it. Bytes
-    /// already buffered are left as they are.
+    /// already buffered are left as they are. To put one pattern in text mode and keep
+    /// the raw bytes for the others, see [`Pattern::strip_escapes`](crate::Pattern::strip_escapes).
     ///
     /// ```
     /// let mut s = ptychat::Command::new("printf").arg(r"N\033[1;31mo\033[0m thanks").spawn()?;
