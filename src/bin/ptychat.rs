@@ -56,6 +56,8 @@ Options:
                        (run) log only the program's output to FILE
       --record FILE    (run) record the session as an asciicast v2 file, for
                        `asciinema play FILE`
+      --screen         (run) print the screen of each program still open when the
+                       script ends (framed, cursor marked)
   -t, --timeout SECS   (chat) deadline for each expect, `none` for no deadline (default 30)
 
 Exit status:
@@ -162,7 +164,8 @@ fn split_value(arg: &OsStr) -> (&OsStr, Option<&OsStr>) {
     }
 }
 
-/// `ptychat run [-v] [-x] [--log FILE] [--log-output FILE] [--record FILE] SCRIPT [ARGS...]`
+/// `ptychat run [-v] [-x] [--screen] [--log FILE] [--log-output FILE] [--record FILE] SCRIPT
+/// [ARGS...]`
 fn run(args: &[OsString]) -> Result<i32, Failure> {
     let mut options = RunOptions::default();
     let mut rest = args;
@@ -198,6 +201,7 @@ fn run(args: &[OsString]) -> Result<i32, Failure> {
         match arg.to_str().unwrap_or("") {
             "-v" | "--verbose" => options.verbose = true,
             "-x" | "--trace" => options.trace = true,
+            "--screen" => options.screen = true,
             "-vx" | "-xv" => (options.verbose, options.trace) = (true, true),
             "-h" | "--help" => {
                 print!("{HELP}");

@@ -81,6 +81,9 @@ pub struct RunOptions {
     /// Record the programs' output to this asciicast v2 file (`--record`), as the
     /// script command `record PATH` does.
     pub record: Option<PathBuf>,
+    /// Give every program a screen and print the screens of the programs still open when
+    /// the script ends (`--screen`), framed with the cursor marked.
+    pub screen: bool,
 }
 
 /// A parsed script, ready to run.

@@ -9,6 +9,10 @@ use super::ScriptError;
 use super::lex::{Lexer, Token, Word, is_identifier};
 use super::value;
 
+mod screen;
+
+pub(crate) use screen::{ClickAt, ScreenExpect, ScreenOp, ScreenSpec, key, uses_screen};
+
 /// One command and where it was written.
 #[derive(Debug, Clone)]
 pub(crate) struct Stmt {
@@ -70,6 +74,8 @@ pub(crate) enum Op {
         input: bool,
         path: Option<Word>,
     },
+    /// `expect_screen`, `key`, `click`, `snapshot`.
+    Screen(Program, ScreenOp),
 }
 
 /// The text of a `send_secret`, kept out of `Debug` output (the `--trace` text of its
@@ -213,7 +219,7 @@ struct Parser<'s> {
 const COMMANDS: &str = "set, timeout, let, spawn, spawn_shell, send, sendline, sendcontrol, \
                         sendeof, sendintr, send_secret, expect, abort_on, print, wait, \
                         assert_exit, sleep, close, kill, fail, exit, continue, log_user, \
-                        log_file, record, interact, use";
+                        log_file, record, interact, use, expect_screen, key, click, snapshot";
 
 /// The commands that address a program, and so take `-i NAME`.
 const ADDRESSING: &[&str] = &[
@@ -229,6 +235,10 @@ const ADDRESSING: &[&str] = &[
     "close",
     "kill",
     "interact",
+    "expect_screen",
+    "key",
+    "click",
+    "snapshot",
 ];
 
 impl<'s> Parser<'s> {
@@ -264,7 +274,7 @@ impl<'s> Parser<'s> {
                 return Err(self.error(line, "a command name must be a bare word"));
             };
             let name = name.to_owned();
-            let regex = matches!(name.as_str(), "expect" | "abort_on");
+            let regex = matches!(name.as_str(), "expect" | "abort_on" | "expect_screen");
             let mut args = Vec::new();
             let mut end = lexer.pos();
             let line_ended = loop {
@@ -416,6 +426,11 @@ impl<'s> Parser<'s> {
         program: Program,
     ) -> Result<Op, ScriptError> {
         let err = |message: String| self.error(line, message);
+        if screen::COMMANDS.contains(&name) {
+            return screen::parse(name, args)
+                .map(|op| Op::Screen(program, op))
+                .map_err(err);
+        }
         if name == "abort_on" {
             let patterns = self
                 .patterns(args, line)?

@@ -19,6 +19,8 @@ use super::parse::{Expect, MAIN, Op, PatternSpec, Program, Setting, Stmt, valid_
 use super::value::{self, ExitExpectation};
 use super::{RunOptions, ScriptError};
 
+mod screen;
+
 /// How long `close` lets the program react to each of SIGHUP, SIGINT and SIGTERM before
 /// the next, stronger one.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
@@ -113,6 +115,8 @@ pub(crate) struct Runner<'a> {
     abort: Vec<Abort>,
     /// `abort_on -i NAME` patterns, by program name.
     abort_for: HashMap<String, Vec<Abort>>,
+    /// Whether programs get a screen: the script uses screen commands, or `--screen`.
+    screens: bool,
 }
 
 impl<'a> Runner<'a> {
@@ -150,13 +154,26 @@ impl<'a> Runner<'a> {
             named: false,
             abort: Vec::new(),
             abort_for: HashMap::new(),
+            screens: options.screen,
         }
     }
 
     /// Runs the script's commands; the result is the script's exit code.
     pub(crate) fn run(&mut self, stmts: &[Stmt]) -> Result<i32, ScriptError> {
         self.open_logs()?;
-        let flow = self.block(stmts);
+        self.screens |= super::parse::uses_screen(stmts);
+        let mut flow = self.block(stmts);
+        if self.options.screen {
+            // The screens show how the script ended, also when it failed.
+            if let Err(Fault::Error(e)) = self.print_screens() {
+                if flow.is_ok() {
+                    flow = Err(ScriptError::File {
+                        file: self.file.to_owned(),
+                        error: Box::new(e),
+                    });
+                }
+            }
+        }
         for problem in self.logs.close(&mut self.group) {
             self.warn(&problem);
         }
@@ -347,13 +364,7 @@ impl<'a> Runner<'a> {
             Op::Print(words) => {
                 let mut line = self.join(words)?;
                 line.push(b'\n');
-                self.out
-                    .write_all(&line)
-                    .and_then(|()| self.out.flush())
-                    .map_err(|e| Error::Io {
-                        context: "writing to standard output",
-                        source: e,
-                    })?;
+                self.print(&line)?;
             }
             Op::Wait(program) => {
                 self.wait(program)?;
@@ -426,6 +437,7 @@ impl<'a> Runner<'a> {
             }
             Op::Continue => return Ok(Flow::Continue),
             Op::Interact(program, escape) => return self.interact(program, escape.as_ref()),
+            Op::Screen(program, op) => return self.screen(program, op),
         }
         Ok(Flow::Next)
     }
@@ -709,6 +721,9 @@ impl<'a> Runner<'a> {
             command.current_dir(OsStr::new(dir));
         }
         let mut session = command.spawn()?;
+        if self.screens {
+            session.enable_screen()?;
+        }
         if let Some(ending) = &s.line_ending {
             session.set_line_ending(ending.clone());
         }

@@ -49,6 +49,13 @@ pub(crate) fn dimension(value: &[u8]) -> Result<u16, String> {
         .ok_or_else(|| format!("expected a number from 1 to 65535, found `{text}`"))
 }
 
+/// A row or column of the screen, counted from 0.
+pub(crate) fn cell_index(value: &[u8]) -> Result<u16, String> {
+    let text = text(value);
+    text.parse::<u16>()
+        .map_err(|_| format!("expected a row or column from 0 to 65535, found `{text}`"))
+}
+
 /// `on` or `off`.
 pub(crate) fn switch(value: &[u8]) -> Result<bool, String> {
     match text(value) {
