@@ -140,6 +140,7 @@ pub use engine::actions::{Actions, Restart, Step};
 pub use engine::background::BackgroundList;
 pub use engine::buffer::BufferFull;
 pub use engine::matched::Match;
+pub use engine::matcher::MatchOrder;
 pub use engine::pattern::{Pattern, Patterns};
 pub use engine::session::{DEFAULT_MAX_BUFFER, DEFAULT_TIMEOUT, Session, StderrView};
 pub use engine::transcript::{Transcript, TranscriptId};

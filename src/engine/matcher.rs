@@ -29,11 +29,37 @@ use crate::engine::buffer::Buffer;
 use crate::engine::matched::Match;
 use crate::engine::pattern::{CompiledRegex, IncrementalDfa, Kind, Pattern};
 
+/// Which match wins when several patterns match what is buffered.
+///
+/// ptychat and pexpect take the match that starts earliest in the output (ties go to the
+/// pattern listed first): a later pattern cannot skip over output an earlier one would
+/// have stopped at. Tcl Expect tries its patterns in list order and takes the first that
+/// matches anywhere; [`ListOrder`](MatchOrder::ListOrder) does that, for scripts ported
+/// from Expect (and for `ptychat expect`).
+///
+/// ```
+/// use ptychat::{Command, MatchOrder};
+/// let mut s = Command::new("echo").arg("one two").spawn()?;
+/// s.set_match_order(MatchOrder::ListOrder);
+/// assert_eq!(s.expect(["two", "one"])?.index(), 0);
+/// # Ok::<(), ptychat::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MatchOrder {
+    /// The match that starts earliest wins; ties go to the pattern listed first.
+    #[default]
+    Earliest,
+    /// The first pattern in the list that matches anywhere wins (Tcl Expect's rule).
+    ListOrder,
+}
+
 /// The patterns of one `expect` call, or of one direction of interact's hooks, with their
 /// scanning state.
 pub(crate) struct MatchSet<'p> {
     patterns: &'p [Pattern],
     scanners: Vec<Scanner<'p>>,
+    order: MatchOrder,
 }
 
 impl<'p> MatchSet<'p> {
@@ -42,7 +68,14 @@ impl<'p> MatchSet<'p> {
         MatchSet {
             patterns,
             scanners: patterns.iter().map(|p| Scanner::new(p, base)).collect(),
+            order: MatchOrder::Earliest,
         }
+    }
+
+    /// The same set with `order` deciding between matches.
+    pub(crate) fn with_order(mut self, order: MatchOrder) -> Self {
+        self.order = order;
+        self
     }
 
     /// Forgets what was scanned, for a buffer that was consumed by someone else: matching
@@ -62,7 +95,10 @@ impl<'p> MatchSet<'p> {
     /// out of the buffer; the scanners then continue after it. Each call looks only at
     /// bytes no earlier call examined.
     pub(crate) fn take_match(&mut self, buffer: &mut Buffer) -> Option<Match> {
-        let (index, found) = self.earliest(buffer.as_slice(), buffer.base())?;
+        let (index, found) = match self.order {
+            MatchOrder::Earliest => self.earliest(buffer.as_slice(), buffer.base())?,
+            MatchOrder::ListOrder => self.first_listed(buffer.as_slice(), buffer.base())?,
+        };
         let start = found.range.start;
         let (groups, names) = match found.groups {
             Some(groups) => {
@@ -127,6 +163,16 @@ impl<'p> MatchSet<'p> {
             }
         }
         best
+    }
+}
+
+impl MatchSet<'_> {
+    /// The match of the first pattern in the list that matches anywhere.
+    fn first_listed(&mut self, hay: &[u8], base: u64) -> Option<(usize, Found)> {
+        self.scanners
+            .iter_mut()
+            .enumerate()
+            .find_map(|(index, scanner)| Some((index, scanner.find(hay, base)?)))
     }
 }
 
@@ -498,5 +544,19 @@ mod tests {
                 set.take_match(&mut buffer)
             })
         });
+    }
+
+    #[test]
+    fn list_order_takes_the_first_pattern_that_matches_anywhere() {
+        let patterns = [Pattern::exact("two"), Pattern::exact("one")];
+        let take = |order| {
+            let mut buffer = Buffer::new(0);
+            buffer.extend(b"one two");
+            let mut set = MatchSet::new(&patterns, buffer.base()).with_order(order);
+            let m = set.take_match(&mut buffer).unwrap();
+            (m.index(), m.before().to_vec())
+        };
+        assert_eq!(take(MatchOrder::Earliest), (1, b"".to_vec()));
+        assert_eq!(take(MatchOrder::ListOrder), (0, b"one ".to_vec()));
     }
 }

@@ -12,7 +12,7 @@ use crate::deadline::{Deadline, is_ready, wait};
 use crate::engine::background::{Background, Combined};
 use crate::engine::buffer::BufferFull;
 use crate::engine::matched::Match;
-use crate::engine::matcher::MatchSet;
+use crate::engine::matcher::{MatchOrder, MatchSet};
 use crate::engine::observer::OutputModel;
 use crate::engine::output::{Output, Outputs, Stream};
 use crate::engine::pattern::{Pattern, Patterns, describe, dot_newline_hint};
@@ -69,6 +69,7 @@ pub struct Session<T: Transport> {
     background: Background,
     /// The model fed with every byte of the main output (the `screen` feature's terminal).
     model: Option<Box<dyn OutputModel>>,
+    match_order: MatchOrder,
 }
 
 impl<T: Transport + std::fmt::Debug> std::fmt::Debug for Session<T> {
@@ -120,6 +121,7 @@ impl<T: Transport> Session<T> {
             pending_signals: Vec::new(),
             background: Background::default(),
             model: None,
+            match_order: MatchOrder::default(),
         }
     }
 
@@ -157,6 +159,7 @@ impl<T: Transport> Session<T> {
             pending_signals: self.pending_signals,
             background: self.background,
             model: self.model,
+            match_order: self.match_order,
         }
     }
 
@@ -246,6 +249,17 @@ impl<T: Transport> Session<T> {
             (false, true) => *strip = None,
             _ => {}
         }
+    }
+
+    /// Which match wins when several patterns match: the earliest (the default, as
+    /// pexpect) or the first listed (Tcl Expect's rule). See [`MatchOrder`].
+    pub fn set_match_order(&mut self, order: MatchOrder) {
+        self.match_order = order;
+    }
+
+    /// The rule set by [`set_match_order`](Session::set_match_order).
+    pub fn match_order(&self) -> MatchOrder {
+        self.match_order
     }
 
     /// Whether text mode is on (see [`set_strip_escapes`](Session::set_strip_escapes)).
@@ -651,7 +665,7 @@ impl<T: Transport> Session<T> {
                 buffer.as_slice(),
             );
         }
-        MatchSet::new(&combined.patterns, buffer.base())
+        MatchSet::new(&combined.patterns, buffer.base()).with_order(self.match_order)
     }
 
     /// Checks what is buffered against `set` without waiting: how the expect ends, if it
