@@ -73,6 +73,7 @@
 //! | source | owns |
 //! |---|---|
 //! | `script/` | [`script`]: the script language run by `ptychat run` (feature `cli`) |
+//! | `tcl/` | [`tcl`]: Tcl Expect scripts on the real Tcl interpreter, run by `ptychat expect` (feature `cli`) |
 //! | `interact/` | [`Session::interact`]: the user's terminal handed to the program, hooks, raw mode |
 //! | `screen/` | the virtual terminal of feature `screen`: `Screen`, screen expectations (`Session::expect_screen`), named keys, mouse, text and SVG pictures (docs/SCREEN.md) |
 //! | `async_session/` | `AsyncSession` (feature `tokio`): sessions driven from async code on the runtime's fd readiness, the engine's matcher underneath, and `expect_any` over many |
@@ -132,6 +133,8 @@ pub mod script;
 mod signals;
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(feature = "cli")]
+pub mod tcl;
 mod transport;
 
 #[cfg(feature = "tokio")]

@@ -4,6 +4,8 @@
 // The subcommands' modules live in src/bin/ptychat/.
 #[path = "ptychat/chat.rs"]
 mod chat;
+#[path = "ptychat/expect.rs"]
+mod expect;
 #[path = "ptychat/interact.rs"]
 mod interact;
 #[path = "ptychat/unbuffer.rs"]
@@ -26,6 +28,12 @@ Usage:
       script's $arg1, $arg2... and $argc.
   ptychat check SCRIPT...
       Parse scripts and report mistakes without running anything.
+  ptychat expect [-c CMD]... [--strict] [-f FILE | FILE] [--] [ARGS...]
+      Run a Tcl Expect script unchanged: the real Tcl 8.6 interpreter (the tcl8.6
+      package) with Expect's commands on ptychat's engine; `argv`, `argc` and `argv0`
+      as Expect sets them. `-c` runs CMD first. `--strict`: an expect that times out
+      or meets the end of output without a branch for it fails the script with the
+      patterns, deadline and output tail (Expect carries on). See docs/TCL.md.
   ptychat unbuffer [-p] PROGRAM [ARGS...]
       Run PROGRAM on a terminal (so it line-buffers its output) and copy its output
       to standard output. Without -p nothing is typed to it: a program that reads
@@ -110,11 +118,12 @@ fn main() -> ExitCode {
 fn dispatch(args: &[OsString]) -> Result<i32, Failure> {
     let Some((command, rest)) = args.split_first() else {
         return Err(Failure::Usage(
-            "missing command (run, check, unbuffer, chat or interact)".into(),
+            "missing command (run, check, expect, unbuffer, chat or interact)".into(),
         ));
     };
     match command.to_str().unwrap_or("") {
         "run" => run(rest),
+        "expect" => expect::main(rest),
         "check" => check(rest),
         "unbuffer" => unbuffer::main(rest),
         "chat" => chat::main(rest),
@@ -128,7 +137,7 @@ fn dispatch(args: &[OsString]) -> Result<i32, Failure> {
             Ok(0)
         }
         _ => Err(Failure::Usage(format!(
-            "unknown command `{}` (expected run, check, unbuffer, chat or interact)",
+            "unknown command `{}` (expected run, check, expect, unbuffer, chat or interact)",
             command.to_string_lossy()
         ))),
     }

@@ -130,6 +130,23 @@ impl Match {
         Some(&self.matched[range])
     }
 
+    /// Where capture group `i` lies in [`matched`](Match::matched), as a byte range (the
+    /// `-indices` of Tcl Expect); `None` as for [`group`](Match::group).
+    ///
+    /// ```
+    /// use ptychat::{Command, Pattern};
+    /// let mut s = Command::new("echo").arg("id=42").spawn()?;
+    /// let m = s.expect(Pattern::regex(r"id=(\d+)")?)?;
+    /// assert_eq!(m.group_range(1), Some(3..5));
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn group_range(&self, i: usize) -> Option<Range<usize>> {
+        if self.groups.is_empty() {
+            return (i == 0 && self.kind == MatchKind::Data).then_some(0..self.matched.len());
+        }
+        self.groups.get(i)?.clone()
+    }
+
     /// The named capture group `name` of a regex match.
     pub fn name(&self, name: &str) -> Option<&[u8]> {
         let i = self.names.iter().position(|n| n.as_deref() == Some(name))?;

@@ -16,6 +16,7 @@
 //! | `signals.rs` | the self-pipe signal handlers and their registry, reading a disposition |
 //! | `alarm.rs` | the SIGALRM handler, per-thread POSIX timers, the record of fired timers |
 //! | `reactor.rs` | registering an fd with tokio's reactor through an owned duplicate (feature `tokio`) |
+//! | `tcl.rs` | Tcl 8.6 loaded at run time: interpreters, evaluation, variables, commands written in Rust (feature `cli`, for `ptychat expect`) |
 
 pub(crate) mod alarm;
 pub(crate) mod child_setup;
@@ -26,4 +27,6 @@ pub(crate) mod process;
 pub(crate) mod reactor;
 pub(crate) mod signals;
 pub(crate) mod spawn;
+#[cfg(feature = "cli")]
+pub(crate) mod tcl;
 pub(crate) mod term;

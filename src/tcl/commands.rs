@@ -1,0 +1,606 @@
+//! Expect's commands other than `expect`: spawn, send and its relatives, close, wait,
+//! exp_pid, log_user, match_max, interact, sleep, exit, exp_version; and the commands
+//! ptychat does not provide, which fail naming themselves.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::ffi::OsStringExt;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::sys::tcl::{Code, InterpRef, Scope};
+use crate::{BufferFull, Command, ExitStatus, Interact};
+
+use super::expect::{self, EXP_CONTINUE, EXP_CONTINUE_TIMER, error};
+use super::state::{ERROR_SPAWN_ID, Shared, USER_SPAWN_ID, spawn_id};
+
+/// The version `exp_version` reports and `package require Expect` finds: the Expect whose
+/// commands these follow.
+pub const EXPECT_VERSION: &str = "5.45.4";
+
+/// What the `stty_init` shell prints once the settings are made.
+const STTY_DONE: &str = "\x01ptychat-stty-done\x01";
+/// How long spawn waits for it.
+const STTY_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How long `close` gives a program to end after the hang-up, per signal.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
+
+/// Expect commands ptychat does not provide (yet): each fails with a message naming it.
+const MISSING: &[&str] = &[
+    "expect_tty",
+    "expect_background",
+    "send_tty",
+    "disconnect",
+    "overlay",
+    "fork",
+    "trap",
+    "stty",
+    "exp_internal",
+    "log_file",
+    "parity",
+    "remove_nulls",
+    "debug",
+    "getpid",
+    "timestamp",
+    "inter_return",
+    "interpreter",
+    "send_log",
+    "system",
+    "strace",
+    "exp_open",
+    "prompt1",
+    "prompt2",
+];
+
+/// Registers every command on `interp`, sharing `state`.
+pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
+    type Handler = fn(&Shared, InterpRef<'_>, &[Vec<u8>]) -> Code;
+    let commands: &[(&str, Handler)] = &[
+        ("spawn", spawn),
+        ("send", send),
+        ("exp_send", send),
+        ("send_user", send_user),
+        ("send_error", send_error),
+        ("expect", expect_cmd),
+        ("expect_user", expect_user),
+        ("expect_before", expect_before),
+        ("expect_after", expect_after),
+        ("exp_continue", exp_continue),
+        ("close", close),
+        ("wait", wait),
+        ("exp_pid", exp_pid),
+        ("log_user", log_user),
+        ("match_max", match_max),
+        ("interact", interact),
+        ("sleep", sleep),
+        ("exit", exit),
+        ("exp_version", exp_version),
+    ];
+    for (name, handler) in commands {
+        let handler = *handler;
+        let mut names = vec![name.to_string()];
+        // Expect also answers to `exp_NAME` for each command.
+        if !name.starts_with("exp_") {
+            names.push(format!("exp_{name}"));
+        }
+        for name in names {
+            let state = state.clone();
+            interp.create_command(
+                &name,
+                Box::new(move |interp, words| handler(&state, interp, &words[1..])),
+            );
+        }
+    }
+    for name in MISSING {
+        let message = format!(
+            "ptychat expect does not provide the Expect command `{name}` (see docs/TCL.md)"
+        );
+        interp.create_command(name, Box::new(move |interp, _| error(interp, &message)));
+    }
+}
+
+fn text(word: &[u8]) -> String {
+    String::from_utf8_lossy(word).into_owned()
+}
+
+/// Leading flags of a command: `(flag, value)` pairs for the flags in `with_value`, other
+/// known flags with no value, up to the first non-flag or `--`.
+struct Flags {
+    given: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl Flags {
+    fn take<'w>(
+        command: &str,
+        words: &'w [Vec<u8>],
+        known: &[&str],
+        with_value: &[&str],
+    ) -> Result<(Flags, &'w [Vec<u8>]), String> {
+        let mut given = Vec::new();
+        let mut rest = words;
+        while let Some((word, tail)) = rest.split_first() {
+            let flag = text(word);
+            if flag == "--" {
+                rest = tail;
+                break;
+            }
+            if !flag.starts_with('-') || flag.len() < 2 {
+                break;
+            }
+            if with_value.contains(&flag.as_str()) {
+                let Some((value, tail)) = tail.split_first() else {
+                    return Err(format!("{command}: {flag} needs a value"));
+                };
+                given.push((flag, Some(value.clone())));
+                rest = tail;
+            } else if known.contains(&flag.as_str()) {
+                given.push((flag, None));
+                rest = tail;
+            } else {
+                return Err(format!("{command}: unknown flag \"{flag}\""));
+            }
+        }
+        Ok((Flags { given }, rest))
+    }
+
+    fn has(&self, flag: &str) -> bool {
+        self.given.iter().any(|(f, _)| f == flag)
+    }
+
+    fn value(&self, flag: &str) -> Option<&[u8]> {
+        self.given
+            .iter()
+            .rev()
+            .find(|(f, _)| f == flag)
+            .and_then(|(_, v)| v.as_deref())
+    }
+}
+
+/// Runs `f` and turns its `Err(message)` into a Tcl error.
+fn tcl(interp: InterpRef<'_>, f: impl FnOnce() -> Result<Vec<u8>, String>) -> Code {
+    match f() {
+        Ok(result) => {
+            interp.set_result(&result);
+            Code::Ok
+        }
+        Err(message) => error(interp, &message),
+    }
+}
+
+/// `spawn [-noecho] [-nottycopy] [-nottyinit] PROGRAM [ARGS...]`: runs the program on a
+/// new pty, sets `spawn_id`, returns the pid. Unlike Expect, a program that cannot be
+/// executed is an error here, not a child that prints the error and exits.
+fn spawn(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (flags, argv) = Flags::take(
+            "spawn",
+            words,
+            &[
+                "-noecho",
+                "-nottycopy",
+                "-nottyinit",
+                "-console",
+                "-pty",
+                "-leaveopen",
+            ],
+            &["-open", "-ignore"],
+        )?;
+        for refused in ["-console", "-pty", "-open", "-leaveopen", "-ignore"] {
+            if flags.has(refused) {
+                return Err(format!(
+                    "spawn {refused} is not supported by ptychat expect (see docs/TCL.md)"
+                ));
+            }
+        }
+        let Some((program, args)) = argv.split_first() else {
+            return Err("usage: spawn [spawn-args] program [program-args]".into());
+        };
+        let stty = stty_init(interp)?;
+        let mut command = match &stty {
+            // As Expect does, `stty_init` is applied by running stty on the new terminal,
+            // here from a shell that then says so and becomes the program.
+            Some(settings) => {
+                let mut command = Command::new("/bin/sh");
+                command
+                    .arg("-c")
+                    .arg(format!(
+                        "stty {settings} 2>/dev/null; printf %s '{STTY_DONE}'; exec \"$0\" \"$@\""
+                    ))
+                    .arg(OsString::from_vec(program.clone()));
+                command
+            }
+            None => Command::new(OsString::from_vec(program.clone())),
+        };
+        command.args(args.iter().map(|a| OsString::from_vec(a.clone())));
+        command.timeout(None);
+        let mut session = command.spawn().map_err(|e| e.to_string())?;
+        session.set_match_order(crate::MatchOrder::ListOrder);
+        if stty.is_some() {
+            // The program starts after the settings are made, as with Expect's spawn:
+            // nothing sent before then is echoed or processed under the old ones.
+            session
+                .expect_timeout(STTY_DONE, Some(STTY_DEADLINE))
+                .map_err(|e| format!("spawn: applying stty_init: {e}"))?;
+        }
+        let pid = session.pid();
+        let mut state = state.borrow_mut();
+        if !flags.has("-noecho") && state.log_user() {
+            let line: Vec<String> = argv.iter().map(|w| text(w)).collect();
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "spawn {}\r\n", line.join(" "));
+            let _ = out.flush();
+        }
+        // Output read with the stty marker was not shown yet.
+        let early = session.buffer().to_vec();
+        let id = state.add(session);
+        if state.log_user() && !early.is_empty() {
+            write_to(std::io::stdout().lock(), &early);
+        }
+        interp
+            .set_var("spawn_id", None, id.as_bytes(), Scope::Current)
+            .map_err(|e| text(&e))?;
+        Ok(pid.to_string().into_bytes())
+    })
+}
+
+/// The `stty_init` settings for a new pty, as shell words; `None` when unset or empty.
+fn stty_init(interp: InterpRef<'_>) -> Result<Option<String>, String> {
+    let Some(value) = super::state::expect_var(interp, "stty_init") else {
+        return Ok(None);
+    };
+    let words = interp.split_list(&value).map_err(|e| text(&e))?;
+    if words.is_empty() {
+        return Ok(None);
+    }
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| format!("'{}'", text(w).replace('\'', "'\\''")))
+        .collect();
+    Ok(Some(quoted.join(" ")))
+}
+
+/// `send [-i ID] [-raw] [--] STRING`: to a program, or to our output for
+/// `$user_spawn_id` and `$error_spawn_id`.
+fn send(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (flags, rest) = Flags::take(
+            "send",
+            words,
+            &["-raw", "-null", "-break", "-s", "-h"],
+            &["-i"],
+        )?;
+        for refused in ["-null", "-break", "-s", "-h"] {
+            if flags.has(refused) {
+                return Err(format!(
+                    "send {refused} is not supported by ptychat expect yet (see docs/TCL.md)"
+                ));
+            }
+        }
+        let [string] = rest else {
+            return Err("usage: send [args] string".into());
+        };
+        let id = spawn_id(interp, flags.value("-i"))?;
+        match id.as_str() {
+            USER_SPAWN_ID | "exp1" => write_to(std::io::stdout().lock(), string),
+            ERROR_SPAWN_ID => write_to(std::io::stderr().lock(), string),
+            id => {
+                let mut state = state.borrow_mut();
+                state.session(id)?.send(string).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(Vec::new())
+    })
+}
+
+fn write_to(mut out: impl Write, bytes: &[u8]) {
+    let _ = out.write_all(bytes).and_then(|()| out.flush());
+}
+
+/// `send_user [-raw] [--] STRING`.
+fn send_user(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (_, rest) = Flags::take("send_user", words, &["-raw"], &[])?;
+        let [string] = rest else {
+            return Err("usage: send_user [args] string".into());
+        };
+        write_to(std::io::stdout().lock(), string);
+        Ok(Vec::new())
+    })
+}
+
+/// `send_error [-raw] [--] STRING`.
+fn send_error(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (_, rest) = Flags::take("send_error", words, &["-raw"], &[])?;
+        let [string] = rest else {
+            return Err("usage: send_error [args] string".into());
+        };
+        write_to(std::io::stderr().lock(), string);
+        Ok(Vec::new())
+    })
+}
+
+fn expect_cmd(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    match expect::parse(interp, words) {
+        Ok(call) => expect::run(state, interp, &call),
+        Err(message) => error(interp, &message),
+    }
+}
+
+/// `expect_user`: `expect` on our standard input.
+fn expect_user(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    match expect::parse(interp, words) {
+        Ok(mut call) => {
+            for branch in &mut call.branches {
+                branch.ids = vec![USER_SPAWN_ID.to_owned()];
+            }
+            if call.branches.is_empty() {
+                return error(interp, "usage: expect_user pattern [action]...");
+            }
+            expect::run(state, interp, &call)
+        }
+        Err(message) => error(interp, &message),
+    }
+}
+
+/// `expect_before` / `expect_after`: patterns checked before / after those of every
+/// later `expect` on the same spawn ids. Without patterns, removes those of the spawn ids
+/// named (or `$spawn_id`).
+fn background(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>], before: bool) -> Code {
+    tcl(interp, || {
+        let mut call = expect::parse(interp, words)?;
+        let current = spawn_id(interp, None).ok();
+        for branch in &mut call.branches {
+            if branch.ids.is_empty() {
+                let id = current
+                    .clone()
+                    .ok_or("can't read \"spawn_id\": no such variable")?;
+                branch.ids.push(id);
+            }
+        }
+        let mut state = state.borrow_mut();
+        let list = if before {
+            &mut state.before
+        } else {
+            &mut state.after
+        };
+        if call.branches.is_empty() {
+            let ids: Vec<String> = match words.first().map(|w| text(w)) {
+                Some(flag) if flag == "-i" => words
+                    .get(1)
+                    .map(|w| text(w).split_whitespace().map(str::to_owned).collect())
+                    .unwrap_or_default(),
+                _ => current.into_iter().collect(),
+            };
+            list.retain(|b| !b.ids.iter().any(|i| ids.contains(i)));
+        } else {
+            // New patterns for a spawn id replace its old ones, as in Expect.
+            let ids: Vec<String> = call.branches.iter().flat_map(|b| b.ids.clone()).collect();
+            list.retain(|b| !b.ids.iter().any(|i| ids.contains(i)));
+            list.extend(call.branches);
+        }
+        Ok(Vec::new())
+    })
+}
+
+fn expect_before(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    background(state, interp, words, true)
+}
+
+fn expect_after(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    background(state, interp, words, false)
+}
+
+/// `exp_continue [-continue_timer]`: in an expect action, wait again.
+fn exp_continue(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    match words {
+        [] => Code::Other(EXP_CONTINUE),
+        [flag] if flag == b"-continue_timer" => Code::Other(EXP_CONTINUE_TIMER),
+        _ => error(interp, "usage: exp_continue [-continue_timer]"),
+    }
+}
+
+/// `close [-i ID]`: hangs the program up (as a terminal closing does) and keeps how it
+/// ended for `wait`.
+fn close(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (flags, rest) = Flags::take("close", words, &["-slave", "-onexec"], &["-i"])?;
+        if !rest.is_empty() || flags.has("-slave") || flags.has("-onexec") {
+            return Err("usage: close [-i spawn_id] (-slave and -onexec are not supported)".into());
+        }
+        let id = spawn_id(interp, flags.value("-i"))?;
+        let mut state = state.borrow_mut();
+        state.session(&id)?;
+        let mut session = state.remove(&id).expect("checked above");
+        let pid = session.pid();
+        let status = session.terminate(CLOSE_GRACE).map_err(|e| e.to_string())?;
+        state.closed.insert(id, (pid, status));
+        Ok(Vec::new())
+    })
+}
+
+/// `wait [-i ID] [-nowait]`: waits for the program to end and returns
+/// `PID SPAWN_ID 0 STATUS`, with `CHILDKILLED SIGNAME DESCRIPTION` after it for a
+/// program killed by a signal.
+fn wait(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (flags, rest) = Flags::take("wait", words, &["-nowait"], &["-i"])?;
+        if !rest.is_empty() {
+            return Err("usage: wait [-i spawn_id] [-nowait]".into());
+        }
+        if flags.has("-nowait") {
+            return Err("wait -nowait is not supported by ptychat expect (see docs/TCL.md)".into());
+        }
+        let id = spawn_id(interp, flags.value("-i"))?;
+        let mut state = state.borrow_mut();
+        let (pid, status) = match state.closed.remove(&id) {
+            Some(ended) => ended,
+            None => {
+                let session = state.session(&id)?;
+                let pid = session.pid();
+                let status = session.wait().map_err(|e| e.to_string())?;
+                drop(state.remove(&id));
+                (pid, status)
+            }
+        };
+        Ok(match status {
+            ExitStatus::Signaled(signal) => {
+                format!(
+                    "{pid} {id} 0 0 CHILDKILLED {} {{killed by {signal}}}",
+                    signal.as_str()
+                )
+            }
+            status => format!("{pid} {id} 0 {}", status.code().unwrap_or(0)),
+        }
+        .into_bytes())
+    })
+}
+
+/// `exp_pid [-i ID]`.
+fn exp_pid(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (flags, _) = Flags::take("exp_pid", words, &[], &["-i"])?;
+        let id = spawn_id(interp, flags.value("-i"))?;
+        let mut state = state.borrow_mut();
+        Ok(state.session(&id)?.pid().to_string().into_bytes())
+    })
+}
+
+/// `log_user [-info] [0|1]`: whether what programs write is copied to our output.
+fn log_user(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let state = state.borrow();
+        let old = state.log_user();
+        match words {
+            [] => {}
+            [flag] if flag == b"-info" => {}
+            [value] => {
+                let on = match text(value).trim() {
+                    "0" => false,
+                    "1" => true,
+                    other => return Err(format!("log_user: expected 0 or 1, got \"{other}\"")),
+                };
+                state.log_user.store(on, Ordering::Relaxed);
+            }
+            _ => return Err("usage: log_user [-info|0|1]".into()),
+        }
+        Ok(if old { b"1".to_vec() } else { b"0".to_vec() })
+    })
+}
+
+/// `match_max [-d] [-i ID] [SIZE]`: the most output an expect keeps (the oldest is
+/// dropped beyond it); without SIZE, the current value.
+fn match_max(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (flags, rest) = Flags::take("match_max", words, &["-d"], &["-i"])?;
+        let size = match rest {
+            [] => None,
+            [size] => Some(
+                text(size)
+                    .trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("match_max: expected a size, got \"{}\"", text(size)))?,
+            ),
+            _ => return Err("usage: match_max [-d] [-i spawn_id] [size]".into()),
+        };
+        let mut state = state.borrow_mut();
+        if flags.has("-d") {
+            if let Some(size) = size {
+                state.match_max = Some(size);
+            }
+            let current = state.match_max.unwrap_or(crate::DEFAULT_MAX_BUFFER);
+            return Ok(current.to_string().into_bytes());
+        }
+        let id = spawn_id(interp, flags.value("-i"))?;
+        let session = state.session(&id)?;
+        if let Some(size) = size {
+            session.set_max_buffer(size, BufferFull::DiscardOldest);
+        }
+        Ok(session.max_buffer().to_string().into_bytes())
+    })
+}
+
+/// `interact [-i ID]`: hands our terminal to the program until its output ends. Patterns
+/// and the other options of Expect's interact are not provided yet.
+fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let given: Vec<String> = words.iter().map(|w| text(w)).collect();
+        let id = match given.as_slice() {
+            [] => None,
+            [flag, id] if flag == "-i" => Some(id.as_bytes()),
+            _ => {
+                return Err(
+                    "interact with patterns or options is not supported by ptychat expect yet \
+                     (see docs/TCL.md)"
+                        .into(),
+                );
+            }
+        };
+        let id = spawn_id(interp, id)?;
+        let mut state = state.borrow_mut();
+        let session = state.session(&id)?;
+        session
+            .interact_with(Interact::new().escape(None))
+            .map_err(|e| e.to_string())?;
+        Ok(Vec::new())
+    })
+}
+
+/// `sleep SECONDS` (fractions allowed).
+fn sleep(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let [seconds] = words else {
+            return Err("usage: sleep seconds".into());
+        };
+        let value = text(seconds);
+        let seconds: f64 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+            .ok_or_else(|| format!("sleep: expected seconds, got \"{value}\""))?;
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        Ok(Vec::new())
+    })
+}
+
+/// `exit [CODE]`: ends the script at once (no `catch` stops it); the programs still open
+/// are hung up.
+fn exit(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    let code = match words {
+        [] => 0,
+        [code] => match text(code).trim().parse::<i32>() {
+            Ok(code) => code,
+            Err(_) => {
+                return error(
+                    interp,
+                    &format!("expected integer but got \"{}\"", text(code)),
+                );
+            }
+        },
+        _ => return error(interp, "usage: exit [status]"),
+    };
+    state.borrow_mut().exit_code = Some(code);
+    interp.cancel_unwinding(b"exit");
+    Code::Error
+}
+
+/// `exp_version [-exit] [VERSION]`: the Expect version these commands follow.
+fn exp_version(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || match words {
+        [] => Ok(EXPECT_VERSION.as_bytes().to_vec()),
+        [version] | [_, version] => {
+            let wanted = text(version);
+            let major = wanted.split('.').next().unwrap_or("");
+            if major == "5" {
+                Ok(Vec::new())
+            } else {
+                Err(format!(
+                    "{wanted} requires Expect version {wanted} (but using {EXPECT_VERSION})"
+                ))
+            }
+        }
+        _ => Err("usage: exp_version [-exit] [version]".into()),
+    })
+}

@@ -1,0 +1,205 @@
+//! Tcl Expect scripts, run as they are: the real Tcl 8.6 interpreter (loaded at run time)
+//! with Expect's commands implemented on ptychat's engine. `ptychat expect SCRIPT` runs
+//! one; `docs/TCL.md` says what is provided and what differs from Expect.
+//!
+//! ```no_run
+//! use ptychat::tcl::{ExpectOptions, run_expect};
+//! std::fs::write("/tmp/bc.exp", r#"
+//!     package require Expect
+//!     log_user 0
+//!     spawn bc -q
+//!     send "6 * 7\r"
+//!     expect -re {(\d+)\r\n}
+//!     puts "bc says $expect_out(1,string)"
+//! "#)?;
+//! let code = run_expect(Some("/tmp/bc.exp".as_ref()), &[], &ExpectOptions::default())?;
+//! assert_eq!(code, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Owns: the Expect commands (`commands.rs`, `expect.rs`) and what they share (`state.rs`);
+//! the interpreter itself is `sys::tcl`. Like `script`, it sits at the top of the crate and
+//! uses the public API.
+
+mod commands;
+mod expect;
+mod state;
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::error::Error;
+use crate::script::ScriptError;
+use crate::sys::tcl::{self, Code, Interp, InterpRef, Scope};
+
+pub use commands::EXPECT_VERSION;
+
+/// How `ptychat expect` runs a script.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ExpectOptions {
+    /// Commands to run before the script (`-c`), in order.
+    pub commands: Vec<String>,
+    /// `--strict`: an `expect` that times out or meets the end of the output without a
+    /// branch for it fails the script with ptychat's error (patterns, deadline, tail),
+    /// where Expect carries on silently.
+    pub strict: bool,
+}
+
+impl ExpectOptions {
+    /// Options with `-c` commands and `--strict` as given.
+    pub fn new(commands: Vec<String>, strict: bool) -> Self {
+        ExpectOptions { commands, strict }
+    }
+}
+
+/// Runs the Tcl Expect script `file` (after the `-c` commands of `options`; with no file,
+/// only those) with `args` as its `argv`; the result is the script's exit code (`exit N`,
+/// or 0 at its end). A Tcl error ends the script with a [`ScriptError::Message`] holding
+/// Tcl's `errorInfo` and the script's line. Programs still open at the end are hung up
+/// and reaped.
+///
+/// Without Tcl 8.6 installed the error says which package to install.
+pub fn run_expect(
+    file: Option<&Path>,
+    args: &[OsString],
+    options: &ExpectOptions,
+) -> Result<i32, ScriptError> {
+    let name = match file {
+        Some(path) => path.display().to_string(),
+        None => "-c".to_owned(),
+    };
+    let whole = |message: String| ScriptError::File {
+        file: name.clone(),
+        error: Box::new(Error::InvalidArgument(message)),
+    };
+    if let Some(path) = file {
+        if let Err(e) = std::fs::metadata(path) {
+            return Err(ScriptError::File {
+                file: name.clone(),
+                error: Box::new(Error::Io {
+                    context: "reading the script",
+                    source: std::io::Error::new(e.kind(), format!("{name}: {e}")),
+                }),
+            });
+        }
+    }
+    let library = tcl::load().map_err(|e| {
+        whole(format!(
+            "ptychat expect needs the Tcl 8.6 library, which could not be loaded ({e}); \
+             install it (Debian and Ubuntu: apt-get install tcl8.6)"
+        ))
+    })?;
+    let state = state::State::new(options.strict);
+    let interp = Interp::new(library)
+        .map_err(|e| whole(format!("the Tcl interpreter could not start: {e}")))?;
+    let handle = interp.handle();
+    commands::register(handle, &state);
+    handle.provide_package("Expect", EXPECT_VERSION);
+    set_globals(handle, file, args).map_err(|e| whole(text(&e)))?;
+
+    let mut scripts: Vec<(String, Vec<u8>)> = options
+        .commands
+        .iter()
+        .map(|c| ("-c".to_owned(), c.clone().into_bytes()))
+        .collect();
+    if file.is_some() {
+        scripts.push((name.clone(), SOURCE.to_vec()));
+    }
+    for (source, script) in scripts {
+        let code = handle.eval(&script);
+        if let Some(exit) = state.borrow().exit_code {
+            return Ok(exit);
+        }
+        if code == Code::Error {
+            return Err(tcl_error(handle, &source));
+        }
+    }
+    Ok(0)
+}
+
+/// How the script file is run: by Tcl's `source`, so `info script` and errors' file
+/// lines are right.
+const SOURCE: &[u8] = b"source $::argv0";
+
+/// `argv0`, `argv`, `argc`, `timeout` and the spawn ids of our own standard streams.
+fn set_globals(
+    interp: InterpRef<'_>,
+    file: Option<&Path>,
+    args: &[OsString],
+) -> Result<(), Vec<u8>> {
+    let argv0 = file.map_or(&b"expect"[..], |p| p.as_os_str().as_bytes());
+    interp.set_var("argv0", None, argv0, Scope::Global)?;
+    interp.set_var("argv", None, b"", Scope::Global)?;
+    for arg in args {
+        interp.append_list_element("argv", arg.as_bytes(), Scope::Global)?;
+    }
+    interp.set_var(
+        "argc",
+        None,
+        args.len().to_string().as_bytes(),
+        Scope::Global,
+    )?;
+    interp.set_var("timeout", None, b"10", Scope::Global)?;
+    interp.set_var(
+        "user_spawn_id",
+        None,
+        state::USER_SPAWN_ID.as_bytes(),
+        Scope::Global,
+    )?;
+    interp.set_var(
+        "error_spawn_id",
+        None,
+        state::ERROR_SPAWN_ID.as_bytes(),
+        Scope::Global,
+    )?;
+    Ok(())
+}
+
+/// The error of a script that failed: Tcl's `errorInfo` (without our own `source` line),
+/// at the script line it names.
+fn tcl_error(interp: InterpRef<'_>, source: &str) -> ScriptError {
+    let info = interp
+        .get_var("errorInfo", None, Scope::Global)
+        .unwrap_or_else(|| interp.result());
+    let mut info = text(&info);
+    let ours = format!(
+        "\n    invoked from within\n\"{}\"",
+        String::from_utf8_lossy(SOURCE)
+    );
+    if let Some(at) = info.rfind(&ours) {
+        info.truncate(at);
+    }
+    let line = file_line(&info).unwrap_or_else(|| interp.error_line().max(1) as usize);
+    ScriptError::Message {
+        file: source.to_owned(),
+        line,
+        message: info,
+    }
+}
+
+/// The line of the outermost `(file "..." line N)` in an `errorInfo`.
+fn file_line(info: &str) -> Option<usize> {
+    let at = info.rfind("(file \"")?;
+    let rest = &info[at..];
+    let line = rest.find("\" line ")? + "\" line ".len();
+    rest[line..].split(')').next()?.trim().parse().ok()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_line_of_an_error_info() {
+        let info = "oops\n    while executing\n\"error oops\"\n    (procedure \"f\" line 1)\n    \
+                    invoked from within\n\"f\"\n    (file \"a.exp\" line 12)";
+        assert_eq!(file_line(info), Some(12));
+        assert_eq!(file_line("no file here"), None);
+    }
+}

@@ -1,0 +1,166 @@
+//! What the Expect commands share: the spawned programs by spawn id, closed ones waiting
+//! for `wait`, `log_user`, and the `expect_before` / `expect_after` lists.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use std::os::fd::OwnedFd;
+
+use crate::group::{Group, SessionId};
+use crate::sys::tcl::{InterpRef, Scope};
+use crate::transport::pty::{Pty, PtySession};
+use crate::transport::stream::FdPair;
+use crate::{ExitStatus, Session, Transcript};
+
+use super::expect::Branch;
+
+/// The spawn ids of our own standard input, output and error, as Expect names them.
+pub(crate) const USER_SPAWN_ID: &str = "exp0";
+pub(crate) const ERROR_SPAWN_ID: &str = "exp2";
+
+/// The state of one `ptychat expect` interpreter, shared by its commands.
+pub(crate) type Shared = Rc<RefCell<State>>;
+
+pub(crate) struct State {
+    pub(crate) group: Group<Pty>,
+    /// Spawn id (`exp4`...) to the program's place in the group.
+    pub(crate) ids: HashMap<String, SessionId>,
+    /// Programs `close`d, by spawn id: their pid and how they ended, for `wait`.
+    pub(crate) closed: HashMap<String, (u32, ExitStatus)>,
+    next_id: u32,
+    /// `log_user`: copy what the programs write to our standard output.
+    pub(crate) log_user: Arc<AtomicBool>,
+    /// `--strict`: an expect that times out or meets EOF without a branch for it fails.
+    pub(crate) strict: bool,
+    /// `expect_before` and `expect_after` branches, each with the spawn ids it watches.
+    pub(crate) before: Vec<Branch>,
+    pub(crate) after: Vec<Branch>,
+    /// `match_max` for programs spawned from now on (`match_max -d`).
+    pub(crate) match_max: Option<usize>,
+    /// The code `exit` asked for, once it was called.
+    pub(crate) exit_code: Option<i32>,
+    /// Our standard input and output as a session (`$user_spawn_id`), opened by the first
+    /// `expect_user`.
+    user: Option<Session<FdPair>>,
+}
+
+impl State {
+    pub(crate) fn new(strict: bool) -> Shared {
+        Rc::new(RefCell::new(State {
+            group: Group::new(),
+            ids: HashMap::new(),
+            closed: HashMap::new(),
+            next_id: 4,
+            log_user: Arc::new(AtomicBool::new(true)),
+            strict,
+            before: Vec::new(),
+            after: Vec::new(),
+            match_max: None,
+            exit_code: None,
+            user: None,
+        }))
+    }
+
+    /// Adds a spawned program; returns its new spawn id.
+    pub(crate) fn add(&mut self, mut session: PtySession) -> String {
+        let id = format!("exp{}", self.next_id);
+        self.next_id += 1;
+        session.add_transcript(Box::new(UserLog(self.log_user.clone())));
+        if let Some(max) = self.match_max {
+            session.set_max_buffer(max, crate::BufferFull::DiscardOldest);
+        }
+        let place = self.group.add_named(id.clone(), session);
+        self.ids.insert(id.clone(), place);
+        id
+    }
+
+    /// The session of spawn id `id`.
+    pub(crate) fn session(&mut self, id: &str) -> Result<&mut PtySession, String> {
+        match self.ids.get(id) {
+            Some(place) => Ok(self
+                .group
+                .get_mut(*place)
+                .expect("spawn ids name sessions of the group")),
+            None if self.closed.contains_key(id) => {
+                Err(format!("spawn id {id} not open (it was closed)"))
+            }
+            None => Err(format!("can not find channel named \"{id}\"")),
+        }
+    }
+
+    /// Takes the session of spawn id `id` out.
+    pub(crate) fn remove(&mut self, id: &str) -> Option<PtySession> {
+        let place = self.ids.remove(id)?;
+        self.group.remove(place)
+    }
+
+    /// The session of our standard input (read) and output (write), opened on first use.
+    /// They are opened anew through /proc so that the non-blocking mode the engine sets
+    /// stays off the descriptions our shell shares.
+    pub(crate) fn user(&mut self) -> Result<&mut Session<FdPair>, String> {
+        if self.user.is_none() {
+            let open = |path: &str, write: bool| {
+                std::fs::OpenOptions::new()
+                    .read(!write)
+                    .write(write)
+                    .open(path)
+                    .map(OwnedFd::from)
+                    .map_err(|e| {
+                        format!(
+                            "opening our standard {}: {e}",
+                            if write { "output" } else { "input" }
+                        )
+                    })
+            };
+            let mut session = Session::from_fds(
+                open("/proc/self/fd/0", false)?,
+                open("/proc/self/fd/1", true)?,
+            )
+            .map_err(|e| e.to_string())?;
+            session.set_match_order(crate::MatchOrder::ListOrder);
+            session.set_timeout(None);
+            self.user = Some(session);
+        }
+        Ok(self.user.as_mut().expect("opened above"))
+    }
+
+    pub(crate) fn log_user(&self) -> bool {
+        self.log_user.load(Ordering::Relaxed)
+    }
+}
+
+/// Copies a program's output to our standard output while `log_user` is on.
+struct UserLog(Arc<AtomicBool>);
+
+impl Transcript for UserLog {
+    fn output(&mut self, bytes: &[u8]) {
+        if self.0.load(Ordering::Relaxed) {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(bytes).and_then(|()| out.flush());
+        }
+    }
+
+    fn input(&mut self, _bytes: &[u8]) {}
+}
+
+/// The value of the variable `name` as Expect looks it up: in the current procedure,
+/// then globally.
+pub(crate) fn expect_var(interp: InterpRef<'_>, name: &str) -> Option<Vec<u8>> {
+    interp
+        .get_var(name, None, Scope::Current)
+        .or_else(|| interp.get_var(name, None, Scope::Global))
+}
+
+/// The spawn id a command addresses: its `-i` value, else `$spawn_id`, else (before any
+/// spawn, as in Expect) `$user_spawn_id`.
+pub(crate) fn spawn_id(interp: InterpRef<'_>, given: Option<&[u8]>) -> Result<String, String> {
+    let id = match given {
+        Some(id) => id.to_vec(),
+        None => expect_var(interp, "spawn_id").unwrap_or_else(|| USER_SPAWN_ID.as_bytes().to_vec()),
+    };
+    Ok(String::from_utf8_lossy(&id).trim().to_owned())
+}

@@ -1,0 +1,354 @@
+//! `ptychat expect`: Tcl Expect scripts run by the real Tcl interpreter with Expect's
+//! commands on ptychat's engine, through the `ptychat` binary, against real programs; and
+//! Libes' scripts that Debian's `expect` package installs, run unchanged and compared with
+//! Expect itself. Every wait is an `expect` on what the program prints.
+#![cfg(feature = "cli")]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod common;
+
+use common::{assert_success, require, stderr, stdout};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
+
+fn temp(name: &str) -> PathBuf {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("tcl-expect-{}-{n}-{name}", std::process::id()))
+}
+
+/// Runs `PROGRAM ARGS` with `input` on its standard input.
+fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// `ptychat expect [OPTIONS] SCRIPT ARGS` on a script given as text.
+fn expect(options: &[&str], script: &str, args: &[&str]) -> Output {
+    let path = temp("script.exp");
+    std::fs::write(&path, script).unwrap();
+    let mut all: Vec<&str> = vec!["expect"];
+    all.extend_from_slice(options);
+    all.push(path.to_str().unwrap());
+    all.extend_from_slice(args);
+    run_with_input(BIN, &all, b"")
+}
+
+#[test]
+fn a_script_with_the_usual_header_drives_bc() {
+    let output = expect(
+        &[],
+        concat!(
+            "#!/bin/sh\n",
+            "# \\\n",
+            "exec tclsh \"$0\" ${1+\"$@\"}\n",
+            "package require Expect\n",
+            "log_user 0\n",
+            "set stty_init -echo\n",
+            "spawn bc -q\n",
+            "send \"[lindex $argv 0] * [lindex $argv 1]\\r\"\n",
+            "expect -re {(\\d+)\\r\\n}\n",
+            "puts \"product $expect_out(1,string) of $argc args from [file tail $argv0]\"\n",
+            "send \"quit\\r\"\n",
+            "expect eof\n",
+            "puts [lrange [wait] 2 3]\n",
+            "catch {exit 3}\n",
+            "puts unreachable\n",
+        ),
+        &["6", "7"],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.starts_with("product 42 of 2 args from tcl-expect-"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("\n0 0\n"),
+        "wait's status, then exit 3: {out}"
+    );
+}
+
+#[test]
+fn braced_blocks_exp_continue_procedures_and_eof() {
+    let output = expect(
+        &[],
+        concat!(
+            "log_user 0\n",
+            "set stty_init -echo\n",
+            "spawn python3 -c {for i in range(5): print(f'line {i}')\nprint('done')}\n",
+            "set n 0\n",
+            "expect {\n",
+            "    -re {line (\\d)\\r\\n} { incr n; lappend seen $expect_out(1,string); exp_continue }\n",
+            "    done { puts \"$n lines: $seen\" }\n",
+            "    timeout { puts timeout }\n",
+            "}\n",
+            "proc finish {} {\n",
+            "    expect eof { return [string length $expect_out(buffer)] }\n",
+            "}\n",
+            "puts \"left at eof: [finish]\"\n",
+            "puts \"exit [lindex [wait] 3]\"\n",
+        ),
+        &[],
+    );
+    assert_success(&output);
+    assert_eq!(
+        stdout(&output),
+        "5 lines: 0 1 2 3 4\nleft at eof: 2\nexit 0\n"
+    );
+}
+
+#[test]
+fn patterns_are_tried_in_list_order_as_in_expect() {
+    let output = expect(
+        &[],
+        concat!(
+            "log_user 0\n",
+            "spawn printf {one two three}\n",
+            // `three` matches later in the output than `one`, but is listed first.
+            "expect three { puts \"three, after [string length $expect_out(buffer)] bytes\" } one { puts one }\n",
+            "expect -gl {*} { puts \"glob star took [string length $expect_out(0,string)]\" }\n",
+        ),
+        &[],
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "three, after 13 bytes\nglob star took 0\n");
+}
+
+#[test]
+fn captures_indices_and_nocase() {
+    let output = expect(
+        &[],
+        concat!(
+            "log_user 0\n",
+            "spawn printf {Name: ANN id=42}\n",
+            "expect -indices -re {id=(\\d+)}\n",
+            "puts \"$expect_out(1,string) $expect_out(1,start) $expect_out(1,end) $expect_out(0,start)\"\n",
+            "spawn printf {HELLO there}\n",
+            "expect -nocase -ex hello { puts \"nocase $expect_out(0,string)\" }\n",
+        ),
+        &[],
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "42 13 14 10\nnocase HELLO\n");
+}
+
+#[test]
+fn a_timeout_without_a_branch_carries_on_unless_strict() {
+    let script = concat!(
+        "log_user 0\n",
+        "set timeout 1\n",
+        "spawn cat\n",
+        "send \"hello\\r\"\n",
+        "expect never\n",
+        "puts {carried on}\n",
+    );
+    let output = expect(&[], script, &[]);
+    assert_success(&output);
+    assert_eq!(stdout(&output), "carried on\n");
+
+    let output = expect(&["--strict"], script, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("script.exp:5: timed out after"), "{err}");
+    assert!(
+        err.contains("(deadline 1s) waiting for glob \"never\""),
+        "{err}"
+    );
+    assert!(err.contains("hello"), "the tail of the output: {err}");
+    assert!(stdout(&output).is_empty());
+}
+
+#[test]
+fn several_spawn_ids_in_one_expect() {
+    let output = expect(
+        &[],
+        concat!(
+            "log_user 0\n",
+            "set stty_init -echo\n",
+            "spawn sh -c {read x; echo A-$x}\n",
+            "set a $spawn_id\n",
+            "spawn sh -c {read x; echo B-$x}\n",
+            "set b $spawn_id\n",
+            // Only b is asked: b answers, whatever the order of the list.
+            "send -i $b \"go\\r\"\n",
+            "expect -i \"$a $b\" -re {([AB])-go} {\n",
+            "    puts \"$expect_out(1,string) [expr {$expect_out(spawn_id) eq $b}]\"\n",
+            "}\n",
+            "send -i $a \"go\\r\"\n",
+            "expect -i $a -re {A-go} { puts {a too} }\n",
+            "close -i $b\n",
+            "puts [lrange [wait -i $b] 2 end]\n",
+            "puts [lindex [wait -i $a] 3]\n",
+        ),
+        &[],
+    );
+    assert_success(&output);
+    let out = stdout(&output);
+    assert!(out.starts_with("B 1\na too\n"), "{out}");
+    // `close` ended b (already exited, or hung up); `wait` then reports it.
+    assert!(out.ends_with("\n0\n"), "{out}");
+}
+
+#[test]
+fn expect_before_and_after_with_actions() {
+    let output = expect(
+        &[],
+        concat!(
+            "log_user 0\n",
+            "spawn sh -c {echo working; echo ERROR: disk full; sleep 30}\n",
+            "expect_before -re {ERROR: ([^\\r]*)} { puts \"failed: $expect_out(1,string)\"; exit 4 }\n",
+            "expect working\n",
+            "expect done\n",
+            "puts unreachable\n",
+        ),
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "failed: disk full\n");
+}
+
+#[test]
+fn log_user_shows_the_spawn_line_and_the_output() {
+    let output = expect(
+        &[],
+        "spawn printf {from the program}\nexpect eof\nlog_user 0\nspawn printf hidden\nexpect eof\n",
+        &[],
+    );
+    assert_success(&output);
+    assert_eq!(
+        stdout(&output),
+        // As Expect, the words of the command line joined with spaces.
+        "spawn printf from the program\r\nfrom the program"
+    );
+}
+
+#[test]
+fn expect_user_reads_our_standard_input() {
+    let script = temp("user.exp");
+    std::fs::write(
+        &script,
+        "expect_user -re {(\\w+)\\n} { send_user \"hello $expect_out(1,string)\\n\" }\n\
+         expect -re {\\d+} { send_user \"then $expect_out(0,string)\\n\" }\n",
+    )
+    .unwrap();
+    let output = run_with_input(BIN, &["expect", script.to_str().unwrap()], b"ann\n42\n");
+    assert_success(&output);
+    assert_eq!(stdout(&output), "hello ann\nthen 42\n");
+}
+
+#[test]
+fn mistakes_are_tcl_errors_with_the_file_and_line() {
+    for (script, line, message) in [
+        (
+            "set x 1\nproc f {} {\n  error boom\n}\nf\n",
+            5,
+            "boom\n    while executing",
+        ),
+        (
+            "spawn /no/such/program\n",
+            1,
+            "cannot spawn `/no/such/program`",
+        ),
+        (
+            "spawn cat\nexpect -re {(}\n",
+            2,
+            "couldn't compile regular expression pattern",
+        ),
+        (
+            "spawn cat\ninteract -o x\n",
+            2,
+            "interact with patterns or options is not supported",
+        ),
+        (
+            "trap {} SIGINT\n",
+            1,
+            "does not provide the Expect command `trap`",
+        ),
+        ("spawn -console cat\n", 1, "spawn -console is not supported"),
+    ] {
+        let output = expect(&[], script, &[]);
+        assert_eq!(output.status.code(), Some(1), "{script}");
+        let err = stderr(&output);
+        assert!(
+            err.contains(&format!("script.exp:{line}: ")) && err.contains(message),
+            "{script}: {err}"
+        );
+    }
+    let output = run_with_input(BIN, &["expect", "/no/such/script.exp"], b"");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("reading the script: /no/such/script.exp"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Runs Libes' script `name` (installed by Debian's `expect` package) under Expect and
+/// under `ptychat expect` with the same arguments and input; returns both outputs.
+fn both(name: &str, args: &[&str], input: &[u8]) -> (Output, Output) {
+    require("expect");
+    let script = format!("/usr/bin/{name}");
+    assert!(
+        Path::new(&script).is_file(),
+        "{script} is missing (bash .ci/run installs the expect package)"
+    );
+    let mut tcl_args = vec![script.as_str()];
+    tcl_args.extend_from_slice(args);
+    let theirs = run_with_input("expect", &tcl_args, input);
+    let mut ours_args = vec!["expect", script.as_str()];
+    ours_args.extend_from_slice(args);
+    let ours = run_with_input(BIN, &ours_args, input);
+    (theirs, ours)
+}
+
+fn assert_same(theirs: &Output, ours: &Output) {
+    assert_eq!(
+        (theirs.status.code(), stdout(theirs)),
+        (ours.status.code(), stdout(ours)),
+        "Expect's stderr: {}\nptychat's stderr: {}",
+        stderr(theirs),
+        stderr(ours)
+    );
+}
+
+#[test]
+fn libes_unbuffer_runs_unchanged() {
+    let (theirs, ours) = both(
+        "expect_unbuffer",
+        &["sh", "-c", "echo one; echo two; exit 5"],
+        b"",
+    );
+    assert_same(&theirs, &ours);
+    assert_eq!(stdout(&ours), "one\ntwo\n");
+    assert_eq!(ours.status.code(), Some(5));
+}
+
+#[test]
+fn libes_timed_run_runs_unchanged() {
+    // The program ends long before the limit: the same output, then the end.
+    let (theirs, ours) = both("expect_timed-run", &["30", "printf", "a\\nb\\n"], b"");
+    assert_same(&theirs, &ours);
+    assert_eq!(stdout(&ours), "spawn printf a\\nb\\n\r\na\r\nb\r\n");
+}
+
+#[test]
+fn libes_timed_read_runs_unchanged() {
+    let (theirs, ours) = both("expect_timed-read", &["30"], b"a line\nmore\n");
+    assert_same(&theirs, &ours);
+    assert_eq!(stdout(&ours), "a line\n");
+}
