@@ -73,6 +73,7 @@
 //! | source | owns |
 //! |---|---|
 //! | `script/` | [`script`]: the script language run by `ptychat run` (feature `cli`) |
+//! | `ssh/` | [`SshLogin`]: `ssh` on a pty, its questions answered, the remote shell with a unique prompt |
 //! | `interact/` | [`Session::interact`]: the user's terminal handed to the program, hooks, raw mode |
 //! | `screen/` | the virtual terminal of feature `screen`: `Screen`, screen expectations (`Session::expect_screen`), named keys, mouse, text and SVG pictures (docs/SCREEN.md) |
 //! | `async_session/` | `AsyncSession` (feature `tokio`): sessions driven from async code on the runtime's fd readiness, the engine's matcher underneath, and `expect_any` over many |
@@ -130,6 +131,7 @@ mod screen;
 #[cfg(feature = "cli")]
 pub mod script;
 mod signals;
+mod ssh;
 #[allow(unsafe_code)]
 mod sys;
 mod transport;
@@ -161,6 +163,7 @@ pub use screen::pty::DEFAULT_SCROLLBACK;
 pub use screen::terminal::{Cell, Color, Screen};
 pub use signals::alarm::with_timeout;
 pub use signals::{SignalPipe, alarm};
+pub use ssh::{HostKeyPolicy, SshLogin, SshProblem};
 pub use transport::command::Command;
 pub use transport::fork;
 pub use transport::pipes::{PipeSession, Pipes, StderrMode};
