@@ -504,3 +504,60 @@ fn debug_hides_the_password() {
     assert!(!text.contains("s3cr3t-value"), "{text}");
     assert!(contains(text.as_bytes(), b"<hidden>"), "{text}");
 }
+
+#[test]
+fn dash_login_shell() {
+    let user = TestUser::new("/bin/sh");
+    let sshd = Sshd::start();
+    let mut ssh = sshd.login(&user);
+    ssh.password(&user.password);
+    let mut shell = ssh.login().unwrap_or_else(|e| panic!("login to sh: {e}"));
+    let out = run_remote(&mut shell, &ssh, "echo $((2 + 3))");
+    assert!(out.contains("5\r\n"), "{out:?}");
+    exit(shell);
+}
+
+/// The environment variable that makes [`trace_of_a_password_login`] run.
+const TRACE_CHILD: &str = "PTYCHAT_SSH_TRACE_CHILD";
+
+#[test]
+fn password_never_reaches_the_trace() {
+    // The trace goes to this process's stderr: run the login in a child test process
+    // with the trace on, and read what it wrote.
+    let output = StdCommand::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "trace_of_a_password_login",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(TRACE_CHILD, "1")
+        .env("PTYCHAT_TRACE", "1")
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let trace = common::stderr(&output);
+    let out = stdout(&output);
+    let password = out
+        .lines()
+        .find_map(|line| line.strip_prefix("password: "))
+        .unwrap_or_else(|| panic!("the child printed no password: {out}"));
+    assert!(trace.contains("sent a secret of"), "{trace}");
+    assert!(trace.contains("PS1="), "no trace of the prompt set-up: {trace}");
+    assert!(!trace.contains(password), "the password is in the trace: {trace}");
+}
+
+#[test]
+#[ignore = "run by password_never_reaches_the_trace, with the trace on"]
+fn trace_of_a_password_login() {
+    assert!(
+        std::env::var_os(TRACE_CHILD).is_some(),
+        "run by password_never_reaches_the_trace"
+    );
+    let user = TestUser::new("/bin/bash");
+    let sshd = Sshd::start();
+    let mut ssh = sshd.login(&user);
+    ssh.password(&user.password);
+    println!("password: {}", user.password);
+    exit(ssh.login().unwrap_or_else(|e| panic!("password login: {e}")));
+}
