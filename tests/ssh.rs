@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use common::{LONG, assert_success, contains, require, stdout};
 use ptychat::{
-    Command, Error, HostKeyPolicy, Pattern, PipeSession, PtySession, Signal, SshLogin,
-    SshProblem, StderrMode,
+    Command, Error, HostKeyPolicy, Pattern, PipeSession, PtySession, Signal, SshLogin, SshProblem,
+    StderrMode,
 };
 
 const SSHD: &str = "/usr/sbin/sshd";
@@ -34,11 +34,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "ptychat-ssh-{}-{}",
-            std::process::id(),
-            unique()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("ptychat-ssh-{}-{}", std::process::id(), unique()));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
         TempDir(path)
@@ -75,7 +72,11 @@ fn keygen(path: &Path) -> String {
 
 /// The key type and base64 blob of a public key line (`ssh-ed25519 AAAA...`).
 fn key_blob(public: &str) -> String {
-    public.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A throwaway local user with a password, deleted (with its home) on drop.
@@ -267,7 +268,9 @@ fn password_login() {
     let mut ssh = sshd.login(&user);
     ssh.password(&user.password)
         .option("PubkeyAuthentication", "no");
-    let mut shell = ssh.login().unwrap_or_else(|e| panic!("password login: {e}"));
+    let mut shell = ssh
+        .login()
+        .unwrap_or_else(|e| panic!("password login: {e}"));
     let out = run_remote(&mut shell, &ssh, "whoami");
     assert!(out.contains(&format!("{}\r\n", user.name)), "{out:?}");
     // Lines starting with `~` reach the shell (ssh's escape character is off).
@@ -337,7 +340,11 @@ fn changed_host_key_is_refused() {
     let text = err.to_string();
     match err {
         Error::Ssh {
-            problem: SshProblem::HostKeyChanged { known_hosts: file, line },
+            problem:
+                SshProblem::HostKeyChanged {
+                    known_hosts: file,
+                    line,
+                },
             ..
         } => {
             assert_eq!(file.as_deref(), Some(known_hosts.as_path()), "{text}");
@@ -435,12 +442,12 @@ fn closed_port_is_connection_refused() {
     )
     .spawn_piped(StderrMode::Inherit)
     .unwrap();
-    let m = holder.expect(Pattern::regex(r"port (\d+)\n").unwrap()).unwrap();
+    let m = holder
+        .expect(Pattern::regex(r"port (\d+)\n").unwrap())
+        .unwrap();
     let port: u16 = m.group_str(1).unwrap().parse().unwrap();
     let mut ssh = SshLogin::new("127.0.0.1");
-    ssh.port(port)
-        .config_file("/dev/null")
-        .timeout(Some(LONG));
+    ssh.port(port).config_file("/dev/null").timeout(Some(LONG));
     let err = ssh.login().unwrap_err();
     let text = err.to_string();
     assert!(
@@ -543,8 +550,14 @@ fn password_never_reaches_the_trace() {
         .find_map(|line| line.strip_prefix("password: "))
         .unwrap_or_else(|| panic!("the child printed no password: {out}"));
     assert!(trace.contains("sent a secret of"), "{trace}");
-    assert!(trace.contains("PS1="), "no trace of the prompt set-up: {trace}");
-    assert!(!trace.contains(password), "the password is in the trace: {trace}");
+    assert!(
+        trace.contains("PS1="),
+        "no trace of the prompt set-up: {trace}"
+    );
+    assert!(
+        !trace.contains(password),
+        "the password is in the trace: {trace}"
+    );
 }
 
 #[test]
@@ -559,5 +572,8 @@ fn trace_of_a_password_login() {
     let mut ssh = sshd.login(&user);
     ssh.password(&user.password);
     println!("password: {}", user.password);
-    exit(ssh.login().unwrap_or_else(|e| panic!("password login: {e}")));
+    exit(
+        ssh.login()
+            .unwrap_or_else(|e| panic!("password login: {e}")),
+    );
 }

@@ -195,9 +195,9 @@ impl Login<'_> {
 
     /// ssh's exit code, once its output has ended.
     fn exit_code(&mut self, deadline: &Deadline) -> Option<i32> {
-        let wait = deadline
-            .remaining()
-            .map_or(Duration::from_secs(5), |left| left.min(Duration::from_secs(5)));
+        let wait = deadline.remaining().map_or(Duration::from_secs(5), |left| {
+            left.min(Duration::from_secs(5))
+        });
         match self.session.wait_timeout(Some(wait)) {
             Ok(Some(status)) => status.code(),
             _ => None,

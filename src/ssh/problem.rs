@@ -100,7 +100,10 @@ impl fmt::Display for SshProblem {
                  known key"
             ),
             SshProblem::ConnectionRefused => {
-                write!(f, "the connection was refused (nothing listens on that port)")
+                write!(
+                    f,
+                    "the connection was refused (nothing listens on that port)"
+                )
             }
             SshProblem::HostNotFound => write!(f, "the host name could not be resolved"),
             SshProblem::ClosedAfterLogin { code } => write!(
