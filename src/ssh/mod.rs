@@ -1,72 +1,5 @@
-//! Logging in with `ssh`: [`SshLogin`] spawns the `ssh` client on a pty, answers what it
-//! asks (host key, password), and hands back a [`PtySession`] on the remote shell with a
-//! unique prompt it set, so every later command can be synchronised on that prompt.
-//!
-//! ```no_run
-//! use ptychat::{HostKeyPolicy, SshLogin};
-//!
-//! let mut ssh = SshLogin::new("build.example.org");
-//! ssh.user("ci")
-//!     .identity_file("/home/ci/.ssh/id_ed25519")
-//!     .host_key_policy(HostKeyPolicy::RequireKnown);
-//! let mut shell = ssh.login()?;
-//! shell.send_line("uname -r")?;
-//! let m = shell.expect(ssh.prompt())?;
-//! println!("kernel: {}", m.before_str()); // the echoed command, then its output
-//! shell.send_line("exit")?;
-//! # Ok::<(), ptychat::Error>(())
-//! ```
-//!
-//! ## How the login is synchronised
-//!
-//! pexpect's `pxssh` guesses when the remote shell is ready by timing its first prompt,
-//! and recognises failures by a few loose words; both break on slow links, banners and
-//! MOTDs (pexpect issues 7, 228, 245 and 803). Here nothing is guessed:
-//!
-//! - `ssh` runs a local marker command once the server has accepted the login
-//!   (`-o PermitLocalCommand=yes -o LocalCommand=echo <marker>`, with a random marker):
-//!   until it shows, the login watches for ssh's questions and failures; after it, no
-//!   password prompt can come, so nothing typed later can end up as a password.
-//! - Then it sends ` unset PROMPT_COMMAND; PS1='[ptychat-<nonce>]''$ '` (the quotes keep
-//!   the prompt itself out of the echo; the leading space keeps it out of shells'
-//!   history) and waits for that prompt, however long the banner, MOTD or the remote
-//!   startup files take. [`SshLogin::prompt`] is the prompt; the session's buffer is
-//!   empty after it.
-//!
-//! The remote login shell must be a POSIX-like shell (sh, dash, bash, ksh, zsh): `PS1` is
-//! set with shell syntax.
-//!
-//! ## Errors
-//!
-//! Each failure has its own [`SshProblem`] in [`Error::Ssh`](crate::Error::Ssh), with the
-//! escaped tail of what ssh printed: a wrong password or refused key
-//! ([`PermissionDenied`](SshProblem::PermissionDenied)), a changed host key
-//! ([`HostKeyChanged`](SshProblem::HostKeyChanged)), an unknown one under
-//! [`HostKeyPolicy::RequireKnown`] ([`UnknownHostKey`](SshProblem::UnknownHostKey)), a
-//! refused connection ([`ConnectionRefused`](SshProblem::ConnectionRefused)), and more. A
-//! deadline that passes is the usual [`Error::Timeout`](crate::Error::Timeout), and `ssh`
-//! not installed is [`Error::Spawn`](crate::Error::Spawn).
-//!
-//! ## Options the login sets, and why
-//!
-//! Given on the command line, they come before the user's `-o` options and ssh's config
-//! files (ssh keeps the first value it sees), so the login behaves the same whatever
-//! `~/.ssh/config` says; [`SshLogin::option`] refuses to set them again.
-//!
-//! - `StrictHostKeyChecking=accept-new` or `yes`, from the [`HostKeyPolicy`], rather than
-//!   answering the "Are you sure you want to continue connecting" question: a config that
-//!   says `no` would otherwise let a changed key through with only a warning, and the
-//!   option needs no parsing of a question whose wording changes between versions (if
-//!   the question comes anyway, it is answered as the policy says). OpenSSH 7.6 or newer.
-//! - `UserKnownHostsFile=<file>` when [`SshLogin::known_hosts`] is given.
-//! - `PermitLocalCommand=yes`, `LocalCommand=echo <marker>`: the synchronisation above.
-//! - `ControlPath=none`: a connection through an existing master runs no local command.
-//! - `-e none` (no escape character): a line sent to the session that starts with `~`
-//!   reaches the remote shell instead of being taken by ssh (`~.` would disconnect).
-//! - `IdentitiesOnly=yes` with [`SshLogin::identity_file`]: only that key is offered, so
-//!   an agent full of keys cannot exhaust the server's attempts first.
-//! - `TERM=dumb` in ssh's environment, which ssh passes to the remote terminal: no
-//!   colours or title escapes in the output.
+//! ssh logins: [`SshLogin`] (the builder, whose documentation is the guide), the login's
+//! steps (`login.rs`) and [`SshProblem`] (`problem.rs`).
 
 mod login;
 mod problem;
@@ -109,7 +42,7 @@ impl HostKeyPolicy {
     }
 }
 
-/// The options the login sets itself (see the module documentation), lower-case.
+/// The options the login sets itself (see [`SshLogin`]'s documentation), lower-case.
 const OWN_OPTIONS: [&str; 7] = [
     "stricthostkeychecking",
     "userknownhostsfile",
@@ -143,6 +76,76 @@ const OWN_OPTIONS: [&str; 7] = [
 /// }
 /// # Ok::<(), ptychat::Error>(())
 /// ```
+///
+/// A key login, the host key required to be known already:
+///
+/// ```no_run
+/// use ptychat::{HostKeyPolicy, SshLogin};
+///
+/// let mut ssh = SshLogin::new("build.example.org");
+/// ssh.user("ci")
+///     .identity_file("/home/ci/.ssh/id_ed25519")
+///     .host_key_policy(HostKeyPolicy::RequireKnown);
+/// let mut shell = ssh.login()?;
+/// shell.send_line("uname -r")?;
+/// let m = shell.expect(ssh.prompt())?;
+/// println!("kernel: {}", m.before_str()); // the echoed command, then its output
+/// shell.send_line("exit")?;
+/// # Ok::<(), ptychat::Error>(())
+/// ```
+///
+/// ## How the login is synchronised
+///
+/// pexpect's `pxssh` guesses when the remote shell is ready by timing how fast its first
+/// prompts come back, which fails on slow servers ("could not synchronize with original
+/// prompt", pexpect issues 7 and 803), and watches for the word "password" also after the
+/// login, where a MOTD may contain it. Here nothing is timed:
+///
+/// - `ssh` runs a local marker command once the server has accepted the login
+///   (`-o PermitLocalCommand=yes -o LocalCommand=echo <marker>`, with a random marker):
+///   until it shows, the login watches for ssh's questions and failures; after it, no
+///   password prompt can come, so nothing typed later can end up as a password.
+/// - Then it sends ` unset PROMPT_COMMAND; PS1='[ptychat-<nonce>]''$ '` (the quotes keep
+///   the prompt itself out of the echo; the leading space keeps it out of shells'
+///   history) and waits for that prompt, however long the banner, MOTD or the remote
+///   startup files take. [`SshLogin::prompt`] is the prompt; everything up to it has
+///   been consumed.
+///
+/// The remote login shell must be a POSIX-like shell (sh, dash, bash, ksh, zsh): `PS1` is
+/// set with shell syntax. For a device with a menu or a shell of its own (pexpect issues
+/// 228 and 245), spawn `ssh` with [`Command`](crate::Command) and expect its prompt.
+///
+/// ## Errors
+///
+/// Each failure has its own [`SshProblem`] in [`Error::Ssh`](crate::Error::Ssh), with the
+/// escaped tail of what ssh printed: a wrong password or refused key
+/// ([`PermissionDenied`](SshProblem::PermissionDenied)), a changed host key
+/// ([`HostKeyChanged`](SshProblem::HostKeyChanged)), an unknown one under
+/// [`HostKeyPolicy::RequireKnown`] ([`UnknownHostKey`](SshProblem::UnknownHostKey)), a
+/// refused connection ([`ConnectionRefused`](SshProblem::ConnectionRefused)), and more. A
+/// deadline that passes is the usual [`Error::Timeout`](crate::Error::Timeout), and `ssh`
+/// not installed is [`Error::Spawn`](crate::Error::Spawn).
+///
+/// ## Options the login sets, and why
+///
+/// Given on the command line, they come before the user's `-o` options and ssh's config
+/// files (ssh keeps the first value it sees), so the login behaves the same whatever
+/// `~/.ssh/config` says; [`SshLogin::option`] refuses to set them again.
+///
+/// - `StrictHostKeyChecking=accept-new` or `yes`, from the [`HostKeyPolicy`], rather than
+///   answering the "Are you sure you want to continue connecting" question: a config that
+///   says `no` would otherwise let a changed key through with only a warning, and the
+///   option needs no parsing of a question whose wording changes between versions (if
+///   the question comes anyway, it is answered as the policy says). OpenSSH 7.6 or newer.
+/// - `UserKnownHostsFile=<file>` when [`SshLogin::known_hosts`] is given.
+/// - `PermitLocalCommand=yes`, `LocalCommand=echo <marker>`: the synchronisation above.
+/// - `ControlPath=none`: a connection through an existing master runs no local command.
+/// - `-e none` (no escape character): a line sent to the session that starts with `~`
+///   reaches the remote shell instead of being taken by ssh (`~.` would disconnect).
+/// - `IdentitiesOnly=yes` with [`SshLogin::identity_file`]: only that key is offered, so
+///   an agent full of keys cannot exhaust the server's attempts first.
+/// - `TERM=dumb` in ssh's environment, which ssh passes to the remote terminal: no
+///   colours or title escapes in the output.
 #[derive(Clone)]
 pub struct SshLogin {
     host: String,
@@ -236,8 +239,8 @@ impl SshLogin {
     }
 
     /// Adds `-o key=value`. The options the login sets itself (host key checking, the
-    /// known_hosts file, local command, control path, escape character; see the module
-    /// documentation) are refused at [`login`](SshLogin::login) with
+    /// known_hosts file, local command, control path, escape character; see
+    /// [`SshLogin`]'s documentation) are refused at [`login`](SshLogin::login) with
     /// [`Error::InvalidArgument`].
     ///
     /// ```
