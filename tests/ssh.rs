@@ -79,6 +79,9 @@ fn key_blob(public: &str) -> String {
         .join(" ")
 }
 
+/// Held while users are added or deleted.
+static USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A throwaway local user with a password, deleted (with its home) on drop.
 struct TestUser {
     name: String,
@@ -92,6 +95,8 @@ impl TestUser {
             uid.trim() == "0",
             "the ssh login tests create a throwaway user and need root (as CI runs)"
         );
+        // useradd and userdel lock /etc/passwd: one at a time in this process.
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
         let name = format!("ptyssh{}x{}", std::process::id() % 1_000_000, unique());
         let password = format!("pw-{}-{}", std::process::id(), unique());
         run("useradd", &["-m", "-s", shell, &name]);
@@ -115,6 +120,7 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
         let _ = StdCommand::new("userdel")
             .args(["-r", "-f", &self.name])
             .stderr(std::process::Stdio::null())
@@ -250,11 +256,19 @@ fn key_login_runs_a_command() {
     let sshd = Sshd::start();
     let key = sshd.dir.join("client_key");
     sshd.authorize(&keygen(&key));
+    // Output after the login that pxssh would take for a password prompt.
+    let bashrc = format!("/home/{}/.bashrc", user.name);
+    let mut startup = fs::read_to_string(&bashrc).unwrap_or_default();
+    startup.push_str("\necho 'Reminder: your password: change it monthly'; REMINDED=yes\n");
+    fs::write(&bashrc, startup).unwrap();
     let mut ssh = sshd.login(&user);
     ssh.identity_file(&key);
     let mut shell = ssh.login().unwrap_or_else(|e| panic!("key login: {e}"));
-    let out = run_remote(&mut shell, &ssh, "echo $((6 * 7)); id -un");
-    assert!(out.contains(&format!("42\r\n{}\r\n", user.name)), "{out:?}");
+    let out = run_remote(&mut shell, &ssh, "echo $((6 * 7)); id -un; echo $REMINDED");
+    assert!(
+        out.contains(&format!("42\r\n{}\r\nyes\r\n", user.name)),
+        "{out:?}"
+    );
     // The prompt stays after a command that prints no newline.
     let out = run_remote(&mut shell, &ssh, "printf partial");
     assert!(out.ends_with("partial"), "{out:?}");
