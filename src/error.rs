@@ -234,6 +234,19 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    /// An ssh login ([`SshLogin::login`](crate::SshLogin::login)) failed for the reason
+    /// in `problem`: one variant for all of them, so a `match` can tell ssh failures
+    /// apart from the rest at a glance and [`SshProblem`](crate::SshProblem) can grow.
+    #[error("ssh login to {destination} failed: {problem}; ssh said: \"{tail}\"")]
+    Ssh {
+        /// `user@host:port`, as far as the login was told.
+        destination: String,
+        /// What went wrong.
+        problem: crate::SshProblem,
+        /// The escaped last KiB of what ssh printed.
+        tail: String,
+    },
 }
 
 /// Why a program could not be started, found by looking at the paths involved once

@@ -74,6 +74,7 @@
 //! |---|---|
 //! | `script/` | [`script`]: the script language run by `ptychat run` (feature `cli`) |
 //! | `tcl/` | [`tcl`]: Tcl Expect scripts on the real Tcl interpreter, run by `ptychat expect` (feature `cli`) |
+//! | `ssh/` | [`SshLogin`]: `ssh` on a pty, its questions answered, the remote shell with a unique prompt |
 //! | `interact/` | [`Session::interact`]: the user's terminal handed to the program, hooks, raw mode |
 //! | `screen/` | the virtual terminal of feature `screen`: `Screen`, screen expectations (`Session::expect_screen`), named keys, mouse, text and SVG pictures (docs/SCREEN.md) |
 //! | `async_session/` | `AsyncSession` (feature `tokio`): sessions driven from async code on the runtime's fd readiness, the engine's matcher underneath, and `expect_any` over many |
@@ -131,6 +132,7 @@ mod screen;
 #[cfg(feature = "cli")]
 pub mod script;
 mod signals;
+mod ssh;
 #[allow(unsafe_code)]
 mod sys;
 #[cfg(feature = "cli")]
@@ -165,6 +167,7 @@ pub use screen::pty::DEFAULT_SCROLLBACK;
 pub use screen::terminal::{Cell, Color, Screen};
 pub use signals::alarm::with_timeout;
 pub use signals::{SignalPipe, alarm};
+pub use ssh::{HostKeyPolicy, SshLogin, SshProblem};
 pub use transport::command::Command;
 pub use transport::fork;
 pub use transport::pipes::{PipeSession, Pipes, StderrMode};
