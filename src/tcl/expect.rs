@@ -18,7 +18,7 @@ pub(crate) const EXP_CONTINUE_TIMER: i32 = -102;
 /// Expect's default for the `timeout` variable, in seconds.
 const DEFAULT_TIMEOUT: i64 = 10;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
     Glob,
     Regex,
@@ -193,8 +193,8 @@ fn integer(value: &[u8]) -> Result<i64, String> {
         .map_err(|_| format!("expected integer but got \"{text}\""))
 }
 
-/// The engine's pattern for a data branch.
-fn pattern(branch: &Branch) -> Result<Pattern, String> {
+/// The engine's pattern for a branch.
+pub(crate) fn pattern(branch: &Branch) -> Result<Pattern, String> {
     let text = String::from_utf8_lossy(&branch.text).into_owned();
     let compiled = match (&branch.kind, branch.nocase) {
         (Kind::Glob, false) => Pattern::glob(&text),
@@ -372,7 +372,7 @@ fn wait(
         });
     }
     for (b, branch) in branches.iter().enumerate() {
-        let compiled = pattern(branch)?;
+        let compiled = state.pattern(branch)?;
         for wait in waits.iter_mut().filter(|w| owners[b].contains(&w.id)) {
             wait.patterns.push(compiled.clone());
             wait.branches.push(b);
@@ -422,7 +422,7 @@ fn user_wait(
     let mut patterns = Vec::new();
     let mut owners = Vec::new();
     for (b, branch) in branches.iter().enumerate() {
-        patterns.push(pattern(branch)?);
+        patterns.push(state.pattern(branch)?);
         owners.push(b);
         if branch.kind == Kind::Default {
             patterns.push(Pattern::timeout());

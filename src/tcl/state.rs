@@ -16,7 +16,11 @@ use crate::transport::pty::{Pty, PtySession};
 use crate::transport::stream::FdPair;
 use crate::{ExitStatus, Session, Transcript};
 
-use super::expect::Branch;
+use super::expect::{Branch, Kind};
+use crate::Pattern;
+
+/// How many compiled patterns are kept.
+const PATTERN_CACHE: usize = 256;
 
 /// The spawn ids of our own standard input, output and error, as Expect names them.
 pub(crate) const USER_SPAWN_ID: &str = "exp0";
@@ -46,6 +50,9 @@ pub(crate) struct State {
     /// Our standard input and output as a session (`$user_spawn_id`), opened by the first
     /// `expect_user`.
     user: Option<Session<FdPair>>,
+    /// Compiled patterns by (kind, text, nocase): a loop of expects compiles each once,
+    /// as Expect caches its regexes.
+    patterns: HashMap<(Kind, Vec<u8>, bool), Pattern>,
 }
 
 impl State {
@@ -62,6 +69,7 @@ impl State {
             match_max: None,
             exit_code: None,
             user: None,
+            patterns: HashMap::new(),
         }))
     }
 
@@ -126,6 +134,21 @@ impl State {
             self.user = Some(session);
         }
         Ok(self.user.as_mut().expect("opened above"))
+    }
+
+    /// The compiled pattern of `branch`, from the cache when it was compiled before.
+    pub(crate) fn pattern(&mut self, branch: &Branch) -> Result<Pattern, String> {
+        let key = (branch.kind.clone(), branch.text.clone(), branch.nocase);
+        if let Some(pattern) = self.patterns.get(&key) {
+            return Ok(pattern.clone());
+        }
+        let pattern = super::expect::pattern(branch)?;
+        // Scripts build patterns from data now and then; keep the cache bounded.
+        if self.patterns.len() >= PATTERN_CACHE {
+            self.patterns.clear();
+        }
+        self.patterns.insert(key, pattern.clone());
+        Ok(pattern)
     }
 
     pub(crate) fn log_user(&self) -> bool {
