@@ -76,6 +76,8 @@ struct Settings {
     env: Vec<(OsString, OsString)>,
     dir: Option<OsString>,
     line_ending: Option<Vec<u8>>,
+    /// Whether later spawns get a virtual terminal (`set screen on`, feature `screen`).
+    screen: bool,
 }
 
 /// A program the script spawned, by name.
@@ -113,6 +115,8 @@ pub(crate) struct Runner<'a> {
     abort: Vec<Abort>,
     /// `abort_on -i NAME` patterns, by program name.
     abort_for: HashMap<String, Vec<Abort>>,
+    /// The final screens, once the script has ended ([`Runner::screens`]).
+    screens: Vec<(String, String)>,
 }
 
 impl<'a> Runner<'a> {
@@ -143,6 +147,7 @@ impl<'a> Runner<'a> {
                 env: Vec::new(),
                 dir: None,
                 line_ending: None,
+                screen: false,
             },
             group: Group::new(),
             programs: HashMap::new(),
@@ -150,6 +155,31 @@ impl<'a> Runner<'a> {
             named: false,
             abort: Vec::new(),
             abort_for: HashMap::new(),
+            screens: Vec::new(),
+        }
+    }
+
+    /// Sets variables before the script runs (the test harness's `Harness::var`).
+    pub(crate) fn preset(&mut self, vars: &[(String, Vec<u8>)]) {
+        for (name, value) in vars {
+            self.vars.insert(name.clone(), value.clone());
+        }
+    }
+
+    /// The text of each program's virtual terminal (`set screen on`) when the script
+    /// ended, by program name in the order they were spawned.
+    pub(crate) fn screens(&self) -> &[(String, String)] {
+        &self.screens
+    }
+
+    /// Keeps the final screen of every program that has one, before they are ended.
+    fn keep_screens(&mut self) {
+        #[cfg(feature = "screen")]
+        for (id, session) in self.group.iter() {
+            if let Some(screen) = session.screen() {
+                let name = self.group.name(id).unwrap_or(MAIN).to_owned();
+                self.screens.push((name, screen.text()));
+            }
         }
     }
 
@@ -157,6 +187,7 @@ impl<'a> Runner<'a> {
     pub(crate) fn run(&mut self, stmts: &[Stmt]) -> Result<i32, ScriptError> {
         self.open_logs()?;
         let flow = self.block(stmts);
+        self.keep_screens();
         for problem in self.logs.close(&mut self.group) {
             self.warn(&problem);
         }
@@ -659,6 +690,15 @@ impl<'a> Runner<'a> {
                 }
                 self.settings.line_ending = Some(ending);
             }
+            Setting::Screen(on) => {
+                let on = value::switch(&self.eval(on)?)?;
+                if on && cfg!(not(feature = "screen")) {
+                    return Err("set screen: ptychat was built without its `screen` feature \
+                                (a virtual terminal needs it)"
+                        .into());
+                }
+                self.settings.screen = on;
+            }
         }
         Ok(())
     }
@@ -709,6 +749,10 @@ impl<'a> Runner<'a> {
             command.current_dir(OsStr::new(dir));
         }
         let mut session = command.spawn()?;
+        #[cfg(feature = "screen")]
+        if s.screen {
+            session.enable_screen()?;
+        }
         if let Some(ending) = &s.line_ending {
             session.set_line_ending(ending.clone());
         }
