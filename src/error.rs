@@ -234,6 +234,39 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+
+    /// Output that must not appear did, while
+    /// [`expect_absent`](crate::Session::expect_absent) watched for it. The message shows
+    /// the pattern, what matched, the escaped tail of the output before it and, when the
+    /// session has a virtual terminal (feature `screen`), the rendered screen.
+    #[error(
+        "{pattern} showed up after {waited:?} (it must not within {}): \"{matched}\"; the \
+         output before it ended with: \"{tail}\"{screen}",
+        limit(timeout)
+    )]
+    Unexpected {
+        /// The pattern that matched, as text.
+        pattern: String,
+        /// How long the call was to watch (`None`: until the end of the output).
+        timeout: Option<Duration>,
+        /// How long it had watched when the pattern matched.
+        waited: Duration,
+        /// The escaped text that matched.
+        matched: String,
+        /// The escaped last KiB of the output before the match.
+        tail: String,
+        /// Empty, or a newline and the screen as
+        /// [`Screen::render`](crate::Screen::render) shows it.
+        screen: String,
+    },
+}
+
+/// A watch's limit, for messages.
+fn limit(timeout: &Option<Duration>) -> String {
+    match timeout {
+        Some(timeout) => format!("{timeout:?}"),
+        None => "the end of the output".to_owned(),
+    }
 }
 
 /// Why a program could not be started, found by looking at the paths involved once
