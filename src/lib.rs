@@ -72,6 +72,7 @@
 //!
 //! | source | owns |
 //! |---|---|
+//! | `harness/` | [`harness`]: script files as tests with stored output, run by `cargo test` (feature `cli`) |
 //! | `script/` | [`script`]: the script language run by `ptychat run` (feature `cli`) |
 //! | `interact/` | [`Session::interact`]: the user's terminal handed to the program, hooks, raw mode |
 //! | `screen/` | the virtual terminal of feature `screen`: `Screen`, screen expectations (`Session::expect_screen`), named keys, mouse, text and SVG pictures (docs/SCREEN.md) |
@@ -122,6 +123,8 @@ mod engine;
 mod error;
 mod escape;
 mod group;
+#[cfg(feature = "cli")]
+pub mod harness;
 mod interact;
 mod logging;
 mod process;
