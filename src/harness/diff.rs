@@ -84,10 +84,38 @@ const MAX_CELLS: usize = 16_000_000;
 /// lines of context around each change and `@@ line N @@` before each hunk. Stored lines
 /// with `[..]` count as common where they match.
 pub(crate) fn diff(expected: &str, actual: &str) -> String {
+    render(&align(expected, actual).0)
+}
+
+/// What bless mode stores for `actual` when `expected` was stored: `actual`, with the
+/// stored lines kept where they match it (so their `[..]` wildcards stay).
+pub(crate) fn bless(expected: &str, actual: &str) -> String {
+    let (ops, newline) = align(expected, actual);
+    let mut text: Vec<&str> = ops
+        .iter()
+        .filter(|(op, _)| *op != '-')
+        .map(|(_, line)| *line)
+        .collect();
+    if newline {
+        text.push("");
+    }
+    let text = text.join("\n");
+    if matches(&text, actual) {
+        text
+    } else {
+        actual.to_owned()
+    }
+}
+
+/// The lines of `expected` and `actual` aligned: `(' ', stored line)` where they match,
+/// `('-', stored line)`, `('+', new line)`; and whether both end with a newline (then
+/// the empty text after it is left out).
+fn align<'a>(expected: &'a str, actual: &'a str) -> (Vec<(char, &'a str)>, bool) {
     let mut e: Vec<&str> = expected.split('\n').collect();
     let mut a: Vec<&str> = actual.split('\n').collect();
     // Both end with a newline: no empty line after it to show.
-    if e.last() == Some(&"") && a.last() == Some(&"") {
+    let newline = e.last() == Some(&"") && a.last() == Some(&"");
+    if newline {
         e.pop();
         a.pop();
     }
@@ -149,7 +177,7 @@ pub(crate) fn diff(expected: &str, actual: &str) -> String {
         ops.extend(a[start..start + m].iter().map(|l| ('+', *l)));
     }
     ops.extend(e[e.len() - end..].iter().map(|l| (' ', *l)));
-    render(&ops)
+    (ops, newline)
 }
 
 /// The diff's text: changed lines with [`CONTEXT`] lines around them.
@@ -224,5 +252,12 @@ mod tests {
             "@@ line 1 @@\n a\n-b\n+B\n+C\n c\n"
         );
         assert_eq!(diff("a\n", "a"), "@@ line 1 @@\n a\n-\n");
+    }
+
+    #[test]
+    fn blessing_keeps_the_stored_lines_that_match() {
+        assert_eq!(bless("v[..]\nold\nend\n", "v1.2\nnew\nend\n"), "v[..]\nnew\nend\n");
+        assert_eq!(bless("a\n", "b"), "b");
+        assert_eq!(bless("x\n...\n", "x\ny\n"), "x\ny\n");
     }
 }

@@ -25,8 +25,9 @@
 //! - `NAME.out`, beside it: what the programs wrote to their terminals (not what the
 //!   script `print`s), with `\r\n` written as `\n` and other control characters as
 //!   escapes (`\r`, `\e`, `\xNN`). In the stored file, `[..]` matches any text within a
-//!   line and a line `...` any number of lines, as in snapbox and trycmd; blessing keeps
-//!   a stored file that still matches, wildcards and all.
+//!   line and a line `...` any number of lines, as in snapbox and trycmd. Blessing keeps
+//!   a stored file that still matches, wildcards and all, and in one that does not, the
+//!   lines that still match (a `...` line is replaced by what it stood for).
 //! - `NAME.screen`, beside it, when the script turns on a virtual terminal (`set screen
 //!   on`, feature `screen`): the final screen's text ([`Screen::text`](crate::Screen)),
 //!   each program's under a `== NAME ==` line when several have one. Without the
@@ -242,7 +243,11 @@ impl Harness {
                 return;
             }
             if bless {
-                match std::fs::write(stored, actual) {
+                let text = match &expected {
+                    Some(expected) => diff::bless(expected, actual),
+                    None => actual.to_owned(),
+                };
+                match std::fs::write(stored, text) {
                     Ok(()) => written.push(stored.to_owned()),
                     Err(e) => problems.push(format!("writing {}: {e}", stored.display())),
                 }
