@@ -31,7 +31,8 @@ fn read(path: &Path) -> String {
 /// Where the harness keeps the failure log of `test`.
 fn log_of(dir: &Path, test: &Path) -> PathBuf {
     let relative = test.strip_prefix("/").unwrap();
-    dir.join("failures").join(format!("{}.log", relative.display()))
+    dir.join("failures")
+        .join(format!("{}.log", relative.display()))
 }
 
 fn failed(outcome: Outcome) -> String {
@@ -102,7 +103,10 @@ fn bless_writes_the_stored_output_and_keeps_wildcards_that_match() {
     assert!(log_of(&dir, &test).exists());
 
     let blessing = harness.clone().bless(true);
-    assert_eq!(blessing.run_file(&test), Outcome::Blessed(vec![out.clone()]));
+    assert_eq!(
+        blessing.run_file(&test),
+        Outcome::Blessed(vec![out.clone()])
+    );
     let stored = read(&out);
     assert!(stored.starts_with("pid ") && stored.ends_with("\nversion 2\n"));
     assert!(!log_of(&dir, &test).exists());
@@ -115,7 +119,10 @@ fn bless_writes_the_stored_output_and_keeps_wildcards_that_match() {
         report.contains(" pid [..]\n-version 1\n+version 2\n"),
         "{report}"
     );
-    assert_eq!(blessing.run_file(&test), Outcome::Blessed(vec![out.clone()]));
+    assert_eq!(
+        blessing.run_file(&test),
+        Outcome::Blessed(vec![out.clone()])
+    );
     assert_eq!(read(&out), "pid [..]\nversion 2\n");
     assert_eq!(blessing.run_file(&test), Outcome::Blessed(vec![]));
     assert_eq!(harness.run_file(&test), Outcome::Passed);
@@ -206,7 +213,12 @@ fn the_runner_filters_lists_runs_in_parallel_and_sums_up() {
 
     let (summary, out) = run(&["--test-threads=3"]);
     assert_eq!(
-        (summary.passed, summary.failed, summary.ignored, summary.filtered_out),
+        (
+            summary.passed,
+            summary.failed,
+            summary.ignored,
+            summary.filtered_out
+        ),
         (2, 1, 0, 0),
         "{out}"
     );
@@ -229,7 +241,10 @@ fn the_runner_filters_lists_runs_in_parallel_and_sums_up() {
 
     let (summary, out) = run(&["sub", "one", "--skip", "three"]);
     assert_eq!((summary.passed, summary.filtered_out), (1, 2), "{out}");
-    assert!(out.contains("test result: ok. 1 passed; 0 failed;"), "{out}");
+    assert!(
+        out.contains("test result: ok. 1 passed; 0 failed;"),
+        "{out}"
+    );
     let (summary, _) = run(&["--ignored"]);
     assert_eq!((summary.passed, summary.filtered_out), (0, 3));
 }
@@ -296,5 +311,8 @@ fn a_stored_screen_needs_the_screen_feature() {
     assert!(matches!(harness.run_file(&test), Outcome::Ignored(_)));
     std::fs::remove_file(dir.join("tests/draw.screen")).unwrap();
     let report = failed(harness.run_file(&test));
-    assert!(report.contains("set screen: ptychat was built without"), "{report}");
+    assert!(
+        report.contains("set screen: ptychat was built without"),
+        "{report}"
+    );
 }

@@ -168,7 +168,9 @@ fn align<'a>(expected: &'a str, actual: &'a str) -> (Vec<(char, &'a str)>, bool)
                 k += 1;
                 continue;
             }
-            let run_end = (k..ops.len()).find(|&x| ops[x].0 == ' ').unwrap_or(ops.len());
+            let run_end = (k..ops.len())
+                .find(|&x| ops[x].0 == ' ')
+                .unwrap_or(ops.len());
             ops[k..run_end].sort_by_key(|(op, _)| *op != '-');
             k = run_end;
         }
@@ -246,7 +248,10 @@ mod tests {
             "@@ line 3 @@\n 3\n 4\n 5\n-6\n+six\n 7\n 8\n 9\n"
         );
         assert_eq!(diff("a\nb\n", "a\n"), "@@ line 1 @@\n a\n-b\n");
-        assert_eq!(diff("x [..]\ny\n", "x 1\nz\n"), "@@ line 1 @@\n x [..]\n-y\n+z\n");
+        assert_eq!(
+            diff("x [..]\ny\n", "x 1\nz\n"),
+            "@@ line 1 @@\n x [..]\n-y\n+z\n"
+        );
         assert_eq!(
             diff("a\nb\nc\n", "a\nB\nC\nc\n"),
             "@@ line 1 @@\n a\n-b\n+B\n+C\n c\n"
@@ -256,7 +261,10 @@ mod tests {
 
     #[test]
     fn blessing_keeps_the_stored_lines_that_match() {
-        assert_eq!(bless("v[..]\nold\nend\n", "v1.2\nnew\nend\n"), "v[..]\nnew\nend\n");
+        assert_eq!(
+            bless("v[..]\nold\nend\n", "v1.2\nnew\nend\n"),
+            "v[..]\nnew\nend\n"
+        );
         assert_eq!(bless("a\n", "b"), "b");
         assert_eq!(bless("x\n...\n", "x\ny\n"), "x\ny\n");
     }

@@ -239,7 +239,10 @@ impl Harness {
                     return;
                 }
             };
-            if expected.as_deref().is_some_and(|e| diff::matches(e, actual)) {
+            if expected
+                .as_deref()
+                .is_some_and(|e| diff::matches(e, actual))
+            {
                 return;
             }
             if bless {

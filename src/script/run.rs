@@ -693,9 +693,11 @@ impl<'a> Runner<'a> {
             Setting::Screen(on) => {
                 let on = value::switch(&self.eval(on)?)?;
                 if on && cfg!(not(feature = "screen")) {
-                    return Err("set screen: ptychat was built without its `screen` feature \
+                    return Err(
+                        "set screen: ptychat was built without its `screen` feature \
                                 (a virtual terminal needs it)"
-                        .into());
+                            .into(),
+                    );
                 }
                 self.settings.screen = on;
             }
