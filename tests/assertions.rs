@@ -95,3 +95,18 @@ fn with_a_screen_the_failure_shows_it() -> Result {
     );
     Ok(())
 }
+
+/// The example of docs/TESTING.md: a test of the crate's own binary, by hand.
+#[cfg(feature = "cli")]
+#[test]
+fn chat_answers_and_exits_with_the_programs_code() -> Result {
+    let mut s = Command::new(env!("CARGO_BIN_EXE_ptychat"))
+        .args(["chat", "-v", "--", "name? ", "world", "--"])
+        .args(["sh", "-c", "printf 'name? '; read n; echo \"hello $n\"; exit 3"])
+        .timeout(Some(Duration::from_secs(30)))
+        .spawn()?;
+    s.expect("hello world")?; // the output contains this, within the timeout
+    s.expect_absent("error", None)?; // ... and not this, up to its end
+    s.expect_exit(3)?; // ptychat chat exits with the program's code
+    Ok(())
+}
