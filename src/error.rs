@@ -240,7 +240,7 @@ pub enum Error {
     /// the pattern, what matched, the escaped tail of the output before it and, when the
     /// session has a virtual terminal (feature `screen`), the rendered screen.
     #[error(
-        "{pattern} showed up after {waited:?} (it must not within {}): \"{matched}\"; the \
+        "{pattern} showed up in the output (it must not {}): \"{matched}\"; the \
          output before it ended with: \"{tail}\"{screen}",
         limit(timeout)
     )]
@@ -249,8 +249,6 @@ pub enum Error {
         pattern: String,
         /// How long the call was to watch (`None`: until the end of the output).
         timeout: Option<Duration>,
-        /// How long it had watched when the pattern matched.
-        waited: Duration,
         /// The escaped text that matched.
         matched: String,
         /// The escaped last KiB of the output before the match.
@@ -264,8 +262,8 @@ pub enum Error {
 /// A watch's limit, for messages.
 fn limit(timeout: &Option<Duration>) -> String {
     match timeout {
-        Some(timeout) => format!("{timeout:?}"),
-        None => "the end of the output".to_owned(),
+        Some(timeout) => format!("within {timeout:?}"),
+        None => "before the output ends".to_owned(),
     }
 }
 

@@ -43,7 +43,7 @@ fn present_output_fails_with_the_match_and_the_tail() -> Result {
     assert!(matches!(err, Error::Unexpected { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
-        text.starts_with("/error: (disk|net)/ showed up after "),
+        text.starts_with("/error: (disk|net)/ showed up in the output "),
         "{text}"
     );
     assert!(
@@ -57,9 +57,9 @@ fn present_output_fails_with_the_match_and_the_tail() -> Result {
     let err = s.expect_absent("error: net", None).unwrap_err();
     let text = err.to_string();
     assert!(
-        text.starts_with("\"error: net\" showed up after ")
+        text.starts_with("\"error: net\" showed up in the output ")
             && text.ends_with(
-                "(it must not within the end of the output): \"error: net\"; the output \
+                "(it must not before the output ends): \"error: net\"; the output \
                  before it ended with: \"\""
             ),
         "{text}"
@@ -102,7 +102,11 @@ fn with_a_screen_the_failure_shows_it() -> Result {
 fn chat_answers_and_exits_with_the_programs_code() -> Result {
     let mut s = Command::new(env!("CARGO_BIN_EXE_ptychat"))
         .args(["chat", "-v", "--", "name? ", "world", "--"])
-        .args(["sh", "-c", "printf 'name? '; read n; echo \"hello $n\"; exit 3"])
+        .args([
+            "sh",
+            "-c",
+            "printf 'name? '; read n; echo \"hello $n\"; exit 3",
+        ])
         .timeout(Some(Duration::from_secs(30)))
         .spawn()?;
     s.expect("hello world")?; // the output contains this, within the timeout
