@@ -142,12 +142,14 @@ impl Harness {
     }
 
     /// Sets the script variable `$name` to `value` in every test, before it runs: the
-    /// path of a binary of the crate under test, say.
+    /// path of a binary of the crate under test, say, which an integration test target
+    /// gets as `env!("CARGO_BIN_EXE_<name>")` (this crate's `tests/interactive.rs` passes
+    /// `.var("ptychat", env!("CARGO_BIN_EXE_ptychat"))`, and its scripts `spawn $ptychat`).
     ///
     /// ```no_run
     /// fn main() -> std::process::ExitCode {
     ///     ptychat::harness::Harness::new("tests/interactive")
-    ///         .var("ptychat", env!("CARGO_BIN_EXE_ptychat"))    // spawn $ptychat ...
+    ///         .var("tool", "/usr/bin/bc")                        // spawn $tool ...
     ///         .main()
     /// }
     /// ```
