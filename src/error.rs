@@ -93,10 +93,11 @@ pub enum Error {
     },
 
     /// The program did not end the way [`expect_exit`](crate::Session::expect_exit) was
-    /// told it would: it ended otherwise, or was still running at the deadline.
+    /// told it would: it ended otherwise, or was still running at the deadline. With a
+    /// virtual terminal (feature `screen`), the message ends with the rendered screen.
     #[error(
         "expected the program to end with {expected}, but it {actual} after {waited:?}; \
-         {buffered} unmatched bytes buffered, ending with: \"{tail}\""
+         {buffered} unmatched bytes buffered, ending with: \"{tail}\"{screen}"
     )]
     Exit {
         /// How the program was expected to end (`exit code 0`, `killed by SIGTERM`).
@@ -110,6 +111,9 @@ pub enum Error {
         buffered: usize,
         /// The escaped last KiB of the unmatched buffer.
         tail: String,
+        /// Empty, or a newline and the screen as
+        /// [`Screen::render`](crate::Screen::render) shows it.
+        screen: String,
     },
 
     /// A background pattern ([`Session::expect_before`](crate::Session::expect_before),

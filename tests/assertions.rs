@@ -114,3 +114,20 @@ fn chat_answers_and_exits_with_the_programs_code() -> Result {
     s.expect_exit(3)?; // ptychat chat exits with the program's code
     Ok(())
 }
+
+#[cfg(feature = "screen")]
+#[test]
+fn with_a_screen_a_wrong_exit_shows_it() -> Result {
+    let mut s = spawn(Command::shell("printf 'saving...\\nfailed'; exit 3").window_size(3, 12));
+    s.enable_screen()?;
+    let text = s.expect_exit(0).unwrap_err().to_string();
+    assert!(
+        text.ends_with(
+            "ending with: \"saving...\\r\\nfailed\"\n\
+             screen 3x12, cursor at row 1, column 6 (marked ^):\n     \
+             0|saving...\n  >  1|failed\n      |      ^\n     2|\n"
+        ),
+        "{text}"
+    );
+    Ok(())
+}

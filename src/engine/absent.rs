@@ -64,6 +64,15 @@ impl<T: Transport> Session<T> {
         self.absent(patterns.into(), Some(timeout))
     }
 
+    /// For an error message: empty, or a newline and the output model as text (the
+    /// rendered screen, feature `screen`).
+    pub(crate) fn described_model(&self) -> String {
+        match self.model().and_then(|model| model.describe()) {
+            Some(screen) => format!("\n{screen}"),
+            None => String::new(),
+        }
+    }
+
     fn absent(&mut self, patterns: Patterns<'_>, timeout: Option<Duration>) -> Result<()> {
         let mut list = patterns.0.into_owned();
         if list.is_empty() {
@@ -81,10 +90,7 @@ impl<T: Transport> Session<T> {
         if found.index() == forbidden {
             return Ok(());
         }
-        let screen = match self.model().and_then(|model| model.describe()) {
-            Some(screen) => format!("\n{screen}"),
-            None => String::new(),
-        };
+        let screen = self.described_model();
         Err(Error::Unexpected {
             pattern: list[found.index()].to_string(),
             timeout,
