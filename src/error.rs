@@ -112,8 +112,9 @@ pub enum Error {
         /// The escaped last KiB of the unmatched buffer.
         tail: String,
         /// Empty, or a newline and the screen as
-        /// [`Screen::render`](crate::Screen::render) shows it.
-        screen: String,
+        /// [`Screen::render`](crate::Screen::render) shows it (boxed: it keeps `Error`
+        /// small).
+        screen: Box<str>,
     },
 
     /// A background pattern ([`Session::expect_before`](crate::Session::expect_before),
