@@ -93,10 +93,11 @@ pub enum Error {
     },
 
     /// The program did not end the way [`expect_exit`](crate::Session::expect_exit) was
-    /// told it would: it ended otherwise, or was still running at the deadline.
+    /// told it would: it ended otherwise, or was still running at the deadline. With a
+    /// virtual terminal (feature `screen`), the message ends with the rendered screen.
     #[error(
         "expected the program to end with {expected}, but it {actual} after {waited:?}; \
-         {buffered} unmatched bytes buffered, ending with: \"{tail}\""
+         {buffered} unmatched bytes buffered, ending with: \"{tail}\"{screen}"
     )]
     Exit {
         /// How the program was expected to end (`exit code 0`, `killed by SIGTERM`).
@@ -110,6 +111,10 @@ pub enum Error {
         buffered: usize,
         /// The escaped last KiB of the unmatched buffer.
         tail: String,
+        /// Empty, or a newline and the screen as
+        /// [`Screen::render`](crate::Screen::render) shows it (boxed: it keeps `Error`
+        /// small).
+        screen: Box<str>,
     },
 
     /// A background pattern ([`Session::expect_before`](crate::Session::expect_before),
@@ -247,6 +252,36 @@ pub enum Error {
         /// The escaped last KiB of what ssh printed.
         tail: String,
     },
+    /// Output that must not appear did, while
+    /// [`expect_absent`](crate::Session::expect_absent) watched for it. The message shows
+    /// the pattern, what matched, the escaped tail of the output before it and, when the
+    /// session has a virtual terminal (feature `screen`), the rendered screen.
+    #[error(
+        "{pattern} showed up in the output (it must not {}): \"{matched}\"; the \
+         output before it ended with: \"{tail}\"{screen}",
+        limit(timeout)
+    )]
+    Unexpected {
+        /// The pattern that matched, as text.
+        pattern: String,
+        /// How long the call was to watch (`None`: until the end of the output).
+        timeout: Option<Duration>,
+        /// The escaped text that matched.
+        matched: String,
+        /// The escaped last KiB of the output before the match.
+        tail: String,
+        /// Empty, or a newline and the screen as
+        /// [`Screen::render`](crate::Screen::render) shows it.
+        screen: String,
+    },
+}
+
+/// A watch's limit, for messages.
+fn limit(timeout: &Option<Duration>) -> String {
+    match timeout {
+        Some(timeout) => format!("within {timeout:?}"),
+        None => "before the output ends".to_owned(),
+    }
 }
 
 /// Why a program could not be started, found by looking at the paths involved once

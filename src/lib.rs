@@ -72,6 +72,7 @@
 //!
 //! | source | owns |
 //! |---|---|
+//! | `harness/` | [`harness`]: script files as tests with stored output, run by `cargo test` (feature `cli`) |
 //! | `script/` | [`script`]: the script language run by `ptychat run` (feature `cli`) |
 //! | `tcl/` | [`tcl`]: Tcl Expect scripts on the real Tcl interpreter, run by `ptychat expect` (feature `cli`) |
 //! | `ssh/` | [`SshLogin`]: `ssh` on a pty, its questions answered, the remote shell with a unique prompt |
@@ -124,6 +125,8 @@ mod engine;
 mod error;
 mod escape;
 mod group;
+#[cfg(feature = "cli")]
+pub mod harness;
 mod interact;
 mod logging;
 mod process;

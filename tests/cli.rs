@@ -1,6 +1,7 @@
-//! Tests of the `ptychat` binary: the example scripts, error reports, `unbuffer` and
-//! `chat`. Every wait in these tests is a deadline far above what it needs; nothing
-//! sleeps to synchronise.
+//! Tests of the `ptychat` binary: error reports, `unbuffer` and `chat` (the example
+//! scripts, usage errors and unbuffer's exit codes are file tests in
+//! tests/interactive/cli/). Every wait in these tests is a deadline far above what it
+//! needs; nothing sleeps to synchronise.
 #![cfg(feature = "cli")]
 
 use std::io::Write;
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod common;
 
-use common::{assert_success, require, stderr, stdout};
+use common::{assert_success, stderr, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
 
@@ -46,58 +47,6 @@ fn run_script(source: &str) -> (Output, String) {
     let path = script(source);
     let path = path.to_str().unwrap().to_owned();
     (ptychat(&["run", &path], ""), path)
-}
-
-#[test]
-fn bc_script_prints_what_it_did() {
-    require("bc");
-    let output = ptychat(&["run", "scripts/bc.ptychat"], "");
-    assert_success(&output);
-    let out = stdout(&output);
-    for line in [
-        "typed: 6 * 7                 bc answered: 42",
-        "typed: 42 * 1000             bc answered: 42000",
-        "bc answered: 1267650600228229401496703205376",
-        "bc answered: 3.14159265358979323844 (pi)",
-        "bc refused: divide by zero",
-        "bc exited with status 0",
-    ] {
-        assert!(out.contains(line), "missing {line:?} in:\n{out}");
-    }
-    assert_eq!(stderr(&output), "");
-}
-
-#[test]
-fn python_script_runs() {
-    require("python3");
-    let output = ptychat(&["run", "scripts/python.ptychat"], "");
-    assert_success(&output);
-    let out = stdout(&output);
-    for line in [
-        "the sum of the squares of 1 to 10 is 385",
-        "fib(25) is 75025",
-        "PSEUDO has 6 letters\n  TERMINAL has 8 letters\n  CHAT has 4 letters\n",
-        "1 / 0 raised ZeroDivisionError: division by zero",
-        "Python exited with status 0.",
-    ] {
-        assert!(out.contains(line), "missing {line:?} in:\n{out}");
-    }
-}
-
-#[test]
-fn sqlite3_script_runs() {
-    require("sqlite3");
-    let output = ptychat(&["run", "scripts/sqlite3.ptychat"], "");
-    assert_success(&output);
-    let out = stdout(&output);
-    for line in [
-        "3 fruits cost 3.5 in all",
-        "fig costs 2.25\n    pear costs 0.75\n    apple costs 0.5\n",
-        "asking for vegetables fails: no such table: vegetables",
-        "sqlite3 exited with status 1.",
-    ] {
-        assert!(out.contains(line), "missing {line:?} in:\n{out}");
-    }
 }
 
 #[test]
@@ -223,31 +172,6 @@ fn trace_and_verbose_write_to_stderr() {
 }
 
 #[test]
-fn usage_errors_exit_2() {
-    for args in [
-        &[][..],
-        &["frobnicate"],
-        &["run"],
-        &["run", "--bogus", "x"],
-        &["unbuffer"],
-        &["chat", "a", "b"],
-        &["chat", "a", "b", "--"],
-    ] {
-        let output = ptychat(args, "");
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        assert!(stderr(&output).contains("ptychat --help"), "{args:?}");
-    }
-    let help = ptychat(&["--help"], "");
-    assert_success(&help);
-    assert!(stdout(&help).contains("ptychat run [-v] [-x] SCRIPT [ARGS...]"));
-    let version = ptychat(&["--version"], "");
-    assert_eq!(
-        stdout(&version),
-        format!("ptychat {}\n", env!("CARGO_PKG_VERSION"))
-    );
-}
-
-#[test]
 fn unbuffer_passes_output_through_on_a_terminal() {
     let output = ptychat(
         &[
@@ -268,26 +192,6 @@ fn unbuffer_streams_lots_of_output() {
     assert_success(&output);
     let expected: String = (1..=100_000).map(|n| format!("{n}\n")).collect();
     assert!(stdout(&output) == expected, "the output differs from seq's");
-}
-
-#[test]
-fn unbuffer_exits_with_the_programs_status() {
-    let output = ptychat(&["unbuffer", "sh", "-c", "echo bye; exit 7"], "");
-    assert_eq!(output.status.code(), Some(7));
-    assert_eq!(stdout(&output), "bye\n");
-    let output = ptychat(&["unbuffer", "sh", "-c", "kill -TERM $$"], "");
-    assert_eq!(output.status.code(), Some(128 + 15));
-    let output = ptychat(&["unbuffer", "no-such-program-here"], "");
-    assert_eq!(output.status.code(), Some(1));
-    let err = stderr(&output);
-    assert!(
-        err.starts_with("ptychat: cannot spawn `no-such-program-here`: no such program in PATH ("),
-        "{err}"
-    );
-    assert!(
-        err.ends_with(") (No such file or directory (os error 2))\n"),
-        "{err}"
-    );
 }
 
 #[test]

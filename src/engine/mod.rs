@@ -9,6 +9,7 @@
 //! Imports run downward only: `engine` uses `deadline`, `error`, `escape`, `signals` (the
 //! signal pipe a session can watch) and `sys`, never `transport`, `interact` or `script`.
 
+pub(crate) mod absent;
 pub(crate) mod actions;
 pub(crate) mod background;
 pub(crate) mod buffer;

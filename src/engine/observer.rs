@@ -24,4 +24,9 @@ pub(crate) trait OutputModel: Any + Send {
 
     /// The model itself, owned, to downcast.
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
+
+    /// The model as text for an error message (a rendered screen), if it has one.
+    fn describe(&self) -> Option<String> {
+        None
+    }
 }

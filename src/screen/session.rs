@@ -42,6 +42,10 @@ impl OutputModel for ScreenModel {
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
     }
+
+    fn describe(&self) -> Option<String> {
+        Some(self.screen.render())
+    }
 }
 
 /// The lines of a screen expectation's failure.

@@ -186,6 +186,24 @@ impl Script {
         let log = Shared::new(Box::new(log) as Box<dyn Write + Send>);
         run::Runner::new(&self.file, args, options, out, log).run(&self.stmts)
     }
+
+    /// Runs the script as [`run_with`](Script::run_with) does, with `vars` set before it
+    /// starts; also returns the text of each program's virtual terminal (`set screen on`)
+    /// when the script ended, by program name. For the test harness.
+    pub(crate) fn run_capturing(
+        &self,
+        vars: &[(String, Vec<u8>)],
+        options: &RunOptions,
+        out: impl Write + Send + 'static,
+        log: impl Write + Send + 'static,
+    ) -> (Result<i32, ScriptError>, Vec<(String, String)>) {
+        let out = Shared::new(Box::new(out) as Box<dyn Write + Send>);
+        let log = Shared::new(Box::new(log) as Box<dyn Write + Send>);
+        let mut runner = run::Runner::new(&self.file, &[], options, out, log);
+        runner.preset(vars);
+        let result = runner.run(&self.stmts);
+        (result, runner.screens().to_vec())
+    }
 }
 
 #[cfg(test)]

@@ -99,6 +99,7 @@ pub(crate) enum Setting {
     Env(Word, Word),
     Dir(Word),
     LineEnding(Word),
+    Screen(Word),
 }
 
 /// An `expect`: one branch per pattern (the one-line form has branches without actions).
@@ -675,7 +676,7 @@ impl<'s> Parser<'s> {
         let err = |message: String| self.error(line, message);
         const USAGE: &str = "usage: set timeout SECONDS|none, set rows N, set cols N, \
                              set echo on|off, set env NAME VALUE, set dir PATH, \
-                             set line_ending TEXT";
+                             set line_ending TEXT, set screen on|off";
         let (key, args) = match (name, words.split_first()) {
             ("timeout", _) => ("timeout", &words[..]),
             (_, Some((key, args))) => (key.plain().ok_or_else(|| err(USAGE.into()))?, args),
@@ -697,6 +698,7 @@ impl<'s> Parser<'s> {
             "echo" => Setting::Echo(one(&|v| value::switch(v).map(drop))?),
             "dir" => Setting::Dir(one(&|_| Ok(()))?),
             "line_ending" => Setting::LineEnding(one(&|_| Ok(()))?),
+            "screen" => Setting::Screen(one(&|v| value::switch(v).map(drop))?),
             "env" => match args {
                 [name, _] if name.constant().is_some_and(|n| !valid_env_name(&n)) => {
                     return Err(err(

@@ -78,6 +78,8 @@ struct Settings {
     env: Vec<(OsString, OsString)>,
     dir: Option<OsString>,
     line_ending: Option<Vec<u8>>,
+    /// Whether later spawns get a virtual terminal (`set screen on`, feature `screen`).
+    screen: bool,
 }
 
 /// A program the script spawned, by name.
@@ -116,7 +118,9 @@ pub(crate) struct Runner<'a> {
     /// `abort_on -i NAME` patterns, by program name.
     abort_for: HashMap<String, Vec<Abort>>,
     /// Whether programs get a screen: the script uses screen commands, or `--screen`.
-    screens: bool,
+    give_screens: bool,
+    /// The final screens, once the script has ended ([`Runner::screens`]).
+    screens: Vec<(String, String)>,
 }
 
 impl<'a> Runner<'a> {
@@ -147,6 +151,7 @@ impl<'a> Runner<'a> {
                 env: Vec::new(),
                 dir: None,
                 line_ending: None,
+                screen: false,
             },
             group: Group::new(),
             programs: HashMap::new(),
@@ -154,14 +159,39 @@ impl<'a> Runner<'a> {
             named: false,
             abort: Vec::new(),
             abort_for: HashMap::new(),
-            screens: options.screen,
+            give_screens: options.screen,
+            screens: Vec::new(),
+        }
+    }
+
+    /// Sets variables before the script runs (the test harness's `Harness::var`).
+    pub(crate) fn preset(&mut self, vars: &[(String, Vec<u8>)]) {
+        for (name, value) in vars {
+            self.vars.insert(name.clone(), value.clone());
+        }
+    }
+
+    /// The text of each program's virtual terminal (`set screen on`) when the script
+    /// ended, by program name in the order they were spawned.
+    pub(crate) fn screens(&self) -> &[(String, String)] {
+        &self.screens
+    }
+
+    /// Keeps the final screen of every program that has one, before they are ended.
+    fn keep_screens(&mut self) {
+        #[cfg(feature = "screen")]
+        for (id, session) in self.group.iter() {
+            if let Some(screen) = session.screen() {
+                let name = self.group.name(id).unwrap_or(MAIN).to_owned();
+                self.screens.push((name, screen.text()));
+            }
         }
     }
 
     /// Runs the script's commands; the result is the script's exit code.
     pub(crate) fn run(&mut self, stmts: &[Stmt]) -> Result<i32, ScriptError> {
         self.open_logs()?;
-        self.screens |= super::parse::uses_screen(stmts);
+        self.give_screens |= super::parse::uses_screen(stmts);
         let mut flow = self.block(stmts);
         if self.options.screen {
             // The screens show how the script ended, also when it failed.
@@ -174,6 +204,7 @@ impl<'a> Runner<'a> {
                 }
             }
         }
+        self.keep_screens();
         for problem in self.logs.close(&mut self.group) {
             self.warn(&problem);
         }
@@ -671,6 +702,17 @@ impl<'a> Runner<'a> {
                 }
                 self.settings.line_ending = Some(ending);
             }
+            Setting::Screen(on) => {
+                let on = value::switch(&self.eval(on)?)?;
+                if on && cfg!(not(feature = "screen")) {
+                    return Err(
+                        "set screen: ptychat was built without its `screen` feature \
+                                (a virtual terminal needs it)"
+                            .into(),
+                    );
+                }
+                self.settings.screen = on;
+            }
         }
         Ok(())
     }
@@ -721,7 +763,7 @@ impl<'a> Runner<'a> {
             command.current_dir(OsStr::new(dir));
         }
         let mut session = command.spawn()?;
-        if self.screens {
+        if self.give_screens || s.screen {
             session.enable_screen()?;
         }
         if let Some(ending) = &s.line_ending {

@@ -125,6 +125,7 @@ impl<T: ChildTransport> Session<T> {
             waited: deadline.elapsed(),
             buffered: self.buffer().len(),
             tail: escape_tail(self.buffer(), ERROR_TAIL),
+            screen: self.described_model().into(),
         })
     }
 
