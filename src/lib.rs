@@ -73,6 +73,7 @@
 //! | source | owns |
 //! |---|---|
 //! | `script/` | [`script`]: the script language run by `ptychat run` (feature `cli`) |
+//! | `repl/` | [`Repl`]: shells, Python or any REPL driven one command at a time, unique prompts, recovery after a timeout |
 //! | `interact/` | [`Session::interact`]: the user's terminal handed to the program, hooks, raw mode |
 //! | `screen/` | the virtual terminal of feature `screen`: `Screen`, screen expectations (`Session::expect_screen`), named keys, mouse, text and SVG pictures (docs/SCREEN.md) |
 //! | `async_session/` | `AsyncSession` (feature `tokio`): sessions driven from async code on the runtime's fd readiness, the engine's matcher underneath, and `expect_any` over many |
@@ -125,6 +126,7 @@ mod group;
 mod interact;
 mod logging;
 mod process;
+pub mod repl;
 #[cfg(feature = "screen")]
 mod screen;
 #[cfg(feature = "cli")]
@@ -151,6 +153,7 @@ pub use interact::{DEFAULT_ESCAPE, Flow, Interact, InteractOutcome, Interactive,
 pub use logging::{AsciicastRecorder, Direction, LogWriter, Recording, Shared};
 pub use nix::sys::signal::Signal;
 pub use process::{Child, ExitStatus};
+pub use repl::{Repl, ReplKind, ReplOutput};
 #[cfg(feature = "screen")]
 pub use screen::keys::{Key, KeyPress, MouseButton};
 #[cfg(feature = "screen")]
