@@ -90,8 +90,9 @@ impl ReplKind {
     /// Any REPL whose prompts a command can change: `prompt_change` is that command, with
     /// `{prompt}` where the new primary prompt goes and, if the REPL has one,
     /// `{continuation}` where its continuation prompt goes. The prompts put there are
-    /// plain printable ASCII without quotes or backslashes (`[ptychat-<nonce>]> ` and
-    /// `[ptychat-<nonce>]+ `), so they need no escaping inside quotes.
+    /// 18 characters of plain printable ASCII without quotes or backslashes
+    /// (`[pc<12 hex digits>]> ` and `[pc<12 hex digits>]+ `), so they need no escaping
+    /// inside quotes and fit REPLs that limit a prompt's length.
     ///
     /// The terminal's echo of this command contains the prompt itself, so the REPL must
     /// not echo it: [`Repl::spawn`](crate::Repl::spawn) starts the program with echo off;
@@ -206,8 +207,11 @@ impl ReplKind {
                 continuation: Some(Pattern::exact(format!("{tag}]... "))),
             },
             Flavour::Custom => {
-                let primary = format!("{tag}]> ");
-                let continuation = format!("{tag}]+ ");
+                // Short enough for REPLs that cut prompts (sqlite3 before 3.44 keeps 19
+                // characters).
+                let short = &nonce[..12];
+                let primary = format!("[pc{short}]> ");
+                let continuation = format!("[pc{short}]+ ");
                 let has_continuation = self.prompt_change.contains("{continuation}");
                 Prompts {
                     line: self
@@ -288,6 +292,7 @@ mod tests {
         kind.validate().unwrap();
         let prompts = kind.fresh_prompts(true).unwrap();
         assert!(prompts.continuation.is_none());
-        assert!(prompts.line.starts_with("p [ptychat-"));
+        assert!(prompts.line.starts_with("p [pc"));
+        assert_eq!(prompts.line.len(), "p ".len() + 18);
     }
 }
