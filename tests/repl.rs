@@ -181,15 +181,21 @@ fn overrun_interrupt_and_still_usable() {
             panic!("{name}: {err}")
         };
         assert_eq!(command, "echo started; sleep 1000");
-        assert_eq!(output, b"started\r\n", "{name}");
+        // Whatever had arrived when the deadline passed: on a slow machine, maybe not all.
+        assert!(b"started\r\n".starts_with(output), "{name}: {output:?}");
         assert!(recovery.contains("interrupted"), "{name}: {recovery}");
-        assert!(matches!(**source, Error::Timeout { .. }), "{name}: {source}");
         let message = err.to_string();
         assert!(
             message.starts_with("REPL command \"echo started; sleep 1000\": timed out after"),
             "{name}: {message}"
         );
-        assert!(message.contains(r#"ending with: "started\r\n""#), "{name}: {message}");
+        // The timeout's tail is the output at the deadline; the error's output may have
+        // more, read just before the interrupt.
+        let Error::Timeout { tail, .. } = &**source else {
+            panic!("{name}: {source}")
+        };
+        assert!(ptychat::escape(output).starts_with(tail.as_str()), "{name}: {message}");
+        assert!(message.contains(&format!("ending with: \"{tail}\"")), "{name}: {message}");
         assert!(sh.is_in_sync(), "{name}");
         assert_eq!(sh.last_status(), Some(130), "{name}");
         assert_eq!(run(&mut sh, "echo ok"), "ok\n", "{name}");
@@ -209,7 +215,7 @@ fn overrun_interrupt_and_still_usable() {
         .unwrap_err();
     assert!(err.is_timeout(), "{err}");
     let Error::ReplCommand { output, .. } = &err else { panic!("{err}") };
-    assert_eq!(output, b"busy\r\n");
+    assert!(b"busy\r\n".starts_with(output), "{output:?}");
     assert_eq!(run(&mut py, "'ok'"), "'ok'\n");
 }
 

@@ -62,9 +62,10 @@
 //! When a command's deadline passes, [`run_timeout`](Repl::run_timeout) returns
 //! [`Error::ReplCommand`] and leaves the REPL usable:
 //!
-//! 1. The error's `output` is everything the command printed before the deadline (echo
-//!    and prompts removed), its `source` the [`Error::Timeout`] with the prompt awaited,
-//!    the deadline, how long it waited and the escaped tail of that output.
+//! 1. The error's `output` is everything the command had printed when the deadline
+//!    passed (all that could be read then, echo and prompts removed); its `source` is the
+//!    [`Error::Timeout`] with the prompt awaited, the deadline, how long it waited and
+//!    the escaped tail of the output of the command's last line sent.
 //! 2. The REPL is sent Ctrl-C (SIGINT to the foreground program, through the terminal),
 //!    the prompt that follows is awaited, new unique prompts are set and awaited, and
 //!    everything that arrived after the deadline is dropped: the rest of the command's
