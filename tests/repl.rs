@@ -273,6 +273,9 @@ fn any_repl_by_its_prompt_change_command() {
     let err = db.run_timeout(forever, Some(SHORT)).unwrap_err();
     assert!(err.is_timeout(), "{err}");
     assert_eq!(run(&mut db, "select 'ok';"), "ok\n");
+    // Ctrl-C at its idle prompt brings no new prompt in sqlite3: the prompt change does.
+    db.interrupt().unwrap();
+    assert_eq!(run(&mut db, "select 'ok';"), "ok\n");
     // A prompt-change command without a place for the prompt.
     let session = Command::new("sqlite3").timeout(Some(LONG)).spawn().unwrap();
     let err = Repl::from_session(session, ReplKind::custom(".prompt x")).unwrap_err();
@@ -312,4 +315,23 @@ fn from_a_logged_in_session() {
     let mut sh = Repl::from_session(session, ReplKind::bash()).unwrap();
     assert_eq!(run(&mut sh, "echo hi"), "hi\n");
     assert_eq!(sh.run("(exit 5)").unwrap().status(), Some(5));
+}
+
+#[test]
+fn interrupting_a_command_that_reads_input() {
+    // The recovery's prompt change must reach the REPL, not the interrupted command.
+    for (name, mut sh) in shells() {
+        let err = sh.run_timeout("read line", Some(SHORT)).unwrap_err();
+        assert!(err.is_timeout(), "{name}: {err}");
+        assert_eq!(run(&mut sh, "echo ok"), "ok\n", "{name}");
+        sh.session_mut().send_line("cat").unwrap();
+        sh.interrupt().unwrap();
+        assert_eq!(run(&mut sh, "echo ok"), "ok\n", "{name}");
+    }
+    let mut py = python();
+    let err = py.run_timeout("x = input()", Some(SHORT)).unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(run(&mut py, "'ok'"), "'ok'\n");
+    py.interrupt().unwrap();
+    assert_eq!(run(&mut py, "'ok'"), "'ok'\n");
 }

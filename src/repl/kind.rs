@@ -38,6 +38,7 @@ pub struct ReplKind {
     prompt_change: String,
     no_op: Option<String>,
     blank_line_ends_block: bool,
+    prompts_after_interrupt: bool,
 }
 
 impl ReplKind {
@@ -67,6 +68,7 @@ impl ReplKind {
             prompt_change: String::new(),
             no_op: Some(":".to_owned()),
             blank_line_ends_block: false,
+            prompts_after_interrupt: true,
         }
     }
 
@@ -84,6 +86,7 @@ impl ReplKind {
             prompt_change: String::new(),
             no_op: Some("pass".to_owned()),
             blank_line_ends_block: true,
+            prompts_after_interrupt: true,
         }
     }
 
@@ -114,6 +117,7 @@ impl ReplKind {
             prompt_change: prompt_change.into(),
             no_op: None,
             blank_line_ends_block: false,
+            prompts_after_interrupt: false,
         }
     }
 
@@ -144,6 +148,25 @@ impl ReplKind {
         self
     }
 
+    /// Whether Ctrl-C always brings a new prompt, also at an idle prompt or a continuation
+    /// prompt, and cancels the input so far (true for the shells and Python; false by
+    /// default for a [`custom`](ReplKind::custom) kind: sqlite3, for one, does neither).
+    ///
+    /// When true, [`Repl::interrupt`](crate::Repl::interrupt) waits for that prompt before
+    /// sending the prompt-change command, so a command that was reading its input when
+    /// interrupted cannot swallow it. When false, the prompt-change command follows Ctrl-C
+    /// at once; that works whenever the interrupted command was not reading input, and a
+    /// command left incomplete is then not cancelled, so the REPL stays out of sync.
+    ///
+    /// ```
+    /// let kind = ptychat::ReplKind::custom("prompt {prompt}").prompts_after_interrupt(true);
+    /// # let _ = kind;
+    /// ```
+    pub fn prompts_after_interrupt(mut self, on: bool) -> Self {
+        self.prompts_after_interrupt = on;
+        self
+    }
+
     /// True when the prompt carries the exit status of the last command (the shells), so
     /// [`ReplOutput::status`](crate::ReplOutput::status) and
     /// [`Repl::last_status`](crate::Repl::last_status) are known.
@@ -157,6 +180,10 @@ impl ReplKind {
 
     pub(crate) fn no_op_line(&self) -> Option<&str> {
         self.no_op.as_deref()
+    }
+
+    pub(crate) fn waits_for_prompt_after_interrupt(&self) -> bool {
+        self.prompts_after_interrupt
     }
 
     pub(crate) fn closes_blocks_with_blank_line(&self) -> bool {

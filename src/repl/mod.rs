@@ -67,7 +67,9 @@
 //!    [`Error::Timeout`] with the prompt awaited, the deadline, how long it waited and
 //!    the escaped tail of the output of the command's last line sent.
 //! 2. The REPL is sent Ctrl-C (SIGINT to the foreground program, through the terminal),
-//!    the prompt that follows is awaited, new unique prompts are set and awaited, and
+//!    the prompt that follows is awaited (for the kinds that
+//!    [prompt after an interrupt](ReplKind::prompts_after_interrupt)), new unique
+//!    prompts are set and awaited, and
 //!    everything that arrived after the deadline is dropped: the rest of the command's
 //!    output, `^C`, Python's `KeyboardInterrupt` traceback, stale prompts. This waits up
 //!    to the session's [timeout](crate::Session::timeout).

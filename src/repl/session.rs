@@ -263,9 +263,10 @@ impl<T: Transport> Repl<T> {
     }
 
     /// Interrupts whatever the REPL is doing and brings it back to a fresh prompt: sends
-    /// Ctrl-C, waits for the prompt that follows, sets new unique prompts and waits for
-    /// them, dropping everything before; up to the session's [timeout](Session::timeout).
-    /// A failed [`run`](Repl::run) does this itself.
+    /// Ctrl-C, waits for the prompt that follows (if the kind
+    /// [prompts after an interrupt](ReplKind::prompts_after_interrupt)), sets new unique
+    /// prompts and waits for them, dropping everything before; up to the session's
+    /// [timeout](Session::timeout). A failed [`run`](Repl::run) does this itself.
     ///
     /// Ctrl-C reaches the program as SIGINT only through a terminal (a pty here, or one at
     /// the other end of an ssh connection); over pipes the REPL reads a 0x03 byte.
@@ -281,14 +282,18 @@ impl<T: Transport> Repl<T> {
         let mut deadline = Deadline::after(self.session.timeout());
         self.in_sync = false;
         self.session.send([CTRL_C])?;
-        let old = expect(&mut self.session, &self.prompts.primary, &mut deadline)?;
+        let old = if self.kind.waits_for_prompt_after_interrupt() {
+            Some(expect(&mut self.session, &self.prompts.primary, &mut deadline)?)
+        } else {
+            None
+        };
         let fresh = self.kind.fresh_prompts(false)?;
         self.session.send_line(&fresh.line)?;
         expect(&mut self.session, &fresh.primary, &mut deadline)?;
         self.prompts = fresh;
         self.in_sync = true;
         if self.kind.reports_status() {
-            self.last_status = status_of(&old);
+            self.last_status = old.as_ref().and_then(status_of);
         }
         Ok(())
     }
