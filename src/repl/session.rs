@@ -19,6 +19,14 @@ use crate::transport::pty::Pty;
 /// Ctrl-C, the interrupt character of every terminal's default settings.
 const CTRL_C: u8 = 0x03;
 
+/// How long recovery first waits for a prompt before it sends Ctrl-C again: a signal
+/// that arrives just before a program starts waiting for input can go unnoticed (Python's
+/// REPL then waits on), and a second one is noticed.
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+
+/// The longest wait between two Ctrl-Cs of a recovery.
+const LAST_RETRY: Duration = Duration::from_secs(4);
+
 /// A read-eval-print loop (a shell, Python, any program with prompts) driven one command
 /// at a time: [`run`](Repl::run) sends a command and returns its output once the REPL
 /// prompts again, without the echo of the command and without the prompt. See the
@@ -268,6 +276,12 @@ impl<T: Transport> Repl<T> {
     /// prompts and waits for them, dropping everything before; up to the session's
     /// [timeout](Session::timeout). A failed [`run`](Repl::run) does this itself.
     ///
+    /// A program can miss a Ctrl-C that arrives just before it starts reading (Python's
+    /// REPL does), so when no prompt comes within a quarter of a second, Ctrl-C and the
+    /// prompt change are sent again, the pause doubling up to 4 s; each round sets prompts
+    /// with a new random part, and only a prompt of the last round ends the recovery, so
+    /// a late answer to an earlier round cannot be taken for it.
+    ///
     /// Ctrl-C reaches the program as SIGINT only through a terminal (a pty here, or one at
     /// the other end of an ssh connection); over pipes the REPL reads a 0x03 byte.
     ///
@@ -279,23 +293,61 @@ impl<T: Transport> Repl<T> {
     /// # Ok::<(), ptychat::Error>(())
     /// ```
     pub fn interrupt(&mut self) -> Result<()> {
-        let mut deadline = Deadline::after(self.session.timeout());
+        let deadline = Deadline::after(self.session.timeout());
         self.in_sync = false;
-        self.session.send([CTRL_C])?;
-        let old = if self.kind.waits_for_prompt_after_interrupt() {
-            Some(expect(&mut self.session, &self.prompts.primary, &mut deadline)?)
-        } else {
-            None
-        };
-        let fresh = self.kind.fresh_prompts(false)?;
-        self.session.send_line(&fresh.line)?;
-        expect(&mut self.session, &fresh.primary, &mut deadline)?;
-        self.prompts = fresh;
-        self.in_sync = true;
-        if self.kind.reports_status() {
-            self.last_status = old.as_ref().and_then(status_of);
+        // Prompts that may still arrive: the current one, then each one set on the way.
+        let mut known = vec![self.prompts.primary.clone()];
+        let mut status = None;
+        let mut step = FIRST_RETRY;
+        loop {
+            self.session.send([CTRL_C])?;
+            if self.kind.waits_for_prompt_after_interrupt() {
+                match self.expect_within(&known, &deadline, step)? {
+                    Some(m) if status.is_none() => status = status_of(&m),
+                    Some(_) => {}
+                    None => {
+                        step = (step * 2).min(LAST_RETRY);
+                        continue;
+                    }
+                }
+            }
+            let fresh = self.kind.fresh_prompts(false)?;
+            self.session.send_line(&fresh.line)?;
+            if self
+                .expect_within(std::slice::from_ref(&fresh.primary), &deadline, step)?
+                .is_some()
+            {
+                if self.kind.reports_status() {
+                    self.last_status = status;
+                }
+                self.prompts = fresh;
+                self.in_sync = true;
+                return Ok(());
+            }
+            known.push(fresh.primary);
+            step = (step * 2).min(LAST_RETRY);
         }
-        Ok(())
+    }
+
+    /// Waits for one of `prompts` until `step` from now: `None` if the step ended first,
+    /// the timeout error once `deadline` has passed.
+    fn expect_within(
+        &mut self,
+        prompts: &[Pattern],
+        deadline: &Deadline,
+        step: Duration,
+    ) -> Result<Option<Match>> {
+        let mut within = deadline.within(step);
+        match self.session.expect_until(
+            Stream::Main,
+            Patterns::from(prompts),
+            &mut within,
+            None,
+        ) {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.is_timeout() && !deadline.has_passed() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The kind of REPL this is.
