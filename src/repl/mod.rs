@@ -96,12 +96,14 @@
 //!
 //! ## Compared with pexpect's `replwrap`
 //!
-//! The model is `replwrap`'s (unique prompts, one line at a time, echo off), with these
-//! differences: after a timeout `replwrap` raises and leaves the REPL wherever it was,
-//! where a `Repl` interrupts it and resynchronises on fresh prompts; a shell's exit
-//! status comes with the output at no extra round trip; a Python block left open is
-//! closed with an empty line instead of being an error; and the prompts carry a random
-//! part instead of a fixed text.
+//! The model is `replwrap`'s (unique prompts set by a command, one line at a time, echo
+//! off), with these differences. `replwrap` returns what the last line printed, waiting a
+//! fixed second for the prompt after each earlier line; a `Repl` returns what every line
+//! printed, all lines sharing the command's deadline. After a timeout `replwrap` raises
+//! and leaves the REPL wherever it was; a `Repl` interrupts it and resynchronises on
+//! fresh prompts. A shell's exit status comes with the output at no extra round trip.
+//! A Python block left open is closed with an empty line instead of being an error. And
+//! the prompts carry a random part instead of a fixed text.
 
 mod kind;
 mod output;
