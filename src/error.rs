@@ -457,9 +457,7 @@ impl Error {
     pub fn is_eof(&self) -> bool {
         match self {
             Error::Eof { .. } | Error::ScreenEof { .. } => true,
-            Error::InSession { source, .. } | Error::ReplCommand { source, .. } => {
-                source.is_eof()
-            }
+            Error::InSession { source, .. } | Error::ReplCommand { source, .. } => source.is_eof(),
             _ => false,
         }
     }

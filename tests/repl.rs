@@ -45,7 +45,9 @@ fn python() -> Repl {
 
 fn sqlite() -> Repl {
     Repl::spawn(
-        Command::new("sqlite3").env("TERM", "dumb").timeout(Some(LONG)),
+        Command::new("sqlite3")
+            .env("TERM", "dumb")
+            .timeout(Some(LONG)),
         ReplKind::custom(".prompt '{prompt}' '{continuation}'").no_op("-- nothing"),
     )
     .unwrap_or_else(|e| panic!("starting sqlite3: {e}"))
@@ -88,7 +90,10 @@ fn output_that_looks_like_a_prompt() {
         assert!(ps1.ends_with(":$?]$ \n"), "{name}: {ps1}");
     }
     let mut py = python();
-    assert_eq!(run(&mut py, "print('>>> ... [ptychat-x]>>> ')"), ">>> ... [ptychat-x]>>> \n");
+    assert_eq!(
+        run(&mut py, "print('>>> ... [ptychat-x]>>> ')"),
+        ">>> ... [ptychat-x]>>> \n"
+    );
 }
 
 #[test]
@@ -109,7 +114,12 @@ fn large_output() {
         assert_eq!(out.discarded(), 0);
         let text = out.text();
         let expected: String = (1..=100_000).map(|i| format!("{i}\n")).collect();
-        assert!(text == expected, "{name}: {} bytes, not {}", text.len(), expected.len());
+        assert!(
+            text == expected,
+            "{name}: {} bytes, not {}",
+            text.len(),
+            expected.len()
+        );
         assert_eq!(out.status(), Some(0));
         assert_eq!(run(&mut sh, "echo after"), "after\n", "{name}");
     }
@@ -125,12 +135,22 @@ fn multi_line_commands() {
         let out = sh.run("echo one\nfalse\n").unwrap();
         assert_eq!(out.text(), "one\n", "{name}");
         assert_eq!(out.status(), Some(1), "{name}");
-        assert_eq!(run(&mut sh, "cat <<EOF\nhere\ndoc\nEOF"), "here\ndoc\n", "{name}");
+        assert_eq!(
+            run(&mut sh, "cat <<EOF\nhere\ndoc\nEOF"),
+            "here\ndoc\n",
+            "{name}"
+        );
     }
     let mut py = python();
-    assert_eq!(run(&mut py, "def f(x):\n    y = x * 2\n    return y + 1"), "");
+    assert_eq!(
+        run(&mut py, "def f(x):\n    y = x * 2\n    return y + 1"),
+        ""
+    );
     assert_eq!(run(&mut py, "f(20)"), "41\n");
-    assert_eq!(run(&mut py, "for i in range(3):\n    print(i)\n\n"), "0\n1\n2\n");
+    assert_eq!(
+        run(&mut py, "for i in range(3):\n    print(i)\n\n"),
+        "0\n1\n2\n"
+    );
     assert_eq!(run(&mut py, "(1 +\n 2)"), "3\n");
 }
 
@@ -155,8 +175,15 @@ fn exit_status() {
         assert_eq!(sh.run("false").unwrap().status(), Some(1), "{name}");
         assert_eq!(sh.last_status(), Some(1), "{name}");
         assert_eq!(sh.run("(exit 3)").unwrap().status(), Some(3), "{name}");
-        assert_eq!(sh.run("sh -c 'exit 255'").unwrap().status(), Some(255), "{name}");
-        assert_eq!(sh.run("no-such-command-here 2>/dev/null").unwrap().status(), Some(127));
+        assert_eq!(
+            sh.run("sh -c 'exit 255'").unwrap().status(),
+            Some(255),
+            "{name}"
+        );
+        assert_eq!(
+            sh.run("no-such-command-here 2>/dev/null").unwrap().status(),
+            Some(127)
+        );
         assert_eq!(sh.last_status(), Some(127), "{name}");
     }
     let mut py = python();
@@ -194,8 +221,14 @@ fn overrun_interrupt_and_still_usable() {
         let Error::Timeout { tail, .. } = &**source else {
             panic!("{name}: {source}")
         };
-        assert!(ptychat::escape(output).starts_with(tail.as_str()), "{name}: {message}");
-        assert!(message.contains(&format!("ending with: \"{tail}\"")), "{name}: {message}");
+        assert!(
+            ptychat::escape(output).starts_with(tail.as_str()),
+            "{name}: {message}"
+        );
+        assert!(
+            message.contains(&format!("ending with: \"{tail}\"")),
+            "{name}: {message}"
+        );
         assert!(sh.is_in_sync(), "{name}");
         assert_eq!(sh.last_status(), Some(130), "{name}");
         assert_eq!(run(&mut sh, "echo ok"), "ok\n", "{name}");
@@ -214,7 +247,9 @@ fn overrun_interrupt_and_still_usable() {
         .run_timeout("print('busy', flush=True)\nwhile True: pass", Some(SHORT))
         .unwrap_err();
     assert!(err.is_timeout(), "{err}");
-    let Error::ReplCommand { output, .. } = &err else { panic!("{err}") };
+    let Error::ReplCommand { output, .. } = &err else {
+        panic!("{err}")
+    };
     assert!(b"busy\r\n".starts_with(output), "{output:?}");
     assert_eq!(run(&mut py, "'ok'"), "'ok'\n");
 }
@@ -223,9 +258,18 @@ fn overrun_interrupt_and_still_usable() {
 fn python_exception_text() {
     let mut py = python();
     let text = run(&mut py, "1 / 0");
-    assert!(text.starts_with("Traceback (most recent call last):\n"), "{text}");
-    assert!(text.ends_with("ZeroDivisionError: division by zero\n"), "{text}");
-    let text = run(&mut py, "def g():\n    raise ValueError('bad value')\n\ng()");
+    assert!(
+        text.starts_with("Traceback (most recent call last):\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("ZeroDivisionError: division by zero\n"),
+        "{text}"
+    );
+    let text = run(
+        &mut py,
+        "def g():\n    raise ValueError('bad value')\n\ng()",
+    );
     assert!(text.ends_with("ValueError: bad value\n"), "{text}");
     let text = run(&mut py, "x = )");
     assert!(text.contains("SyntaxError"), "{text}");
@@ -246,14 +290,20 @@ fn the_repl_exiting_is_a_clear_error() {
         assert!(message.contains("the REPL has ended"), "{name}: {message}");
         // Later commands fail too, naming themselves.
         let err = sh.run("echo after").unwrap_err();
-        assert!(err.to_string().starts_with("REPL command \"echo after\""), "{err}");
+        assert!(
+            err.to_string().starts_with("REPL command \"echo after\""),
+            "{err}"
+        );
         let mut session = sh.into_session();
         assert_eq!(session.wait().unwrap().code(), Some(3), "{name}");
     }
     let mut py = python();
     let err = py.run("raise SystemExit(4)").unwrap_err();
     assert!(err.is_eof(), "{err}");
-    assert!(err.to_string().starts_with("REPL command \"raise SystemExit(4)\""));
+    assert!(
+        err.to_string()
+            .starts_with("REPL command \"raise SystemExit(4)\"")
+    );
     assert_eq!(py.into_session().wait().unwrap().code(), Some(4));
 }
 
@@ -262,7 +312,13 @@ fn any_repl_by_its_prompt_change_command() {
     let mut db = sqlite();
     assert_eq!(run(&mut db, "select 6 * 7;"), "42\n");
     run(&mut db, "create table t(x);");
-    assert_eq!(run(&mut db, "insert into t values (1), (2);\nselect sum(x)\nfrom t;"), "3\n");
+    assert_eq!(
+        run(
+            &mut db,
+            "insert into t values (1), (2);\nselect sum(x)\nfrom t;"
+        ),
+        "3\n"
+    );
     let out = run(&mut db, "select 'sqlite> ' || '...> ';");
     assert_eq!(out, "sqlite> ...> \n");
     let err = run(&mut db, "select nope;");

@@ -55,30 +55,32 @@
 //! continuation prompt), as a person types; the output of the command is what the REPL
 //! printed in between. A Python block still open after the last line is closed with an
 //! empty line. A shell command still incomplete after its last line (an unclosed quote)
-//! fails: it is interrupted and [`Error::ReplCommand`] says so.
+//! fails: it is interrupted and [`Error::ReplCommand`](crate::Error::ReplCommand) says so.
 //!
 //! ## When a command fails
 //!
 //! When a command's deadline passes, [`run_timeout`](Repl::run_timeout) returns
-//! [`Error::ReplCommand`] and leaves the REPL usable:
+//! [`Error::ReplCommand`](crate::Error::ReplCommand) and leaves the REPL usable:
 //!
 //! 1. The error's `output` is everything the command had printed when the deadline
 //!    passed (all that could be read then, echo and prompts removed); its `source` is the
-//!    [`Error::Timeout`] with the prompt awaited, the deadline, how long it waited and
-//!    the escaped tail of the output of the command's last line sent.
+//!    [`Error::Timeout`](crate::Error::Timeout) with the prompt awaited, the deadline,
+//!    how long it waited and the escaped tail of the output of the last line sent.
 //! 2. The REPL is sent Ctrl-C (SIGINT to the foreground program, through the terminal),
 //!    the prompt that follows is awaited (for the kinds that
 //!    [prompt after an interrupt](ReplKind::prompts_after_interrupt)), new unique
-//!    prompts are set and awaited, and
-//!    everything that arrived after the deadline is dropped: the rest of the command's
-//!    output, `^C`, Python's `KeyboardInterrupt` traceback, stale prompts. This waits up
-//!    to the session's [timeout](crate::Session::timeout).
+//!    prompts are set and awaited, and everything that arrived after the deadline is
+//!    dropped: the rest of the command's output, `^C`, Python's `KeyboardInterrupt`
+//!    traceback, stale prompts. If no prompt comes, Ctrl-C is sent again (see
+//!    [`Repl::interrupt`]). This waits up to the session's
+//!    [timeout](crate::Session::timeout).
 //! 3. The error's `recovery` says which happened. If no prompt came back (a program that
 //!    ignores SIGINT), [`Repl::is_in_sync`] is false and the next `run` interrupts again
 //!    before sending anything.
 //!
 //! When the REPL exits during a command (`exit`, a crash), the error's `source` is
-//! [`Error::Eof`] and its message names the command; [`Error::is_eof`] is true.
+//! [`Error::Eof`](crate::Error::Eof), its message names the command, and
+//! [`Error::is_eof`](crate::Error::is_eof) is true.
 //!
 //! ```
 //! use std::time::Duration;

@@ -338,12 +338,10 @@ impl<T: Transport> Repl<T> {
         step: Duration,
     ) -> Result<Option<Match>> {
         let mut within = deadline.within(step);
-        match self.session.expect_until(
-            Stream::Main,
-            Patterns::from(prompts),
-            &mut within,
-            None,
-        ) {
+        match self
+            .session
+            .expect_until(Stream::Main, Patterns::from(prompts), &mut within, None)
+        {
             Ok(m) => Ok(Some(m)),
             Err(e) if e.is_timeout() && !deadline.has_passed() => Ok(None),
             Err(e) => Err(e),
@@ -461,9 +459,9 @@ impl<T: Transport> Repl<T> {
         output: &mut Vec<u8>,
     ) -> Result<Option<Option<i32>>> {
         self.session.send_line(line)?;
-        let m = self
-            .session
-            .expect_until(Stream::Main, Patterns::from(patterns), deadline, None)?;
+        let m =
+            self.session
+                .expect_until(Stream::Main, Patterns::from(patterns), deadline, None)?;
         output.extend_from_slice(strip_echo(self.echo, m.before(), line));
         Ok((m.index() == 0).then(|| {
             if self.kind.reports_status() {
@@ -559,7 +557,10 @@ mod tests {
 
     #[test]
     fn echo_is_stripped_only_when_on_and_whole() {
-        assert_eq!(strip_echo(false, b"ls\r\nfile\r\n", "ls"), b"ls\r\nfile\r\n");
+        assert_eq!(
+            strip_echo(false, b"ls\r\nfile\r\n", "ls"),
+            b"ls\r\nfile\r\n"
+        );
         assert_eq!(strip_echo(true, b"ls\r\nfile\r\n", "ls"), b"file\r\n");
         assert_eq!(strip_echo(true, b"\r\n", ""), b"");
         // Not followed by a line end: not the echo.
