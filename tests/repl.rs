@@ -391,3 +391,20 @@ fn interrupting_a_command_that_reads_input() {
     py.interrupt().unwrap();
     assert_eq!(run(&mut py, "'ok'"), "'ok'\n");
 }
+
+#[test]
+fn python_on_a_terminal_that_echoes() {
+    // Python's line editor echoes as the terminal says: on here, so it is stripped.
+    let session = Command::new("python3")
+        .arg("-q")
+        .env("TERM", "dumb")
+        .env("PYTHON_BASIC_REPL", "1")
+        .env_remove("PYTHONSTARTUP")
+        .timeout(Some(LONG))
+        .spawn()
+        .unwrap();
+    let mut py = Repl::from_session(session, ReplKind::python()).unwrap();
+    assert_eq!(run(&mut py, "print('hi')"), "hi\n");
+    assert_eq!(run(&mut py, "'pass'"), "'pass'\n");
+    assert_eq!(run(&mut py, "for c in 'ab':\n    print(c)"), "a\nb\n");
+}
