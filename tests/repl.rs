@@ -394,7 +394,8 @@ fn interrupting_a_command_that_reads_input() {
 
 #[test]
 fn python_on_a_terminal_that_echoes() {
-    // Python's line editor echoes as the terminal says: on here, so it is stripped.
+    // Python's line editor echoes as the terminal says: on here until the set-up turns
+    // it off.
     let session = Command::new("python3")
         .arg("-q")
         .env("TERM", "dumb")
@@ -403,8 +404,41 @@ fn python_on_a_terminal_that_echoes() {
         .timeout(Some(LONG))
         .spawn()
         .unwrap();
+    assert!(session.echo().unwrap());
     let mut py = Repl::from_session(session, ReplKind::python()).unwrap();
+    assert!(!py.session().echo().unwrap());
     assert_eq!(run(&mut py, "print('hi')"), "hi\n");
     assert_eq!(run(&mut py, "'pass'"), "'pass'\n");
     assert_eq!(run(&mut py, "for c in 'ab':\n    print(c)"), "a\nb\n");
+}
+
+#[test]
+fn lines_longer_than_the_terminal_is_wide() {
+    let words: Vec<String> = (0..60).map(|i| format!("w{i}")).collect();
+    let words = words.join(" ");
+    for (name, mut sh) in shells() {
+        assert_eq!(
+            run(&mut sh, &format!("echo {words}")),
+            format!("{words}\n"),
+            "{name}"
+        );
+    }
+    let mut py = python();
+    assert_eq!(
+        run(&mut py, &format!("print('{words}')")),
+        format!("{words}\n")
+    );
+    let session = Command::new("python3")
+        .arg("-q")
+        .env("TERM", "dumb")
+        .env("PYTHON_BASIC_REPL", "1")
+        .env_remove("PYTHONSTARTUP")
+        .timeout(Some(LONG))
+        .spawn()
+        .unwrap();
+    let mut echoing = Repl::from_session(session, ReplKind::python()).unwrap();
+    assert_eq!(
+        run(&mut echoing, &format!("print('{words}')")),
+        format!("{words}\n")
+    );
 }

@@ -72,9 +72,10 @@ impl ReplKind {
         }
     }
 
-    /// The Python REPL (`python3`): `sys.ps1` and `sys.ps2` are set (without importing
-    /// `sys` into the user's namespace), and an indented block left open after the last
-    /// line of a command is closed with an empty line, as a person would type.
+    /// The Python REPL (`python3`): `sys.ps1` and `sys.ps2` are set and the terminal's
+    /// echo is turned off (with `termios`), without importing anything into the user's
+    /// namespace; an indented block left open after the last line of a command is closed
+    /// with an empty line, as a person would type.
     ///
     /// ```
     /// let kind = ptychat::ReplKind::python();
@@ -228,7 +229,8 @@ impl ReplKind {
             Flavour::Python => Prompts {
                 line: format!(
                     "__import__('sys').ps1 = '[ptychat-' '{nonce}]>>> '; \
-                     __import__('sys').ps2 = '[ptychat-' '{nonce}]... '"
+                     __import__('sys').ps2 = '[ptychat-' '{nonce}]... '{}",
+                    if first { PYTHON_ECHO_OFF } else { "" }
                 ),
                 primary: Pattern::exact(format!("{tag}]>>> ")),
                 continuation: Some(Pattern::exact(format!("{tag}]... "))),
@@ -253,6 +255,11 @@ impl ReplKind {
         Ok(prompts)
     }
 }
+
+/// Turns the echo of Python's terminal off, as `stty -echo` does for a shell (its line
+/// editor echoes as the terminal says), in a namespace of its own; does nothing when
+/// stdin is not a terminal.
+const PYTHON_ECHO_OFF: &str = r#"; exec("try:\n import termios as t\n a = t.tcgetattr(0)\n a[3] &= ~t.ECHO\n t.tcsetattr(0, t.TCSANOW, a)\nexcept Exception:\n pass", {})"#;
 
 /// A REPL's current prompts and the line that set them.
 #[derive(Debug, Clone)]

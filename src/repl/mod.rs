@@ -44,10 +44,13 @@
 //! ## Echo
 //!
 //! [`Repl::bash`], [`Repl::sh`], [`Repl::python`] and [`Repl::spawn`] start the program
-//! with the terminal's echo off, and shells also run `stty -echo` (for a terminal at the
-//! far end of an ssh connection). Where echo stays on, setting up the REPL notices it
-//! (by sending the kind's [no-op line](ReplKind::no_op) once) and each line's echo is
-//! removed from the start of its output.
+//! with the terminal's echo off, and setting up a shell or Python turns it off again from
+//! inside (`stty -echo`; `termios` in Python), for a terminal at the far end of an ssh
+//! connection. Where echo stays on, setting up the REPL notices it (by sending the kind's
+//! [no-op line](ReplKind::no_op) once) and each line's echo is removed from the start of
+//! its output. That removes a terminal's echo of the line as it was sent; a line editor
+//! that redraws a line wider than the terminal echoes something else, so turn echo off
+//! for those.
 //!
 //! ## Commands of several lines
 //!
