@@ -332,6 +332,20 @@ fn any_repl_by_its_prompt_change_command() {
     // Ctrl-C at its idle prompt brings no new prompt in sqlite3: the prompt change does.
     db.interrupt().unwrap();
     assert_eq!(run(&mut db, "select 'ok';"), "ok\n");
+    // A REPL that never shows the new prompt: the set-up fails, naming its line.
+    let session = Command::new("sleep")
+        .arg("1000")
+        .echo(false)
+        .timeout(Some(SHORT))
+        .spawn()
+        .unwrap();
+    let err = Repl::from_session(session, ReplKind::custom("prompt {prompt}")).unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(
+        err.to_string().starts_with("REPL command \"prompt [pc"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("could not be set up"), "{err}");
     // A prompt-change command without a place for the prompt.
     let session = Command::new("sqlite3").timeout(Some(LONG)).spawn().unwrap();
     let err = Repl::from_session(session, ReplKind::custom(".prompt x")).unwrap_err();

@@ -142,10 +142,11 @@ impl<T: Transport> Repl<T> {
     /// Makes a REPL of a session that is already talking to one: a program spawned some
     /// other way, or a shell at the end of a login (over ssh, telnet, a serial line).
     ///
-    /// Sends the command that sets the kind's unique prompts (for shells also `stty
-    /// -echo`), waits (up to the session's [timeout](Session::timeout)) for the new prompt
-    /// and drops everything before it: banners, the old prompt, the echo of the set-up
-    /// line. Then, if the kind has a [no-op line](ReplKind::no_op), sends it once to learn
+    /// Sends the command that sets the kind's unique prompts (and turns echo off in shells
+    /// and Python), waits (up to the session's [timeout](Session::timeout)) for the new
+    /// prompt and drops everything before it: banners, the old prompt, the echo of the
+    /// set-up line. If no new prompt comes, the error is [`Error::ReplCommand`] naming the
+    /// set-up line, with what arrived instead. Then, if the kind has a [no-op line](ReplKind::no_op), sends it once to learn
     /// whether the terminal still echoes; if it does, each command's echo is removed from
     /// its output from now on.
     ///
@@ -162,8 +163,17 @@ impl<T: Transport> Repl<T> {
         kind.validate()?;
         let prompts = kind.fresh_prompts(true)?;
         let mut deadline = Deadline::after(session.timeout());
-        session.send_line(&prompts.line)?;
-        expect(&mut session, &prompts.primary, &mut deadline)?;
+        let set_up = session
+            .send_line(&prompts.line)
+            .and_then(|()| expect(&mut session, &prompts.primary, &mut deadline));
+        if let Err(source) = set_up {
+            return Err(Error::ReplCommand {
+                command: prompts.line,
+                output: session.take_buffer(),
+                recovery: "the REPL could not be set up: no new prompt came".to_owned(),
+                source: Box::new(source),
+            });
+        }
         let mut repl = Repl {
             session,
             kind,
