@@ -38,8 +38,8 @@
 //! output of a program can end a command early by looking like a prompt — unless it
 //! prints the REPL's own prompt setting (`print(sys.ps1)`). The command that sets them
 //! spells each prompt in two quoted halves, so the terminal's echo of it does not match
-//! either. Shells are set up without rc files, `PROMPT_COMMAND`, `PS0`, `HISTFILE` and
-//! bracketed paste.
+//! either. [`Repl::bash`] starts Bash without rc files; every shell is then set up
+//! without `PROMPT_COMMAND`, `PS0`, `HISTFILE` and bracketed paste.
 //!
 //! ## Echo
 //!
@@ -57,7 +57,8 @@
 //! Each line is sent once the REPL has prompted after the one before (with its primary or
 //! continuation prompt), as a person types; the output of the command is what the REPL
 //! printed in between. A Python block still open after the last line is closed with an
-//! empty line. A shell command still incomplete after its last line (an unclosed quote)
+//! empty line; within a command, as at Python's prompt, a block needs an empty line
+//! before the next unindented statement. A shell command still incomplete after its last line (an unclosed quote)
 //! fails: it is interrupted and [`Error::ReplCommand`](crate::Error::ReplCommand) says so.
 //!
 //! ## When a command fails
