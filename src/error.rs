@@ -274,6 +274,23 @@ pub enum Error {
         /// [`Screen::render`](crate::Screen::render) shows it.
         screen: String,
     },
+    /// A command run by a [`Repl`](crate::Repl) did not end at a prompt: its deadline
+    /// passed (`source` is an [`Error::Timeout`]), the REPL ended ([`Error::Eof`]), or
+    /// the command was incomplete. The REPL was brought back to a fresh prompt if it
+    /// could be; `recovery` says what happened (see the
+    /// [guide](crate::repl#when-a-command-fails)).
+    #[error("REPL command \"{}\": {source}; {recovery}", crate::escape(command.as_bytes()))]
+    ReplCommand {
+        /// The command, as given to `run`.
+        command: String,
+        /// What the command printed before it failed, without echo and prompts.
+        output: Vec<u8>,
+        /// What was done to the REPL afterwards, as text.
+        recovery: String,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 /// A watch's limit, for messages.
@@ -469,22 +486,25 @@ impl Error {
     }
 
     /// True for [`Error::Timeout`], [`Error::GroupTimeout`] and `ScreenTimeout`, also when the timeout happened
-    /// in one session of a group call.
+    /// in one session of a group call or in a [`Repl`](crate::Repl) command.
     pub fn is_timeout(&self) -> bool {
         match self {
             Error::Timeout { .. } | Error::GroupTimeout { .. } | Error::ScreenTimeout { .. } => {
                 true
             }
-            Error::InSession { source, .. } => source.is_timeout(),
+            Error::InSession { source, .. } | Error::ReplCommand { source, .. } => {
+                source.is_timeout()
+            }
             _ => false,
         }
     }
 
-    /// True for [`Error::Eof`] and `ScreenEof`, also when it happened in one session of a group call.
+    /// True for [`Error::Eof`] and `ScreenEof`, also when it happened in one session of a group call
+    /// or in a [`Repl`](crate::Repl) command.
     pub fn is_eof(&self) -> bool {
         match self {
             Error::Eof { .. } | Error::ScreenEof { .. } => true,
-            Error::InSession { source, .. } => source.is_eof(),
+            Error::InSession { source, .. } | Error::ReplCommand { source, .. } => source.is_eof(),
             _ => false,
         }
     }

@@ -76,6 +76,7 @@
 //! | `script/` | [`script`]: the script language run by `ptychat run` (feature `cli`) |
 //! | `tcl/` | [`tcl`]: Tcl Expect scripts on the real Tcl interpreter, run by `ptychat expect` (feature `cli`) |
 //! | `ssh/` | [`SshLogin`]: `ssh` on a pty, its questions answered, the remote shell with a unique prompt |
+//! | `repl/` | [`Repl`]: shells, Python or any REPL driven one command at a time, unique prompts, recovery after a timeout |
 //! | `interact/` | [`Session::interact`]: the user's terminal handed to the program, hooks, raw mode |
 //! | `screen/` | the virtual terminal of feature `screen`: `Screen`, screen expectations (`Session::expect_screen`), named keys, mouse, text and SVG pictures (docs/SCREEN.md) |
 //! | `async_session/` | `AsyncSession` (feature `tokio`): sessions driven from async code on the runtime's fd readiness, the engine's matcher underneath, and `expect_any` over many |
@@ -130,6 +131,7 @@ pub mod harness;
 mod interact;
 mod logging;
 mod process;
+pub mod repl;
 #[cfg(feature = "screen")]
 mod screen;
 #[cfg(feature = "cli")]
@@ -160,6 +162,7 @@ pub use interact::{DEFAULT_ESCAPE, Flow, Interact, InteractOutcome, Interactive,
 pub use logging::{AsciicastRecorder, Direction, LogWriter, Recording, Shared};
 pub use nix::sys::signal::Signal;
 pub use process::{Child, ExitStatus};
+pub use repl::{Repl, ReplKind, ReplOutput};
 #[cfg(feature = "screen")]
 pub use screen::keys::{Key, KeyPress, MouseButton};
 #[cfg(feature = "screen")]

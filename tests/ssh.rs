@@ -276,6 +276,21 @@ fn key_login_runs_a_command() {
 }
 
 #[test]
+fn the_remote_shell_as_a_repl() {
+    let user = TestUser::new("/bin/bash");
+    let sshd = Sshd::start();
+    let mut ssh = sshd.login(&user);
+    ssh.password(&user.password)
+        .option("PubkeyAuthentication", "no");
+    let mut shell = ssh.repl().unwrap_or_else(|e| panic!("login: {e}"));
+    let out = shell.run("id -un; (exit 3)").unwrap();
+    assert_eq!(out.text(), format!("{}\n", user.name));
+    assert_eq!(out.status(), Some(3));
+    let out = shell.run("echo $((6 * 7))").unwrap();
+    assert_eq!((out.text().as_str(), out.status()), ("42\n", Some(0)));
+}
+
+#[test]
 fn password_login() {
     let user = TestUser::new("/bin/bash");
     let sshd = Sshd::start();

@@ -341,6 +341,21 @@ impl SshLogin {
         login::run(self, crate::deadline::Deadline::at(deadline))
     }
 
+    /// Logs in as [`login`](SshLogin::login) does and makes the remote shell a
+    /// [`Repl`](crate::Repl) (of [`ReplKind::sh`](crate::ReplKind::sh), which suits any
+    /// POSIX shell): `run` then returns each command's output and exit status.
+    ///
+    /// ```no_run
+    /// use ptychat::SshLogin;
+    /// let mut shell = SshLogin::new("127.0.0.1").user("ann").password("secret").repl()?;
+    /// let out = shell.run("uname -s")?;
+    /// assert_eq!((out.text(), out.status()), ("Linux\n".to_owned(), Some(0)));
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn repl(&self) -> Result<crate::Repl> {
+        crate::Repl::from_session(self.login()?, crate::ReplKind::sh())
+    }
+
     /// What the local command prints once the server has accepted the login.
     fn marker(&self) -> String {
         format!("ptychat-login-{}", self.nonce)
