@@ -135,7 +135,7 @@ mod sys;
 mod transport;
 
 #[cfg(feature = "tokio")]
-pub use async_session::{AnyMatch, AsyncSession};
+pub use async_session::{AnyMatch, AsyncGroup, AsyncSession};
 pub use engine::actions::{Actions, Restart, Step};
 pub use engine::background::BackgroundList;
 pub use engine::buffer::BufferFull;
