@@ -436,41 +436,47 @@ impl<T: Transport> AsyncGroup<T> {
                     .register_watched()
                     .map_err(|e| watch::in_session(&self.members, id, e))?;
             }
-            let (members, slots, wakes) = (&self.members, &mut self.slots, &self.wakes);
-            std::future::poll_fn(|cx| {
-                wakes.set_task(cx.waker());
-                wakes.take(&mut woken);
-                for &slot in &woken {
-                    if let Some(state) = slots.get_mut(slot) {
-                        state.armed = false;
+            {
+                // The closure holds `&mut` (not `&`) to the sessions, which are `Send` but not
+                // `Sync`, so that the future is `Send`.
+                let (members, slots, wakes) = (&mut self.members, &mut self.slots, &self.wakes);
+                let (woken, ready, to_poll, place) = (&mut woken, &mut ready, &mut to_poll, &place);
+                let (plans, mut sleep) = (&plans, sleep.as_mut());
+                std::future::poll_fn(move |cx| {
+                    wakes.set_task(cx.waker());
+                    wakes.take(woken);
+                    for &slot in woken.iter() {
+                        if let Some(state) = slots.get_mut(slot) {
+                            state.armed = false;
+                        }
+                        if let Some(k) = place.get(slot).copied().flatten() {
+                            to_poll.push(k);
+                        }
                     }
-                    if let Some(k) = place.get(slot).copied().flatten() {
-                        to_poll.push(k);
+                    ready.clear();
+                    for k in to_poll.drain(..) {
+                        let id = plans[k].id;
+                        let state = &mut slots[id.slot()];
+                        if let Poll::Ready(outcome) = poll_member(&*members, id, &state.waker) {
+                            outcome?;
+                            state.armed = false;
+                            ready.push(k);
+                        } else {
+                            state.armed = true;
+                        }
                     }
-                }
-                ready.clear();
-                for k in to_poll.drain(..) {
-                    let id = plans[k].id;
-                    let state = &mut slots[id.slot()];
-                    if let Poll::Ready(outcome) = poll_member(members, id, &state.waker) {
-                        outcome?;
-                        state.armed = false;
-                        ready.push(k);
+                    let slept = sleep
+                        .as_mut()
+                        .as_pin_mut()
+                        .is_some_and(|s| s.poll(cx).is_ready());
+                    if ready.is_empty() && !slept {
+                        Poll::Pending
                     } else {
-                        state.armed = true;
+                        Poll::Ready(Ok::<(), Error>(()))
                     }
-                }
-                let slept = sleep
-                    .as_mut()
-                    .as_pin_mut()
-                    .is_some_and(|s| s.poll(cx).is_ready());
-                if ready.is_empty() && !slept {
-                    Poll::Pending
-                } else {
-                    Poll::Ready(Ok::<(), Error>(()))
-                }
-            })
-            .await?;
+                })
+                .await?;
+            }
             for &k in &ready {
                 let id = plans[k].id;
                 let session = self.members.get_mut(id).expect("a member");

@@ -254,13 +254,19 @@ impl<T: Transport> Group<T> {
     /// as [`expect`](Group::expect) does; sessions are checked in the order of
     /// [`ids`](Group::ids).
     pub fn expect_any<'a>(&mut self, patterns: impl Into<Patterns<'a>>) -> Result<GroupMatch> {
-        let patterns = patterns.into();
-        let waits: Vec<(SessionId, Patterns<'_>)> = self
-            .ids()
-            .into_iter()
-            .map(|id| (id, patterns.clone()))
-            .collect();
-        self.expect(waits)
+        let patterns = patterns.into().0.into_owned();
+        if patterns.is_empty() {
+            return Err(Error::InvalidArgument(
+                "expect_any has no pattern to wait for".into(),
+            ));
+        }
+        // One branch for all: every session borrows its patterns.
+        let branches = [watch::Branch {
+            target: Target::All,
+            patterns,
+        }];
+        let mut deadline = Deadline::after(self.timeout);
+        watch::next(self, &branches, &mut deadline)
     }
 
     fn expect_with<'a, P: Into<Patterns<'a>>>(
