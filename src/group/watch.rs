@@ -68,8 +68,45 @@ pub(crate) fn next<T: Transport>(
 pub(crate) struct Plan<'b> {
     pub(crate) id: SessionId,
     pub(crate) combined: Combined<'b>,
-    own: Vec<(usize, usize)>,
+    own: Own,
     has_timeout: bool,
+}
+
+/// Which branches a session's own patterns come from, in order.
+enum Own {
+    /// All the patterns of one branch (the usual case: no list to allocate).
+    Branch(usize),
+    /// For each own pattern, its branch and its index there.
+    Patterns(Vec<(usize, usize)>),
+}
+
+impl Own {
+    /// The branch and the index there of own pattern `index`.
+    fn get(&self, index: usize) -> (usize, usize) {
+        match self {
+            Own::Branch(b) => (*b, index),
+            Own::Patterns(list) => list[index],
+        }
+    }
+
+    /// The last branch named.
+    fn last(&self) -> Option<usize> {
+        match self {
+            Own::Branch(b) => Some(*b),
+            Own::Patterns(list) => list.last().map(|&(b, _)| b),
+        }
+    }
+
+    /// Adds the patterns of branch `b` after those there are.
+    fn add(&mut self, b: usize, branches: &[Branch]) {
+        let patterns = |b: usize| (0..branches[b].patterns.len()).map(move |i| (b, i));
+        match self {
+            Own::Branch(first) => {
+                *self = Own::Patterns(patterns(*first).chain(patterns(b)).collect())
+            }
+            Own::Patterns(list) => list.extend(patterns(b)),
+        }
+    }
 }
 
 /// Where a watched session stands.
@@ -140,7 +177,7 @@ pub(crate) fn hit<T: Transport>(
     progress: &mut Progress,
     found: Match,
 ) -> Hit {
-    let (branch, index) = plan.own[found.index()];
+    let (branch, index) = plan.own.get(found.index());
     progress.consumed = session.watch_state().consumed;
     progress.seen = None;
     Hit {
@@ -290,9 +327,9 @@ pub(crate) fn plan<'b, T: Transport, M: Member<T>>(
 ) -> Vec<Plan<'b>> {
     let finished: HashSet<SessionId> = finished.iter().copied().collect();
     let mut all: Option<Vec<SessionId>> = None;
-    // Members in order, each with its own patterns as (branch, index there); `place`
+    // Members in order, each with where its own patterns come from; `place`
     // finds a member's entry by its slot (members have distinct slots).
-    let mut order: Vec<(SessionId, Vec<(usize, usize)>)> = Vec::new();
+    let mut order: Vec<(SessionId, Own)> = Vec::new();
     let mut place: Vec<Option<usize>> = vec![None; members.slots()];
     for (b, branch) in branches.iter().enumerate() {
         let ids: &[SessionId] = match &branch.target {
@@ -304,27 +341,24 @@ pub(crate) fn plan<'b, T: Transport, M: Member<T>>(
             if members.get(id).is_none() || finished.contains(&id) {
                 continue;
             }
-            let k = *place[id.slot()].get_or_insert_with(|| {
-                order.push((id, Vec::new()));
-                order.len() - 1
-            });
-            let own = &mut order[k].1;
-            // A list may name a session twice: its patterns still count once.
-            if own.last().is_some_and(|&(last, _)| last == b) {
-                continue;
+            match place[id.slot()] {
+                None => {
+                    place[id.slot()] = Some(order.len());
+                    order.push((id, Own::Branch(b)));
+                }
+                // A list may name a session twice: its patterns still count once.
+                Some(k) if order[k].1.last() == Some(b) => {}
+                Some(k) => order[k].1.add(b, branches),
             }
-            own.extend((0..branch.patterns.len()).map(|i| (b, i)));
         }
     }
     let mut plans = Vec::with_capacity(order.len());
     for (id, own) in order {
         let session = members.get(id).expect("a member").session();
-        let patterns: Cow<'b, [Pattern]> = match (own.first(), own.last()) {
-            (Some(&(first, _)), Some(&(last, _))) if first == last => {
-                Cow::Borrowed(&branches[first].patterns)
-            }
-            _ => Cow::Owned(
-                own.iter()
+        let patterns: Cow<'b, [Pattern]> = match &own {
+            Own::Branch(b) => Cow::Borrowed(&branches[*b].patterns),
+            Own::Patterns(list) => Cow::Owned(
+                list.iter()
                     .map(|&(b, i)| branches[b].patterns[i].clone())
                     .collect(),
             ),
