@@ -1,8 +1,8 @@
 //! `AsyncGroup` (feature `tokio`) on real programs, under a current-thread and a
 //! multi-thread runtime: which session matched, per-session patterns, target subsets,
 //! the group timeout error, the end of one session's output, background patterns,
-//! cancellation, sessions used on their own between group calls, and a round trip through
-//! 250 sessions in one group.
+//! cancellation, sessions used on their own between group calls, output of a session a
+//! call does not name, and a round trip through 250 sessions in one group.
 #![cfg(feature = "tokio")]
 
 mod common;
@@ -361,9 +361,8 @@ async fn a_dropped_group_expect_leaves_its_output_for_the_next() {
     assert_eq!(hit.id(), b);
 }
 
-#[tokio::test(flavor = "current_thread")]
+/// A session's own calls wait with other wakers; the group must still hear it after.
 async fn sessions_used_on_their_own_between_group_calls() {
-    // A session's own calls wait with other wakers; the group must still hear it after.
     let (mut group, ids) = group_of(3);
     let idle = group
         .expect_timeout([(Target::All, "x")], Some(Duration::from_millis(50)))
@@ -389,6 +388,66 @@ async fn sessions_used_on_their_own_between_group_calls() {
     old.send_eof().await.unwrap();
     old.expect(Pattern::eof()).await.unwrap();
     close_all(&mut group).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn sessions_used_on_their_own_between_group_calls_on_a_current_thread_runtime() {
+    sessions_used_on_their_own_between_group_calls().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_used_on_their_own_between_group_calls_on_a_multi_thread_runtime() {
+    sessions_used_on_their_own_between_group_calls().await;
+}
+
+/// Output that arrives, untouched by us, on a session the group watched before but the
+/// current call does not name: a later call naming it finds it.
+async fn output_of_a_session_not_named_is_found_later() {
+    let dir = std::env::temp_dir().join(format!("ptychat-agroup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join(format!("fifo-{:?}", std::thread::current().id()).replace(['(', ')'], ""));
+    let _ = std::fs::remove_file(&fifo);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let (mut group, ids) = group_of(1);
+    let pinger = ids[0];
+    // It prints what comes through the fifo: output we cause without touching the session.
+    let fed = group.add_named("fed", sh(&format!("cat '{}'; read x", fifo.display())));
+    // Every session watched, nothing there: both wait with the group's wakers.
+    let idle = group
+        .expect_timeout([(Target::All, "x")], Some(Duration::from_millis(50)))
+        .await
+        .unwrap_err();
+    assert!(idle.is_timeout());
+    std::fs::write(&fifo, "late\n").unwrap();
+    // Wait until `fed`'s line is in its terminal, without reading it.
+    {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let master = group[fed].transport().master();
+        let mut fds = [PollFd::new(master, PollFlags::POLLIN)];
+        let n = poll(
+            &mut fds,
+            PollTimeout::try_from(LONG.as_millis() as i32).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(n, 1, "`fed` never printed");
+    }
+    // A call that does not name `fed` (its wake, if it comes now, is not for this call).
+    group[pinger].send_line("ping").await.unwrap();
+    assert_eq!(group.expect([(pinger, "ping")]).await.unwrap().id(), pinger);
+    let hit = group.expect([(fed, "late")]).await.unwrap();
+    assert_eq!(hit.id(), fed);
+    std::fs::remove_file(&fifo).unwrap();
+    let _ = std::fs::remove_dir(&dir);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn output_of_a_session_not_named_is_found_later_on_a_current_thread_runtime() {
+    output_of_a_session_not_named_is_found_later().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_of_a_session_not_named_is_found_later_on_a_multi_thread_runtime() {
+    output_of_a_session_not_named_is_found_later().await;
 }
 
 #[tokio::test(flavor = "current_thread")]

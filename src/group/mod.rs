@@ -33,8 +33,9 @@ use crate::error::{Error, Result};
 pub use actions::{GroupActions, Target};
 use members::Members;
 
-/// A session's place in a [`Group`]. An id is never reused for another session of the
-/// same group: once its session is removed, the id finds nothing.
+/// A session's place in a [`Group`] (or an `AsyncGroup`, feature `tokio`). An id is never
+/// reused for another session of the same group: once its session is removed, the id
+/// finds nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId {
     index: u32,
