@@ -59,9 +59,9 @@ use crate::group::{GroupMatch, SessionId, Target};
 /// and checks only the sessions that became ready, whatever the size of the group. A call
 /// costs, once, work on every session it names (its list of patterns, the scanners, a
 /// check of what is buffered: a fraction of a microsecond each), as a blocking group call
-/// does; then each wakeup costs the sessions that woke. No thread,
-/// no polling loop: an idle group uses no CPU. Any tokio runtime with IO and time enabled,
-/// current-thread or multi-thread, as for [`AsyncSession`].
+/// does; then each wakeup costs the sessions that woke. No thread, no polling loop: an
+/// idle group uses no CPU. Any tokio runtime with IO and time enabled, current-thread or
+/// multi-thread, as for [`AsyncSession`].
 ///
 /// # Cancellation
 ///
