@@ -58,7 +58,8 @@
 //! ([`Session::expect_before`], [`Group::expect_before`]) are checked on every expect.
 //!
 //! From async code, the `tokio` feature wraps a session in an `AsyncSession`: the same
-//! engine, its waits as futures on the runtime's fd readiness, cancellation-safe.
+//! engine, its waits as futures on the runtime's fd readiness, cancellation-safe; an
+//! `AsyncGroup` is the group in async form.
 //!
 //! Nothing in the crate starts a thread. A session is driven from one thread at a time
 //! (its calls take `&mut self`) and is `Send` when its transport is, which every
@@ -79,7 +80,7 @@
 //! | `repl/` | [`Repl`]: shells, Python or any REPL driven one command at a time, unique prompts, recovery after a timeout |
 //! | `interact/` | [`Session::interact`]: the user's terminal handed to the program, hooks, raw mode |
 //! | `screen/` | the virtual terminal of feature `screen`: `Screen`, screen expectations (`Session::expect_screen`), named keys, mouse, text and SVG pictures (docs/SCREEN.md) |
-//! | `async_session/` | `AsyncSession` (feature `tokio`): sessions driven from async code on the runtime's fd readiness, the engine's matcher underneath, and `expect_any` over many |
+//! | `async_session/` | `AsyncSession` (feature `tokio`): sessions driven from async code on the runtime's fd readiness, the engine's matcher underneath, `expect_any` over many, and `AsyncGroup` |
 //! | `group/` | [`Group`]: many sessions driven from one thread, one expect over all of them, [`GroupActions`] loops |
 //! | `logging/` | [`LogWriter`], [`AsciicastRecorder`], [`Recording`], [`Shared`]: transcripts' sinks |
 //! | `transport/` | [`Command`] and [`PtySession`], [`PipeSession`], [`StreamSession`], [`fork`]: each transport with its `impl Session` block; [`WithChild`] adds a [`Child`] to any of them |
@@ -145,7 +146,7 @@ pub mod tcl;
 mod transport;
 
 #[cfg(feature = "tokio")]
-pub use async_session::{AnyMatch, AsyncSession};
+pub use async_session::{AnyMatch, AsyncGroup, AsyncSession};
 pub use engine::actions::{Actions, Restart, Step};
 pub use engine::background::BackgroundList;
 pub use engine::buffer::BufferFull;

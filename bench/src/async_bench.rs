@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use ptychat::{AsyncSession, Command, Group, Pattern, Pty, PtySession};
+use ptychat::{AsyncGroup, AsyncSession, Command, Group, Pattern, Pty, PtySession};
 
 use crate::emit;
 use crate::session::Result;
@@ -38,6 +38,7 @@ struct Plan {
     reps: usize,
     sessions: usize,
     turns: usize,
+    rounds: usize,
 }
 
 /// Runs the benchmarks and prints their table.
@@ -48,26 +49,20 @@ pub fn run(quick: bool) -> Result<()> {
         reps: if quick { 3 } else { 5 },
         sessions: if quick { 200 } else { 1000 },
         turns: if quick { 200 } else { 600 },
+        rounds: if quick { 3 } else { 5 },
     };
     let rt = runtime()?;
-    let rows = [
-        round_trips(&rt, &plan)?,
-        throughput(&rt, &plan)?,
-        many_sessions(&rt, &plan)?,
-    ];
+    let rows = [round_trips(&rt, &plan)?, throughput(&rt, &plan)?];
+    let many = many_sessions(&rt, &plan)?;
     println!(
         "### Async sessions (current-thread tokio runtime) against the blocking API\n\n\
          Medians; ratios are time ratios (below 1× means async is faster).\n"
     );
-    println!("| benchmark | raw | blocking | async | async/blocking | async/raw |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| benchmark | blocking | async | async/blocking |");
+    println!("|---|---:|---:|---:|");
     for row in rows {
-        let raw = row.raw.map_or("n/a".to_string(), secs);
-        let vs_raw = row
-            .raw
-            .map_or("—".to_string(), |r| format!("{:.3}×", row.asynch / r));
         println!(
-            "| {} | {raw} | {} | {} | {:.3}× | {vs_raw} |",
+            "| {} | {} | {} | {:.3}× |",
             row.label,
             secs(row.blocking),
             secs(row.asynch),
@@ -75,25 +70,59 @@ pub fn run(quick: bool) -> Result<()> {
         );
     }
     println!(
+        "\n### {} sessions in one current-thread runtime against the blocking group and a raw loop\n\n\
+         Medians; ratios are time ratios (below 1× means `AsyncGroup` is faster).\n",
+        plan.sessions
+    );
+    println!(
+        "| benchmark | raw | Group | AsyncSession::expect_any | AsyncGroup | AsyncGroup/Group | AsyncGroup/raw |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for row in many {
+        println!(
+            "| {} | {} | {} | {} | {} | {:.3}× | {:.3}× |",
+            row.label,
+            secs(row.raw),
+            secs(row.group),
+            secs(row.any),
+            secs(row.agroup),
+            row.agroup / row.group,
+            row.agroup / row.raw
+        );
+    }
+    println!(
         "\nMethod:\n\
          - round trip: `cat` on a pty with echo off; send `ping-N\\n`, expect `ping-N\\r\\n`; {} trips each, in blocks of 100 taking turns.\n\
          - throughput: the `--emit` child on a pty, {} MiB, expect `{}`; {} runs each, taking turns.\n\
-         - many sessions: {} `cat`s on ptys (echo off); a turn sends a line to one of them (a different one each turn) and waits on all of them for it: \
-         raw is one `poll(2)` over every master fd and a read of the ready ones; blocking is `Group::expect_any`; async is `AsyncSession::expect_any` \
-         over all sessions. {} turns each, in blocks of 50 taking turns (the first turn of each block, which registers the fds, not counted).",
+         - many sessions: {} `cat`s on ptys (echo off), spawned once and moved between the implementations, which take turns block by block. \
+         raw is one `poll(2)` over every master fd, a read of the ready ones and a search of the new bytes; Group is the blocking `Group::expect_any`; \
+         AsyncSession::expect_any waits over a list of every session; AsyncGroup is `AsyncGroup::expect_any`.\n\
+         - one answers: a turn sends a line to one session (a different one each turn) and waits on all of them for it; {} turns each, in blocks of 50 \
+         (the first turn of each block, which registers the fds, not counted).\n\
+         - all answer: a line to every session, then one wait on all of them per answer until each has answered (raw: one loop until all have); \
+         {} rounds each, taking turns.",
         plan.trips,
         plan.mib,
         emit::MARKER,
         plan.reps,
         plan.sessions,
-        plan.turns
+        plan.turns,
+        plan.rounds,
     );
     Ok(())
 }
 
+/// A row of the many-sessions table: seconds for each implementation.
+struct ManyRow {
+    label: String,
+    raw: f64,
+    group: f64,
+    any: f64,
+    agroup: f64,
+}
+
 struct Row {
     label: String,
-    raw: Option<f64>,
     blocking: f64,
     asynch: f64,
 }
@@ -149,7 +178,6 @@ fn round_trips(rt: &tokio::runtime::Runtime, plan: &Plan) -> Result<Row> {
     blocking.wait()?;
     Ok(Row {
         label: "round trip via cat, median".into(),
-        raw: None,
         blocking: median(b),
         asynch: median(a),
     })
@@ -189,7 +217,6 @@ fn throughput(rt: &tokio::runtime::Runtime, plan: &Plan) -> Result<Row> {
     }
     Ok(Row {
         label: format!("throughput, exact, {} MiB", plan.mib),
-        raw: None,
         blocking: median(b),
         asynch: median(a),
     })
@@ -200,75 +227,287 @@ fn target(turn: usize, n: usize) -> usize {
     (turn * 7919) % n
 }
 
-fn many_sessions(rt: &tokio::runtime::Runtime, plan: &Plan) -> Result<Row> {
+fn many_sessions(rt: &tokio::runtime::Runtime, plan: &Plan) -> Result<Vec<ManyRow>> {
     let n = plan.sessions;
     eprintln!("  async: {n} sessions: spawning");
     let mut sessions: Vec<PtySession> = (0..n).map(|_| cat()).collect::<Result<_>>()?;
-    let (mut raw, mut blocking, mut asynch) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut raw, mut group, mut any, mut agroup) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut turn = 0;
     let block = 50;
-    eprintln!("  async: {n} sessions: measuring");
-    while blocking.len() < plan.turns {
-        // Raw: one poll over every master, reads of the ready ones.
-        let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); n];
-        for k in 0..=block {
-            let (line, back) = (format!("t-{turn}\n"), format!("t-{turn}\r\n"));
-            let who = target(turn, n);
-            turn += 1;
-            let start = Instant::now();
-            nix::unistd::write(sessions[who].transport().master(), line.as_bytes())?;
-            raw_wait(&sessions, &mut bufs, who, back.as_bytes())?;
-            if k > 0 {
-                raw.push(start.elapsed().as_secs_f64());
-            }
+    eprintln!("  async: {n} sessions: one answers");
+    while group.len() < plan.turns {
+        raw_turns(&mut sessions, block, &mut turn, &mut raw)?;
+        group_turns(&mut sessions, block, &mut turn, &mut group)?;
+        any_turns(rt, &mut sessions, block, &mut turn, &mut any)?;
+        agroup_turns(rt, &mut sessions, block, &mut turn, &mut agroup)?;
+    }
+    let one = ManyRow {
+        label: format!("{n} sessions, one answers, median per turn"),
+        raw: median(raw),
+        group: median(group),
+        any: median(any),
+        agroup: median(agroup),
+    };
+    eprintln!("  async: {n} sessions: all answer");
+    let (mut raw, mut group, mut any, mut agroup) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..plan.rounds {
+        raw.push(raw_all(&mut sessions, round)?);
+        group.push(group_all(&mut sessions, round)?);
+        any.push(any_all(rt, &mut sessions, round)?);
+        agroup.push(agroup_all(rt, &mut sessions, round)?);
+    }
+    let all = ManyRow {
+        label: format!("{n} sessions, all answer, median per round"),
+        raw: median(raw),
+        group: median(group),
+        any: median(any),
+        agroup: median(agroup),
+    };
+    eprintln!("  async: {n} sessions: done");
+    Ok(vec![one, all])
+}
+
+/// The line of turn `turn`, and what comes back.
+fn turn_line(turn: usize) -> (String, String) {
+    (format!("t-{turn}\n"), format!("t-{turn}\r\n"))
+}
+
+/// Raw: one poll over every master, reads of the ready ones.
+fn raw_turns(
+    sessions: &mut [PtySession],
+    block: usize,
+    turn: &mut usize,
+    out: &mut Vec<f64>,
+) -> Result<()> {
+    let n = sessions.len();
+    let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); n];
+    for k in 0..=block {
+        let (line, back) = turn_line(*turn);
+        let who = target(*turn, n);
+        *turn += 1;
+        let start = Instant::now();
+        nix::unistd::write(sessions[who].transport().master(), line.as_bytes())?;
+        raw_wait(sessions, &mut bufs, who, back.as_bytes())?;
+        if k > 0 {
+            out.push(start.elapsed().as_secs_f64());
         }
-        // Blocking: a group of all of them.
-        let mut group: Group<Pty> = Group::new();
-        group.set_timeout(Some(TIMEOUT));
-        let ids: Vec<_> = sessions.drain(..).map(|s| group.add(s)).collect();
+    }
+    Ok(())
+}
+
+/// Blocking: a group of all of them.
+fn group_turns(
+    sessions: &mut Vec<PtySession>,
+    block: usize,
+    turn: &mut usize,
+    out: &mut Vec<f64>,
+) -> Result<()> {
+    let n = sessions.len();
+    let mut group: Group<Pty> = Group::new();
+    group.set_timeout(Some(TIMEOUT));
+    let ids: Vec<_> = sessions.drain(..).map(|s| group.add(s)).collect();
+    for k in 0..=block {
+        let (line, back) = turn_line(*turn);
+        let who = target(*turn, n);
+        *turn += 1;
+        let start = Instant::now();
+        group[ids[who]].send(&line)?;
+        let hit = group.expect_any(back.as_str())?;
+        if k > 0 {
+            out.push(start.elapsed().as_secs_f64());
+        }
+        assert_eq!(hit.id(), ids[who]);
+    }
+    sessions.extend(ids.iter().map(|id| group.remove(*id).expect("a member")));
+    Ok(())
+}
+
+/// Async: `AsyncSession::expect_any` over all of them.
+fn any_turns(
+    rt: &tokio::runtime::Runtime,
+    sessions: &mut Vec<PtySession>,
+    block: usize,
+    turn: &mut usize,
+    out: &mut Vec<f64>,
+) -> Result<()> {
+    let n = sessions.len();
+    let mut asyncs: Vec<AsyncSession<Pty>> =
+        sessions.drain(..).map(PtySession::into_async).collect();
+    rt.block_on(async {
         for k in 0..=block {
-            let (line, back) = (format!("t-{turn}\n"), format!("t-{turn}\r\n"));
-            let who = target(turn, n);
-            turn += 1;
+            let (line, back) = turn_line(*turn);
+            let who = target(*turn, n);
+            *turn += 1;
             let start = Instant::now();
-            group[ids[who]].send(&line)?;
-            let hit = group.expect_any(back.as_str())?;
+            asyncs[who].send(&line).await?;
+            let mut all: Vec<&mut AsyncSession<Pty>> = asyncs.iter_mut().collect();
+            let hit =
+                AsyncSession::expect_any(&mut all, Pattern::exact(back), Some(TIMEOUT)).await?;
             if k > 0 {
-                blocking.push(start.elapsed().as_secs_f64());
+                out.push(start.elapsed().as_secs_f64());
+            }
+            assert_eq!(hit.session(), who);
+        }
+        Ok::<_, ptychat::Error>(())
+    })?;
+    sessions.extend(asyncs.into_iter().map(AsyncSession::into_inner));
+    Ok(())
+}
+
+/// Async: an `AsyncGroup` of all of them.
+fn agroup_turns(
+    rt: &tokio::runtime::Runtime,
+    sessions: &mut Vec<PtySession>,
+    block: usize,
+    turn: &mut usize,
+    out: &mut Vec<f64>,
+) -> Result<()> {
+    let n = sessions.len();
+    let mut group: AsyncGroup<Pty> = AsyncGroup::new();
+    group.set_timeout(Some(TIMEOUT));
+    let ids: Vec<_> = sessions.drain(..).map(|s| group.add(s)).collect();
+    rt.block_on(async {
+        for k in 0..=block {
+            let (line, back) = turn_line(*turn);
+            let who = target(*turn, n);
+            *turn += 1;
+            let start = Instant::now();
+            group[ids[who]].send(&line).await?;
+            let hit = group.expect_any(back.as_str()).await?;
+            if k > 0 {
+                out.push(start.elapsed().as_secs_f64());
             }
             assert_eq!(hit.id(), ids[who]);
         }
-        let mut asyncs: Vec<AsyncSession<Pty>> = ids
-            .iter()
-            .map(|id| group.remove(*id).expect("a member").into_async())
-            .collect();
-        // Async: a wait over all of them.
-        rt.block_on(async {
-            for k in 0..=block {
-                let (line, back) = (format!("t-{turn}\n"), format!("t-{turn}\r\n"));
-                let who = target(turn, n);
-                turn += 1;
-                let start = Instant::now();
-                asyncs[who].send(&line).await?;
-                let mut all: Vec<&mut AsyncSession<Pty>> = asyncs.iter_mut().collect();
-                let hit =
-                    AsyncSession::expect_any(&mut all, Pattern::exact(back), Some(TIMEOUT)).await?;
-                if k > 0 {
-                    asynch.push(start.elapsed().as_secs_f64());
-                }
-                assert_eq!(hit.session(), who);
-            }
-            Ok::<_, ptychat::Error>(())
-        })?;
-        sessions = asyncs.into_iter().map(AsyncSession::into_inner).collect();
+        Ok::<_, ptychat::Error>(())
+    })?;
+    sessions.extend(
+        ids.iter()
+            .map(|id| group.remove(*id).expect("a member").into_inner()),
+    );
+    Ok(())
+}
+
+/// The line every session gets in round `round` of "all answer", and what comes back.
+fn round_line(round: usize, implementation: &str) -> (String, String) {
+    (
+        format!("all-{implementation}-{round}\n"),
+        format!("all-{implementation}-{round}\r\n"),
+    )
+}
+
+/// Raw: a line to each, then a poll loop until each has answered.
+fn raw_all(sessions: &mut [PtySession], round: usize) -> Result<f64> {
+    let n = sessions.len();
+    let (line, back) = round_line(round, "raw");
+    let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); n];
+    let mut answered = vec![false; n];
+    let mut left = n;
+    let mut chunk = [0u8; 4096];
+    let start = Instant::now();
+    for s in sessions.iter() {
+        nix::unistd::write(s.transport().master(), line.as_bytes())?;
     }
-    eprintln!("  async: {n} sessions: done");
-    Ok(Row {
-        label: format!("{n} sessions, one answers, median"),
-        raw: Some(median(raw)),
-        blocking: median(blocking),
-        asynch: median(asynch),
-    })
+    while left > 0 {
+        let mut fds: Vec<PollFd<'_>> = sessions
+            .iter()
+            .map(|s| PollFd::new(s.transport().master(), PollFlags::POLLIN))
+            .collect();
+        poll(&mut fds, PollTimeout::from(30_000u16))?;
+        let ready: Vec<usize> = fds
+            .iter()
+            .enumerate()
+            .filter(|(_, fd)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(k, _)| k)
+            .collect();
+        drop(fds);
+        for k in ready {
+            let got = nix::unistd::read(sessions[k].transport().master(), &mut chunk)?;
+            bufs[k].extend_from_slice(&chunk[..got]);
+            if !answered[k] && memchr::memmem::find(&bufs[k], back.as_bytes()).is_some() {
+                answered[k] = true;
+                left -= 1;
+            }
+        }
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Blocking: a line to each, then `Group::expect_any` once per session.
+fn group_all(sessions: &mut Vec<PtySession>, round: usize) -> Result<f64> {
+    let (line, back) = round_line(round, "group");
+    let mut group: Group<Pty> = Group::new();
+    group.set_timeout(Some(TIMEOUT));
+    let ids: Vec<_> = sessions.drain(..).map(|s| group.add(s)).collect();
+    let mut seen = std::collections::HashSet::new();
+    let start = Instant::now();
+    for &id in &ids {
+        group[id].send(&line)?;
+    }
+    for _ in 0..ids.len() {
+        let hit = group.expect_any(back.as_str())?;
+        assert!(seen.insert(hit.id()));
+    }
+    let took = start.elapsed().as_secs_f64();
+    sessions.extend(ids.iter().map(|id| group.remove(*id).expect("a member")));
+    Ok(took)
+}
+
+/// Async: a line to each, then `AsyncSession::expect_any` over all once per session.
+fn any_all(
+    rt: &tokio::runtime::Runtime,
+    sessions: &mut Vec<PtySession>,
+    round: usize,
+) -> Result<f64> {
+    let (line, back) = round_line(round, "any");
+    let mut asyncs: Vec<AsyncSession<Pty>> =
+        sessions.drain(..).map(PtySession::into_async).collect();
+    let took = rt.block_on(async {
+        let mut seen = std::collections::HashSet::new();
+        let start = Instant::now();
+        for s in asyncs.iter_mut() {
+            s.send(&line).await?;
+        }
+        for _ in 0..asyncs.len() {
+            let mut all: Vec<&mut AsyncSession<Pty>> = asyncs.iter_mut().collect();
+            let hit = AsyncSession::expect_any(&mut all, back.as_str(), Some(TIMEOUT)).await?;
+            assert!(seen.insert(hit.session()));
+        }
+        Ok::<_, ptychat::Error>(start.elapsed().as_secs_f64())
+    })?;
+    sessions.extend(asyncs.into_iter().map(AsyncSession::into_inner));
+    Ok(took)
+}
+
+/// Async: a line to each, then `AsyncGroup::expect_any` once per session.
+fn agroup_all(
+    rt: &tokio::runtime::Runtime,
+    sessions: &mut Vec<PtySession>,
+    round: usize,
+) -> Result<f64> {
+    let (line, back) = round_line(round, "agroup");
+    let mut group: AsyncGroup<Pty> = AsyncGroup::new();
+    group.set_timeout(Some(TIMEOUT));
+    let ids: Vec<_> = sessions.drain(..).map(|s| group.add(s)).collect();
+    let took = rt.block_on(async {
+        let mut seen = std::collections::HashSet::new();
+        let start = Instant::now();
+        for &id in &ids {
+            group[id].send(&line).await?;
+        }
+        for _ in 0..ids.len() {
+            let hit = group.expect_any(back.as_str()).await?;
+            assert!(seen.insert(hit.id()));
+        }
+        Ok::<_, ptychat::Error>(start.elapsed().as_secs_f64())
+    })?;
+    sessions.extend(
+        ids.iter()
+            .map(|id| group.remove(*id).expect("a member").into_inner()),
+    );
+    Ok(took)
 }
 
 /// Polls every master until session `who` has sent `back`.

@@ -49,6 +49,34 @@ impl Registrations {
         Ok(())
     }
 
+    /// Polls the fds `raws` for reading, each pending one to wake `cx` when it becomes
+    /// ready: ready if any is (its readiness cleared: the caller must read it until it
+    /// would block) or is not registered (the caller registers it, and reads). Every fd is
+    /// polled, ready or not, so that each pending one holds the waker.
+    pub(crate) fn poll_read_any(
+        &self,
+        raws: impl IntoIterator<Item = RawFd>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut any = false;
+        for raw in raws {
+            let Some(io) = self.fds.iter().find(|r| r.fd() == raw) else {
+                any = true;
+                continue;
+            };
+            match io.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => any = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+        }
+        if any {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
     fn get(&self, raw: RawFd) -> &Registered {
         self.fds
             .iter()

@@ -640,7 +640,8 @@ impl<T: Transport> Session<T> {
         own: Cow<'a, [Pattern]>,
         after: &[&[Pattern]],
     ) -> Combined<'a> {
-        if self.background.is_empty() && before.is_empty() && after.is_empty() {
+        let empty = |lists: &[&[Pattern]]| lists.iter().all(|list| list.is_empty());
+        if self.background.is_empty() && empty(before) && empty(after) {
             return Combined::new(&[], own, &[]);
         }
         let mut befores: Vec<&[Pattern]> = vec![&self.background.before];

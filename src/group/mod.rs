@@ -17,7 +17,8 @@
 //! Imports run downward: `group` uses `engine`, `deadline` and `error`.
 
 mod actions;
-mod watch;
+pub(crate) mod members;
+pub(crate) mod watch;
 
 use std::ops::{Deref, Index, IndexMut};
 use std::time::{Duration, Instant};
@@ -30,13 +31,22 @@ use crate::engine::transport::Transport;
 use crate::error::{Error, Result};
 
 pub use actions::{GroupActions, Target};
+use members::Members;
 
-/// A session's place in a [`Group`]. An id is never reused for another session of the
-/// same group: once its session is removed, the id finds nothing.
+/// A session's place in a [`Group`] (or an `AsyncGroup`, feature `tokio`). An id is never
+/// reused for another session of the same group: once its session is removed, the id
+/// finds nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId {
     index: u32,
     generation: u32,
+}
+
+impl SessionId {
+    /// The slot of the session in its group (reused after a removal).
+    pub(crate) fn slot(self) -> usize {
+        self.index as usize
+    }
 }
 
 /// Sessions driven together: one call waits on all of them (or on those it names), each
@@ -67,33 +77,19 @@ pub struct SessionId {
 /// # Ok::<(), ptychat::Error>(())
 /// ```
 pub struct Group<T: Transport = Box<dyn Transport + Send>> {
-    slots: Vec<Slot<T>>,
-    free: Vec<u32>,
-    len: usize,
-    before: Vec<Pattern>,
-    after: Vec<Pattern>,
+    pub(crate) members: Members<Session<T>>,
+    pub(crate) before: Vec<Pattern>,
+    pub(crate) after: Vec<Pattern>,
     timeout: Option<Duration>,
     /// Bumped whenever membership or background patterns change, so a loop running
     /// over the group knows to look again.
     changes: u64,
 }
 
-struct Slot<T: Transport> {
-    generation: u32,
-    member: Option<Member<T>>,
-}
-
-struct Member<T: Transport> {
-    name: String,
-    session: Session<T>,
-}
-
 impl<T: Transport> Default for Group<T> {
     fn default() -> Self {
         Group {
-            slots: Vec::new(),
-            free: Vec::new(),
-            len: 0,
+            members: Members::default(),
             before: Vec::new(),
             after: Vec::new(),
             timeout: Some(DEFAULT_TIMEOUT),
@@ -129,116 +125,60 @@ impl<T: Transport> Group<T> {
     }
 
     fn insert(&mut self, name: Option<String>, session: Session<T>) -> SessionId {
-        let index = match self.free.pop() {
-            Some(index) => index,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    member: None,
-                });
-                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 sessions")
-            }
-        };
-        let slot = &mut self.slots[index as usize];
-        let name = name.unwrap_or_else(|| format!("session-{index}"));
-        slot.member = Some(Member { name, session });
-        self.len += 1;
         self.changes += 1;
-        SessionId {
-            index,
-            generation: slot.generation,
-        }
+        self.members.insert(name, session)
     }
 
     /// Takes a session out of the group (its id then finds nothing).
     pub fn remove(&mut self, id: SessionId) -> Option<Session<T>> {
-        let slot = self.slots.get_mut(id.index as usize)?;
-        if slot.generation != id.generation {
-            return None;
-        }
-        let member = slot.member.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(id.index);
-        self.len -= 1;
+        let session = self.members.remove(id)?;
         self.changes += 1;
-        Some(member.session)
-    }
-
-    fn member(&self, id: SessionId) -> Option<&Member<T>> {
-        let slot = self.slots.get(id.index as usize)?;
-        (slot.generation == id.generation)
-            .then_some(slot.member.as_ref())
-            .flatten()
-    }
-
-    fn member_mut(&mut self, id: SessionId) -> Option<&mut Member<T>> {
-        let slot = self.slots.get_mut(id.index as usize)?;
-        (slot.generation == id.generation)
-            .then_some(slot.member.as_mut())
-            .flatten()
+        Some(session)
     }
 
     /// The session with this id, if it is in the group.
     pub fn get(&self, id: SessionId) -> Option<&Session<T>> {
-        self.member(id).map(|m| &m.session)
+        self.members.get(id)
     }
 
     /// The session with this id, mutably, if it is in the group.
     pub fn get_mut(&mut self, id: SessionId) -> Option<&mut Session<T>> {
-        self.member_mut(id).map(|m| &mut m.session)
+        self.members.get_mut(id)
     }
 
     /// The session's name, if it is in the group.
     pub fn name(&self, id: SessionId) -> Option<&str> {
-        self.member(id).map(|m| m.name.as_str())
+        self.members.name(id)
     }
 
     fn name_of(&self, id: SessionId) -> &str {
-        self.name(id).unwrap_or("(removed)")
+        self.members.name_of(id)
     }
 
     /// The ids of the sessions, in the order they were added (a removed session's place
     /// is reused).
     pub fn ids(&self) -> Vec<SessionId> {
-        self.iter().map(|(id, _)| id).collect()
+        self.members.ids()
     }
 
     /// The sessions with their ids.
     pub fn iter(&self) -> impl Iterator<Item = (SessionId, &Session<T>)> {
-        self.slots.iter().enumerate().filter_map(|(index, slot)| {
-            let member = slot.member.as_ref()?;
-            let id = SessionId {
-                index: index as u32,
-                generation: slot.generation,
-            };
-            Some((id, &member.session))
-        })
+        self.members.iter()
     }
 
     /// The sessions with their ids, mutably.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (SessionId, &mut Session<T>)> {
-        self.slots
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(index, slot)| {
-                let generation = slot.generation;
-                let member = slot.member.as_mut()?;
-                let id = SessionId {
-                    index: index as u32,
-                    generation,
-                };
-                Some((id, &mut member.session))
-            })
+        self.members.iter_mut()
     }
 
     /// How many sessions the group has.
     pub fn len(&self) -> usize {
-        self.len
+        self.members.len()
     }
 
     /// True when the group has no session.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.members.len() == 0
     }
 
     /// The default deadline of the group's calls; `None` waits forever.
@@ -315,13 +255,19 @@ impl<T: Transport> Group<T> {
     /// as [`expect`](Group::expect) does; sessions are checked in the order of
     /// [`ids`](Group::ids).
     pub fn expect_any<'a>(&mut self, patterns: impl Into<Patterns<'a>>) -> Result<GroupMatch> {
-        let patterns = patterns.into();
-        let waits: Vec<(SessionId, Patterns<'_>)> = self
-            .ids()
-            .into_iter()
-            .map(|id| (id, patterns.clone()))
-            .collect();
-        self.expect(waits)
+        let patterns = patterns.into().0.into_owned();
+        if patterns.is_empty() {
+            return Err(Error::InvalidArgument(
+                "expect_any has no pattern to wait for".into(),
+            ));
+        }
+        // One branch for all: every session borrows its patterns.
+        let branches = [watch::Branch {
+            target: Target::All,
+            patterns,
+        }];
+        let mut deadline = Deadline::after(self.timeout);
+        watch::next(self, &branches, &mut deadline)
     }
 
     fn expect_with<'a, P: Into<Patterns<'a>>>(
@@ -334,9 +280,9 @@ impl<T: Transport> Group<T> {
             .map(|(id, p)| (id, p.into().0.into_owned()))
             .collect();
         // Which slots are named already (members have distinct slots).
-        let mut named = vec![false; self.slots.len()];
+        let mut named = vec![false; self.members.slots()];
         for (id, patterns) in &waits {
-            if self.member(*id).is_none() {
+            if self.members.get(*id).is_none() {
                 return Err(Error::InvalidArgument(format!(
                     "no session {id:?} in this group (removed?)"
                 )));
@@ -390,13 +336,25 @@ impl<T: Transport> IndexMut<SessionId> for Group<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupMatch {
     id: SessionId,
+    wait: usize,
     found: Match,
 }
 
 impl GroupMatch {
+    pub(crate) fn new(id: SessionId, wait: usize, found: Match) -> Self {
+        GroupMatch { id, wait, found }
+    }
+
     /// The session that matched.
     pub fn id(&self) -> SessionId {
         self.id
+    }
+
+    /// The place, in the call's list of waits (session or target, and patterns), of the
+    /// wait whose pattern matched; [`index`](Match::index) is the pattern's place in that
+    /// wait's list. Background patterns end a call with an error, not a match.
+    pub fn wait(&self) -> usize {
+        self.wait
     }
 
     /// The match itself.

@@ -21,10 +21,11 @@ use crate::engine::matched::Match;
 use crate::engine::matcher::MatchSet;
 use crate::engine::output::Stream;
 use crate::engine::pattern::{Kind, Pattern, describe};
-use crate::engine::session::{Ended, WatchState};
+use crate::engine::session::{Ended, Session, WatchState};
 use crate::engine::transport::Transport;
 use crate::error::{Context, Error, Result};
 use crate::escape::escape_tail;
+use crate::group::members::{Member, Members};
 use crate::group::{Group, GroupMatch, SessionId, Target};
 
 /// Patterns for the sessions `target` names.
@@ -57,26 +58,59 @@ pub(crate) fn next<T: Transport>(
         branches,
         deadline,
         (None, Restart::Never),
-        |_, hit| {
-            Ok(Step::Done(GroupMatch {
-                id: hit.id,
-                found: hit.found,
-            }))
-        },
+        |_, hit| Ok(Step::Done(GroupMatch::new(hit.id, hit.branch, hit.found))),
     )
 }
 
 /// One session's part in the wait: its id, its list (background patterns around the
-/// branches that name it) and, for each own pattern, its branch and index there.
-struct Plan {
-    id: SessionId,
-    combined: Combined<'static>,
-    own: Vec<(usize, usize)>,
+/// patterns of the branches that name it) and, for each own pattern, its branch and index
+/// there.
+pub(crate) struct Plan<'b> {
+    pub(crate) id: SessionId,
+    pub(crate) combined: Combined<'b>,
+    own: Own,
     has_timeout: bool,
 }
 
+/// Which branches a session's own patterns come from, in order.
+enum Own {
+    /// All the patterns of one branch (the usual case: no list to allocate).
+    Branch(usize),
+    /// For each own pattern, its branch and its index there.
+    Patterns(Vec<(usize, usize)>),
+}
+
+impl Own {
+    /// The branch and the index there of own pattern `index`.
+    fn get(&self, index: usize) -> (usize, usize) {
+        match self {
+            Own::Branch(b) => (*b, index),
+            Own::Patterns(list) => list[index],
+        }
+    }
+
+    /// The last branch named.
+    fn last(&self) -> Option<usize> {
+        match self {
+            Own::Branch(b) => Some(*b),
+            Own::Patterns(list) => list.last().map(|&(b, _)| b),
+        }
+    }
+
+    /// Adds the patterns of branch `b` after those there are.
+    fn add(&mut self, b: usize, branches: &[Branch]) {
+        let patterns = |b: usize| (0..branches[b].patterns.len()).map(move |i| (b, i));
+        match self {
+            Own::Branch(first) => {
+                *self = Own::Patterns(patterns(*first).chain(patterns(b)).collect())
+            }
+            Own::Patterns(list) => list.extend(patterns(b)),
+        }
+    }
+}
+
 /// Where a watched session stands.
-struct Progress {
+pub(crate) struct Progress {
     /// As it was when last checked (`None`: check it).
     seen: Option<WatchState>,
     /// Where the last match of this wait left its buffer.
@@ -84,7 +118,103 @@ struct Progress {
     /// How many bytes its full buffer had dropped when the wait began.
     discarded: u64,
     /// Its output ended and its `eof` action continued: no longer watched.
-    finished: bool,
+    pub(crate) finished: bool,
+}
+
+impl Progress {
+    /// A session's progress as its part in a wait begins.
+    pub(crate) fn start<T: Transport>(session: &Session<T>) -> Self {
+        Progress {
+            seen: None,
+            consumed: session.watch_state().consumed,
+            discarded: session.discarded(),
+            finished: false,
+        }
+    }
+}
+
+/// Checks a watched session against its scanners `set`, unless it is as it was when last
+/// checked: how its part of the wait ends, if it ends now (a match of one of its patterns
+/// or the error for its end of output, full buffer or background match). The deadline is
+/// not checked here (see [`at_deadline`]).
+pub(crate) fn check<T: Transport>(
+    session: &mut Session<T>,
+    plan: &Plan<'_>,
+    set: &mut MatchSet<'_>,
+    progress: &mut Progress,
+    deadline: &Deadline,
+) -> Option<Result<Match>> {
+    let state = session.watch_state();
+    if progress.seen == Some(state) {
+        return None;
+    }
+    if state.consumed != progress.consumed {
+        // Something else took bytes out of the buffer.
+        set.restart(session.main_base());
+    }
+    let never = Deadline::after(None);
+    let ended = session.check(Stream::Main, set, &never);
+    let after = session.watch_state();
+    progress.consumed = after.consumed;
+    progress.seen = Some(after);
+    let ended = ended?;
+    Some(session.ended(
+        Stream::Main,
+        &plan.combined,
+        set,
+        deadline,
+        progress.discarded,
+        ended,
+    ))
+}
+
+/// A session's part of the wait ended with `found`: which branch and which of its patterns
+/// matched (the match's index becomes the pattern's index in its branch). Its progress is
+/// marked to be checked again, since more matches may be buffered.
+pub(crate) fn hit<T: Transport>(
+    session: &Session<T>,
+    plan: &Plan<'_>,
+    progress: &mut Progress,
+    found: Match,
+) -> Hit {
+    let (branch, index) = plan.own.get(found.index());
+    progress.consumed = session.watch_state().consumed;
+    progress.seen = None;
+    Hit {
+        id: plan.id,
+        branch,
+        found: found.with_index(index),
+    }
+}
+
+/// At the deadline: the first watched session with a `timeout` pattern matches it (its
+/// place in `plans`, and how its part ended), or the group timeout error.
+pub(crate) fn at_deadline<T: Transport, M: Member<T>>(
+    members: &mut Members<M>,
+    plans: &[Plan<'_>],
+    sets: &[MatchSet<'_>],
+    progress: &[Progress],
+    deadline: &Deadline,
+) -> std::result::Result<(usize, Result<Match>), Error> {
+    let first_with_timeout = plans
+        .iter()
+        .enumerate()
+        .find(|(k, plan)| plan.has_timeout && !progress[*k].finished);
+    match first_with_timeout {
+        Some((k, plan)) => {
+            let session = members.get_mut(plan.id).expect("a member").session_mut();
+            let result = session.ended(
+                Stream::Main,
+                &plan.combined,
+                &sets[k],
+                deadline,
+                progress[k].discarded,
+                Ended::DeadlinePassed,
+            );
+            Ok((k, result))
+        }
+        None => Err(group_timeout(members, plans, progress, deadline)),
+    }
 }
 
 /// Runs the wait: every match goes to `on_hit`, which continues or finishes. `deadline`
@@ -99,7 +229,12 @@ pub(crate) fn drive<T: Transport, V>(
     let mut finished: Vec<SessionId> = Vec::new();
     'plan: loop {
         let changes = group.changes;
-        let plans = plan(group, branches, &finished);
+        let plans = plan(
+            &group.members,
+            (&group.before, &group.after),
+            branches,
+            &finished,
+        );
         let mut sets: Vec<MatchSet<'_>> = Vec::with_capacity(plans.len());
         let mut progress: Vec<Progress> = Vec::with_capacity(plans.len());
         for plan in &plans {
@@ -107,15 +242,10 @@ pub(crate) fn drive<T: Transport, V>(
                 .get_mut(plan.id)
                 .expect("planned sessions are members");
             sets.push(session.start_expect(Stream::Main, &plan.combined, deadline));
-            progress.push(Progress {
-                seen: None,
-                consumed: session.watch_state().consumed,
-                discarded: session.discarded(),
-                finished: false,
-            });
+            progress.push(Progress::start(session));
         }
         loop {
-            if plans.iter().zip(&progress).all(|(_, p)| p.finished) {
+            if progress.iter().all(|p| p.finished) {
                 return Err(Error::InvalidArgument(
                     "no session left to wait on: every session named has ended or left the \
                      group"
@@ -124,7 +254,7 @@ pub(crate) fn drive<T: Transport, V>(
             }
             // Check the sessions that changed, in order; the first that ends its expect
             // wins this turn.
-            let mut hit = None;
+            let mut ended = None;
             for (k, plan) in plans.iter().enumerate() {
                 if progress[k].finished {
                     continue;
@@ -132,68 +262,28 @@ pub(crate) fn drive<T: Transport, V>(
                 let session = group
                     .get_mut(plan.id)
                     .expect("planned sessions are members");
-                let state = session.watch_state();
-                if progress[k].seen == Some(state) {
-                    continue;
-                }
-                if state.consumed != progress[k].consumed {
-                    // Something else took bytes out of the buffer.
-                    sets[k].restart(session.main_base());
-                }
-                let never = Deadline::after(None);
-                let ended = session.check(Stream::Main, &mut sets[k], &never);
-                let after = session.watch_state();
-                progress[k].consumed = after.consumed;
-                progress[k].seen = Some(after);
-                if let Some(ended) = ended {
-                    let result = session.ended(
-                        Stream::Main,
-                        &plan.combined,
-                        &sets[k],
-                        deadline,
-                        progress[k].discarded,
-                        ended,
-                    );
-                    hit = Some((k, result));
+                if let Some(result) = check(session, plan, &mut sets[k], &mut progress[k], deadline)
+                {
+                    ended = Some((k, result));
                     break;
                 }
             }
-            if hit.is_none() && deadline.has_passed() {
-                let first_with_timeout = plans
-                    .iter()
-                    .enumerate()
-                    .find(|(k, plan)| plan.has_timeout && !progress[*k].finished);
-                match first_with_timeout {
-                    Some((k, plan)) => {
-                        let session = group.get_mut(plan.id).expect("a member");
-                        let result = session.ended(
-                            Stream::Main,
-                            &plan.combined,
-                            &sets[k],
-                            deadline,
-                            progress[k].discarded,
-                            Ended::DeadlinePassed,
-                        );
-                        hit = Some((k, result));
-                    }
-                    None => return Err(group_timeout(group, &plans, &progress, deadline)),
-                }
+            if ended.is_none() && deadline.has_passed() {
+                ended = Some(at_deadline(
+                    &mut group.members,
+                    &plans,
+                    &sets,
+                    &progress,
+                    deadline,
+                )?);
             }
-            if let Some((k, result)) = hit {
+            if let Some((k, result)) = ended {
                 let plan = &plans[k];
-                let found = result.map_err(|error| in_session(group, plan.id, error))?;
+                let found = result.map_err(|error| in_session(&group.members, plan.id, error))?;
                 let at_eof = found.is_eof();
                 let at_timeout = found.is_timeout();
-                let (branch, index) = plan.own[found.index()];
-                let session = group.get_mut(plan.id).expect("a member");
-                progress[k].consumed = session.watch_state().consumed;
-                // Look at it again: more matches may be buffered.
-                progress[k].seen = None;
-                let hit = Hit {
-                    id: plan.id,
-                    branch,
-                    found: found.with_index(index),
-                };
+                let session = group.get(plan.id).expect("a member");
+                let hit = hit(session, plan, &mut progress[k], found);
                 match on_hit(group, hit)? {
                     Step::Done(value) => return Ok(value),
                     Step::Continue => {
@@ -222,48 +312,58 @@ pub(crate) fn drive<T: Transport, V>(
 
 /// Each member's part in the wait, minus those already finished. Members come in the
 /// order the branches name them: a branch for one session or a list names them in its
-/// order, `Target::All` in the group's.
+/// order, `Target::All` in the group's. `background` is the group's (before, after)
+/// patterns.
 ///
 /// One pass over what the branches name, so that a wait on many sessions, each with a
 /// branch of its own (as [`Group::expect`] makes them), costs the number of sessions, not
-/// its square.
-fn plan<T: Transport>(group: &Group<T>, branches: &[Branch], finished: &[SessionId]) -> Vec<Plan> {
+/// its square. A session named by one branch borrows its patterns (unless background
+/// patterns make a list of their own).
+pub(crate) fn plan<'b, T: Transport, M: Member<T>>(
+    members: &Members<M>,
+    (before, after): (&[Pattern], &[Pattern]),
+    branches: &'b [Branch],
+    finished: &[SessionId],
+) -> Vec<Plan<'b>> {
     let finished: HashSet<SessionId> = finished.iter().copied().collect();
     let mut all: Option<Vec<SessionId>> = None;
-    // Members in order, each with its own patterns as (branch, index there); `place`
+    // Members in order, each with where its own patterns come from; `place`
     // finds a member's entry by its slot (members have distinct slots).
-    let mut order: Vec<(SessionId, Vec<(usize, usize)>)> = Vec::new();
-    let mut place: Vec<Option<usize>> = vec![None; group.slots.len()];
+    let mut order: Vec<(SessionId, Own)> = Vec::new();
+    let mut place: Vec<Option<usize>> = vec![None; members.slots()];
     for (b, branch) in branches.iter().enumerate() {
         let ids: &[SessionId] = match &branch.target {
-            Target::All => all.get_or_insert_with(|| group.ids()),
+            Target::All => all.get_or_insert_with(|| members.ids()),
             Target::Session(id) => std::slice::from_ref(id),
             Target::Sessions(ids) => ids,
         };
         for &id in ids {
-            if group.get(id).is_none() || finished.contains(&id) {
+            if members.get(id).is_none() || finished.contains(&id) {
                 continue;
             }
-            let k = *place[id.index as usize].get_or_insert_with(|| {
-                order.push((id, Vec::new()));
-                order.len() - 1
-            });
-            let own = &mut order[k].1;
-            // A list may name a session twice: its patterns still count once.
-            if own.last().is_some_and(|&(last, _)| last == b) {
-                continue;
+            match place[id.slot()] {
+                None => {
+                    place[id.slot()] = Some(order.len());
+                    order.push((id, Own::Branch(b)));
+                }
+                // A list may name a session twice: its patterns still count once.
+                Some(k) if order[k].1.last() == Some(b) => {}
+                Some(k) => order[k].1.add(b, branches),
             }
-            own.extend((0..branch.patterns.len()).map(|i| (b, i)));
         }
     }
     let mut plans = Vec::with_capacity(order.len());
     for (id, own) in order {
-        let session = group.get(id).expect("a member");
-        let patterns: Vec<Pattern> = own
-            .iter()
-            .map(|&(b, i)| branches[b].patterns[i].clone())
-            .collect();
-        let combined = session.combined(&[&group.before], Cow::Owned(patterns), &[&group.after]);
+        let session = members.get(id).expect("a member").session();
+        let patterns: Cow<'b, [Pattern]> = match &own {
+            Own::Branch(b) => Cow::Borrowed(&branches[*b].patterns),
+            Own::Patterns(list) => Cow::Owned(
+                list.iter()
+                    .map(|&(b, i)| branches[b].patterns[i].clone())
+                    .collect(),
+            ),
+        };
+        let combined = session.combined(&[before], patterns, &[after]);
         let has_timeout = combined
             .patterns
             .iter()
@@ -282,7 +382,7 @@ fn plan<T: Transport>(group: &Group<T>, branches: &[Branch], finished: &[Session
 /// what the ready ones have. True if output arrived.
 fn wait_and_read<T: Transport>(
     group: &mut Group<T>,
-    plans: &[Plan],
+    plans: &[Plan<'_>],
     progress: &[Progress],
     deadline: &Deadline,
 ) -> Result<bool> {
@@ -320,27 +420,28 @@ fn wait_and_read<T: Transport>(
         let session = group.get_mut(id).expect("a member");
         match session.read_ready() {
             Ok(n) => got_data |= n > 0,
-            Err(error) => return Err(in_session(group, id, error)),
+            Err(error) => return Err(in_session(&group.members, id, error)),
         }
     }
     Ok(got_data)
 }
 
-fn in_session<T: Transport>(group: &Group<T>, id: SessionId, error: Error) -> Error {
+/// `error` of the session `id`, in a group call: [`Error::InSession`] with its name.
+pub(crate) fn in_session<M>(members: &Members<M>, id: SessionId, error: Error) -> Error {
     Error::InSession {
-        session: group.name_of(id).to_owned(),
+        session: members.name_of(id).to_owned(),
         source: Box::new(error),
     }
 }
 
 /// The error for a group wait whose deadline passed: each session's patterns and tail.
-fn group_timeout<T: Transport>(
-    group: &Group<T>,
-    plans: &[Plan],
+fn group_timeout<T: Transport, M: Member<T>>(
+    members: &Members<M>,
+    plans: &[Plan<'_>],
     progress: &[Progress],
     deadline: &Deadline,
 ) -> Error {
-    let waiting: Vec<&Plan> = plans
+    let waiting: Vec<&Plan<'_>> = plans
         .iter()
         .zip(progress)
         .filter(|(_, p)| !p.finished)
@@ -351,11 +452,11 @@ fn group_timeout<T: Transport>(
     let mut parts: Vec<String> = waiting[..shown]
         .iter()
         .map(|plan| {
-            let session = group.get(plan.id).expect("a member");
+            let session = members.get(plan.id).expect("a member").session();
             let buffer = session.buffer();
             format!(
                 "`{}` for {} ({} unmatched bytes, ending with: \"{}\")",
-                group.name_of(plan.id),
+                members.name_of(plan.id),
                 describe(&plan.combined.patterns),
                 buffer.len(),
                 escape_tail(buffer, tail)
