@@ -197,3 +197,81 @@ fn wait_until_reading_fails_at_the_end_of_output() {
     assert!(err.is_eof(), "{err}");
     assert!(contains(err.to_string().as_bytes(), b"bye"), "{err}");
 }
+
+/// Runs a script; returns its exit code (or error text) and what it printed.
+fn run_script(source: &str) -> (Result<i32, String>, String) {
+    use ptychat::script::{RunOptions, Script};
+    let script = Script::parse("typing.ptychat", source).unwrap_or_else(|e| panic!("{e}"));
+    let out = ptychat::Shared::new(Vec::new());
+    let result = script
+        .run_with(&[], &RunOptions::default(), out.clone(), std::io::sink())
+        .map_err(|e| e.to_string());
+    let printed = String::from_utf8_lossy(&out.lock()).into_owned();
+    (result, printed)
+}
+
+#[test]
+fn script_send_slow_human_and_wait_reading() {
+    let (result, printed) = run_script(
+        r#"
+set echo off
+set send_slow 2 0.001
+set send_human "0.001 0.003 1 0 0.005 9"
+spawn python3 -c "import termios, time; time.sleep(0.2); termios.tcflush(0, termios.TCIFLUSH); print('a', input()); print('b', input()); print('c', input())"
+wait_reading -t 30
+sendline -s "slow text"
+expect "a slow text"
+wait_reading
+send -h "human, text\r"
+expect "b human, text"
+wait_reading
+sendline -h
+expect /c \r\n/
+print "done"
+wait
+"#,
+    );
+    assert_eq!(result, Ok(0), "{printed}");
+    assert_eq!(printed, "done\n");
+}
+
+#[test]
+fn script_typing_mistakes_are_found_before_running() {
+    use ptychat::script::Script;
+    for (source, expected) in [
+        (
+            "set send_slow 0 1\n",
+            "set send_slow: expected a positive number",
+        ),
+        (
+            "set send_human 1 2 3\n",
+            "set send_human: expected five values",
+        ),
+        (
+            "set send_human .1 .3 0 .05 2\n",
+            "variability must be a positive",
+        ),
+        ("spawn cat\nsend -s\n", "usage: send [-i NAME] [-s|-h]"),
+        ("spawn cat\nwait_reading 5\n", "usage: wait_reading"),
+        (
+            "spawn cat\nwait_reading -t soon\n",
+            "wait_reading: expected seconds",
+        ),
+    ] {
+        let err = Script::parse("t", source).unwrap_err().to_string();
+        assert!(err.contains(expected), "{source:?}: {err}");
+    }
+    // A quoted "-s" is text.
+    let (result, printed) = run_script(
+        "set echo off\nspawn cat\nsend \"-s\\r\"\nexpect \"-s\\r\\n\"\nprint ok\nclose\n",
+    );
+    assert_eq!(result, Ok(0), "{printed}");
+}
+
+#[test]
+fn script_wait_reading_times_out_with_what_runs() {
+    let (result, _) = run_script("spawn sleep 1000\nwait_reading -t 0.3\n");
+    let err = result.unwrap_err();
+    assert!(err.contains("the program to read its terminal"), "{err}");
+    assert!(err.contains("sleep"), "{err}");
+}

@@ -15,7 +15,7 @@ use crate::{
 
 use super::lex::{Part, Word};
 use super::logs::{ScriptLogs, ScriptWriter, Sink, Slot};
-use super::parse::{Expect, MAIN, Op, PatternSpec, Program, Setting, Stmt, valid_env_name};
+use super::parse::{Expect, MAIN, Op, PatternSpec, Program, Setting, Stmt, Typing, valid_env_name};
 use super::value::{self, ExitExpectation};
 use super::{RunOptions, ScriptError};
 
@@ -76,6 +76,9 @@ struct Settings {
     env: Vec<(OsString, OsString)>,
     dir: Option<OsString>,
     line_ending: Option<Vec<u8>>,
+    /// `set send_slow`, `set send_human`.
+    slow: crate::SlowTyping,
+    human: crate::HumanTyping,
 }
 
 /// A program the script spawned, by name.
@@ -143,6 +146,8 @@ impl<'a> Runner<'a> {
                 env: Vec::new(),
                 dir: None,
                 line_ending: None,
+                slow: crate::SlowTyping::default(),
+                human: crate::HumanTyping::default(),
             },
             group: Group::new(),
             programs: HashMap::new(),
@@ -320,6 +325,36 @@ impl<'a> Runner<'a> {
             Op::SendControl(program, key) => {
                 let key = value::control_key(&self.eval(key)?)?;
                 self.with_session(program, |s| s.send_control(key))?;
+            }
+            Op::SendTyped {
+                program,
+                typing,
+                text,
+                line,
+            } => {
+                let mut text = match text {
+                    Some(text) => self.eval(text)?,
+                    None => Vec::new(),
+                };
+                let (slow, human) = (self.settings.slow, self.settings.human);
+                self.with_session(program, |s| {
+                    if *line {
+                        text.extend_from_slice(s.line_ending());
+                    }
+                    match typing {
+                        Typing::Slow => s.send_slow(text, slow),
+                        Typing::Human => s.send_human(text, human),
+                    }
+                })?;
+            }
+            Op::WaitReading(program, seconds) => {
+                let timeout = match seconds {
+                    Some(seconds) => Some(value::seconds(&self.eval(seconds)?)?),
+                    None => None,
+                };
+                self.with_session(program, |s| {
+                    s.wait_until_reading(timeout.unwrap_or_else(|| s.timeout()))
+                })?;
             }
             Op::SendEof(program) => self.with_session(program, |s| s.send_eof())?,
             Op::SendIntr(program) => self.with_session(program, |s| s.send_intr())?,
@@ -651,6 +686,19 @@ impl<'a> Runner<'a> {
             }
             Setting::Dir(dir) => {
                 self.settings.dir = Some(OsString::from_vec(self.eval(dir)?));
+            }
+            Setting::SendSlow(words) | Setting::SendHuman(words) => {
+                let values = words
+                    .iter()
+                    .map(|w| self.eval(w))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if matches!(setting, Setting::SendSlow(_)) {
+                    self.settings.slow =
+                        value::slow_typing(&values).map_err(|m| format!("set send_slow: {m}"))?;
+                } else {
+                    self.settings.human =
+                        value::human_typing(&values).map_err(|m| format!("set send_human: {m}"))?;
+                }
             }
             Setting::LineEnding(ending) => {
                 let ending = self.eval(ending)?;

@@ -71,6 +71,12 @@ fn split_tty_nr(tty_nr: u64) -> Device {
     )
 }
 
+/// True for the errors of a process or thread that has just exited: its `/proc`
+/// entries vanish (ENOENT) or refuse to be read (ESRCH).
+fn gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH)
+}
+
 /// What one look found.
 #[derive(Debug)]
 pub(crate) enum Reading {
@@ -121,7 +127,7 @@ pub(crate) fn foreground_reading(
         let stat = match read_stat(pid) {
             Ok(stat) => stat,
             // It has just exited.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if gone(&e) => return Ok(None),
             Err(e) => return Err(e),
         };
         if stat.group != group {
@@ -139,7 +145,10 @@ pub(crate) fn foreground_reading(
         return Ok(found);
     }
     for entry in fs::read_dir("/proc")? {
-        let Some(pid) = entry?
+        let Ok(entry) = entry else {
+            continue;
+        };
+        let Some(pid) = entry
             .file_name()
             .to_str()
             .and_then(|name| name.parse::<i32>().ok())
@@ -161,13 +170,16 @@ pub(crate) fn foreground_reading(
 fn process_reading(pid: i32, stat: &Stat, slave: Device) -> io::Result<Result<(), String>> {
     let tasks = match fs::read_dir(format!("/proc/{pid}/task")) {
         Ok(tasks) => tasks,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err("exited".into())),
+        Err(e) if gone(&e) => return Ok(Err("exited".into())),
         Err(e) => return Err(e),
     };
     let mut terminal_fds: Option<Vec<i32>> = None;
     let mut what = String::from("exited");
     for task in tasks {
-        let tid = task?.file_name();
+        let Ok(task) = task else {
+            continue;
+        };
+        let tid = task.file_name();
         let path = format!("/proc/{pid}/task/{}/syscall", tid.to_string_lossy());
         let Some(before) = read_syscall_file(&path, pid, &stat.comm)? else {
             continue;
@@ -199,7 +211,7 @@ fn process_reading(pid: i32, stat: &Stat, slave: Device) -> io::Result<Result<()
 fn read_syscall_file(path: &str, pid: i32, comm: &str) -> io::Result<Option<String>> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        Err(e) if gone(&e) => {
             let task = std::path::Path::new(path).parent();
             if task.is_some_and(std::path::Path::exists) {
                 return Err(io::Error::new(
@@ -283,12 +295,14 @@ fn syscall_name(nr: libc::c_long) -> String {
 fn terminal_fds_of(pid: i32, stat: &Stat, slave: Device) -> io::Result<Vec<i32>> {
     let entries = match fs::read_dir(format!("/proc/{pid}/fd")) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if gone(&e) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     let mut fds = Vec::new();
     for entry in entries {
-        let entry = entry?;
+        let Ok(entry) = entry else {
+            continue;
+        };
         let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
             continue;
         };
@@ -410,7 +424,7 @@ fn select_waits(pid: i32, nfds: u64, readfds: u64, fds: &[i32]) -> io::Result<bo
 fn epoll_waits(pid: i32, epfd: u64, fds: &[i32]) -> io::Result<bool> {
     let info = match fs::read_to_string(format!("/proc/{pid}/fdinfo/{epfd}")) {
         Ok(info) => info,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if gone(&e) => return Ok(false),
         Err(e) => return Err(e),
     };
     Ok(info.lines().any(|line| {
