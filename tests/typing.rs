@@ -127,6 +127,23 @@ fn wait_until_reading_keeps_type_ahead_from_a_flushing_program() {
     s.expect(Pattern::eof()).unwrap();
 }
 
+/// Right after a send, the line the program has not taken yet means it is not waiting:
+/// the second wait returns at the second read, after the flush, so "two" is kept.
+#[test]
+fn a_line_not_yet_taken_is_not_waiting() {
+    let code = "import termios, time\n\
+                first = input()\n\
+                time.sleep(0.2)\n\
+                termios.tcflush(0, termios.TCIFLUSH)\n\
+                print(first, input())";
+    let mut s = spawn(python(code).echo(false));
+    s.wait_until_reading(Some(LONG)).unwrap();
+    s.send_line("one").unwrap();
+    s.wait_until_reading(Some(LONG)).unwrap();
+    s.send_line("two").unwrap();
+    s.expect("one two").unwrap();
+}
+
 #[test]
 fn wait_until_reading_sees_readline_and_children() {
     // bash and the Python REPL wait in pselect6 on the terminal (readline).
@@ -139,10 +156,11 @@ fn wait_until_reading_sees_readline_and_children() {
     bash.wait_until_reading(Some(LONG)).unwrap();
     bash.send_line("echo $((6*7))").unwrap();
     bash.expect("42").unwrap();
-    // The reader is a child of the shell in its foreground group.
+    // The reader is a child of the shell, in the foreground group the shell makes for
+    // it. Waiting right after sending: the line the shell has not read yet does not count
+    // as the shell waiting.
     bash.send_line("sleep 0.2; python3 -c 'print(\"<\" + input() + \">\")'")
         .unwrap();
-    bash.expect("\n").unwrap();
     bash.wait_until_reading(Some(LONG)).unwrap();
     bash.send_line("child").unwrap();
     bash.expect("<child>").unwrap();
@@ -177,7 +195,7 @@ fn send_when_reading_waits_then_sends() {
 
 #[test]
 fn wait_until_reading_times_out_when_the_program_never_reads() {
-    let mut s = sh("sleep 1000");
+    let mut s = spawn(Command::new("sleep").arg("1000"));
     let err = s
         .wait_until_reading(Some(Duration::from_millis(300)))
         .unwrap_err();

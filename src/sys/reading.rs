@@ -43,16 +43,53 @@ const DEV_TTY: Device = (5, 0);
 /// The most entries of a `poll` array, and bits of a `select` set, read from a process.
 const MAX_FDS: usize = 4096;
 
-/// The slave device of a pty master (from its number, `TIOCGPTN`, and the `/dev/pts` node).
-pub(crate) fn slave_device(master: BorrowedFd<'_>) -> io::Result<Device> {
+/// A pty's slave side: its device and path.
+#[derive(Debug, Clone)]
+pub(crate) struct Slave {
+    device: Device,
+    path: String,
+}
+
+/// The slave of a pty master (from its number, `TIOCGPTN`, and the `/dev/pts` node).
+pub(crate) fn slave_of(master: BorrowedFd<'_>) -> io::Result<Slave> {
     let mut number: libc::c_uint = 0;
     // SAFETY: TIOCGPTN writes one unsigned int through the pointer, which is valid for it.
     let rc = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number) };
     if rc == -1 {
         return Err(io::Error::last_os_error());
     }
-    let rdev = fs::metadata(format!("/dev/pts/{number}"))?.rdev();
-    Ok(split(rdev))
+    let path = format!("/dev/pts/{number}");
+    let device = split(fs::metadata(&path)?.rdev());
+    Ok(Slave { device, path })
+}
+
+/// Whether the terminal holds input its reader has not taken yet (a complete line in
+/// canonical mode, any byte otherwise): then a reader seen blocked is about to wake, not
+/// waiting. Asked with `poll` on a short-lived slave fd of our own, which first moves
+/// what was just written to the master through the line discipline (n_tty's poll flushes
+/// the pending input buffers), so input still on its way counts too; nothing is read.
+/// A slave that cannot be opened (exclusive mode, or hung up) reports no input.
+pub(crate) fn input_pending(slave: &Slave) -> io::Result<bool> {
+    use nix::fcntl::{OFlag, open};
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+    let fd = match open(slave.path.as_str(), flags, nix::sys::stat::Mode::empty()) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::EBUSY | nix::errno::Errno::EIO | nix::errno::Errno::ENOENT) => {
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    loop {
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(_) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let revents = fds[0].revents().unwrap_or(PollFlags::empty());
+    Ok(revents.intersects(PollFlags::POLLIN | PollFlags::POLLRDNORM))
 }
 
 /// A `dev_t` as (major, minor).
@@ -115,9 +152,10 @@ fn read_stat(pid: i32) -> io::Result<Stat> {
 /// terminal `slave`; `first` (the child we started) is looked at before the others.
 pub(crate) fn foreground_reading(
     master: BorrowedFd<'_>,
-    slave: Device,
+    slave: &Slave,
     first: i32,
 ) -> io::Result<Reading> {
+    let slave = slave.device;
     let group = nix::unistd::tcgetpgrp(master.as_fd())?.as_raw();
     let mut doing = Vec::new();
     if group <= 0 {

@@ -235,6 +235,11 @@ impl Session<Pty> {
     /// restricted: then the call fails with an [`Unsupported`](std::io::ErrorKind::Unsupported)
     /// I/O error that says so.
     ///
+    /// Input already sent that the program has not taken yet (a whole line in canonical
+    /// mode, any byte otherwise) means it is not waiting: a reader seen blocked is about
+    /// to wake up with it. So `send_line(command)` then `wait_until_reading` waits for the
+    /// next read after the command, not for the read that takes it.
+    ///
     /// No kernel event reports that a program started reading, so this is the one place
     /// where the crate polls without an fd to wait on: it looks again with a backoff from
     /// 1 ms to 5 ms, and keeps reading the program's output into the buffer meanwhile (a
@@ -293,7 +298,7 @@ impl Session<Pty> {
 
     fn until_reading(&mut self, deadline: Deadline) -> Result<()> {
         const CONTEXT: &str = "checking whether the program reads its terminal";
-        let slave = reading::slave_device(self.transport().master()).context(CONTEXT)?;
+        let slave = reading::slave_of(self.transport().master()).context(CONTEXT)?;
         let mut backoff = Backoff::up_to(Duration::from_millis(5));
         let what = "the program to read its terminal";
         loop {
@@ -309,17 +314,27 @@ impl Session<Pty> {
                 });
             }
             let pid = self.pid() as i32;
-            let (group, doing) =
-                match reading::foreground_reading(self.transport().master(), slave, pid) {
-                    Ok(Reading::Yes) => return Ok(()),
-                    Ok(Reading::No { group, doing }) => (group, doing),
-                    // The terminal has hung up: the end of the output follows.
-                    Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => (0, Vec::new()),
-                    Err(e) => return Err(Error::io(CONTEXT, e)),
-                };
+            // Input the program has not taken yet (just sent) first: a reader seen blocked
+            // then is about to wake up with it.
+            let pending = reading::input_pending(&slave).context(CONTEXT)?;
+            let look = match pending {
+                true => Ok(Reading::No {
+                    group: -1,
+                    doing: Vec::new(),
+                }),
+                false => reading::foreground_reading(self.transport().master(), &slave, pid),
+            };
+            let (group, doing) = match look {
+                Ok(Reading::Yes) => return Ok(()),
+                Ok(Reading::No { group, doing }) => (group, doing),
+                // The terminal has hung up: the end of the output follows.
+                Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => (0, Vec::new()),
+                Err(e) => return Err(Error::io(CONTEXT, e)),
+            };
             if deadline.has_passed() {
                 let (tail, buffered) = self.main_tail();
                 let hint = match (group, doing.is_empty()) {
+                    (-1, _) => "; hint: the terminal holds input the program has not read".into(),
                     (0, _) => "; hint: the terminal has no foreground process group".into(),
                     (_, true) => format!("; hint: foreground process group {group} is empty"),
                     (_, false) => format!(
