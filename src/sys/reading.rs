@@ -495,6 +495,24 @@ mod tests {
     }
 
     #[test]
+    fn input_pending_sees_what_was_just_written_and_takes_nothing() {
+        let (master, slave_fd) = crate::sys::term::open_pair(24, 80, false).unwrap();
+        let slave = slave_of(master.as_fd()).unwrap();
+        assert!(!input_pending(&slave).unwrap());
+        // Canonical mode: a partial line is not input a reader can take yet.
+        nix::unistd::write(&master, b"abc").unwrap();
+        assert!(!input_pending(&slave).unwrap());
+        // Checked right after the write: the pending input buffers are flushed first.
+        nix::unistd::write(&master, b"\n").unwrap();
+        assert!(input_pending(&slave).unwrap());
+        assert!(input_pending(&slave).unwrap(), "looking takes nothing");
+        let mut buf = [0u8; 16];
+        let n = nix::unistd::read(&slave_fd, &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"abc\n");
+        assert!(!input_pending(&slave).unwrap());
+    }
+
+    #[test]
     fn decodes_tty_nr() {
         // /dev/pts/3 is 136:3; /dev/pts/300 is 137:44.
         assert_eq!(split_tty_nr(136 << 8 | 3), (136, 3));
