@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{LONG, contains, py, python, sh, spawn};
+use common::{LONG, contains, python, sh, spawn};
 use ptychat::{Command, Error, HumanTyping, Pattern, SlowTyping};
 
 /// Quick human settings for tests (a few ms a key), reproducible.
@@ -82,13 +82,13 @@ fn bad_typing_settings_are_refused_before_sending() {
 }
 
 /// A program that writes a megabyte while we type slowly: the pauses keep reading, so it
-/// never blocks on a full terminal and reads everything we type.
+/// never blocks on a full terminal, and it reads everything we type.
 #[test]
 fn output_is_read_while_typing_slowly() {
-    let mut s = py("import sys\n\
-                    sys.stdout.write('x' * 1_000_000 + '\\nready\\n'); sys.stdout.flush()\n\
-                    print('got', input())")
-    .into_session_without_echo();
+    let code = "import sys\n\
+                sys.stdout.write('x' * 1_000_000 + '\\nready\\n'); sys.stdout.flush()\n\
+                print('got', input())";
+    let mut s = spawn(python(code).echo(false));
     let typing = SlowTyping {
         chunk: 1,
         pause: Duration::from_millis(2),
@@ -98,17 +98,6 @@ fn output_is_read_while_typing_slowly() {
     s.expect("ready").unwrap();
     s.expect("got typed slowly").unwrap();
     s.expect(Pattern::eof()).unwrap();
-}
-
-trait NoEcho {
-    fn into_session_without_echo(self) -> Self;
-}
-
-impl NoEcho for ptychat::PtySession {
-    fn into_session_without_echo(mut self) -> Self {
-        self.set_echo(false).unwrap();
-        self
-    }
 }
 
 /// The proof: the program throws away what was typed before it reads (tcflush), so only

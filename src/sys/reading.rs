@@ -126,6 +126,8 @@ pub(crate) enum Reading {
 /// The fields of `/proc/PID/stat` used here.
 struct Stat {
     comm: String,
+    /// `R`, `S`, `D`, `T`, `Z`...
+    state: char,
     group: i32,
     tty: Device,
 }
@@ -143,6 +145,7 @@ fn read_stat(pid: i32) -> io::Result<Stat> {
     }
     Ok(Stat {
         comm,
+        state: fields[0].chars().next().unwrap_or('?'),
         group: fields[2].parse().map_err(|_| bad())?,
         tty: split_tty_nr(fields[4].parse().map_err(|_| bad())?),
     })
@@ -169,6 +172,11 @@ pub(crate) fn foreground_reading(
             Err(e) => return Err(e),
         };
         if stat.group != group {
+            return Ok(None);
+        }
+        // A zombie reads nothing (and its `syscall` file may not be readable).
+        if matches!(stat.state, 'Z' | 'X') {
+            doing.push(format!("{pid} ({}) exited", stat.comm));
             return Ok(None);
         }
         match process_reading(pid, &stat, slave)? {
