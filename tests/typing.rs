@@ -161,6 +161,8 @@ fn wait_until_reading_sees_readline_and_children() {
         "select.select([0], [], [])",
         "p = select.poll(); p.register(0, select.POLLIN); p.poll()",
         "p = select.epoll(); p.register(0, select.EPOLLIN); p.poll()",
+        // /dev/tty is the terminal too, for the processes whose terminal it is.
+        "sys.stdin = open('/dev/tty')",
     ] {
         let code =
             format!("import select, sys\n{wait}\nprint('ready', sys.stdin.readline().strip())");
