@@ -6,7 +6,8 @@
 //!
 //! 1. the terminal's foreground process group: `tcgetpgrp` on the master;
 //! 2. its processes: every `/proc/PID/stat` whose group is that one (the child we started
-//!    is looked at first, which is usually enough);
+//!    is looked at first, which is usually enough; the caller decides how often the whole
+//!    of `/proc` is scanned, and in between only the members found last time are read);
 //! 3. for each of their threads, `/proc/PID/task/TID/syscall`: the system call the thread
 //!    is blocked in and its arguments (`running` when it is not blocked), readable for a
 //!    process we may trace (our own children, not a setuid program);
@@ -151,12 +152,24 @@ fn read_stat(pid: i32) -> io::Result<Stat> {
     })
 }
 
+/// The processes of a terminal's foreground group that the last scan of `/proc` found:
+/// the looks in between read only theirs (and the child's).
+#[derive(Debug, Default)]
+pub(crate) struct Members {
+    group: i32,
+    pids: Vec<i32>,
+}
+
 /// Looks once whether a process of `master`'s foreground group is blocked reading the
-/// terminal `slave`; `first` (the child we started) is looked at before the others.
+/// terminal `slave`. `first` (the child we started) is looked at first; then, with
+/// `scan` or when the foreground group changed, every process in `/proc` (which updates
+/// `members`), else the `members` found before.
 pub(crate) fn foreground_reading(
     master: BorrowedFd<'_>,
     slave: &Slave,
     first: i32,
+    members: &mut Members,
+    scan: bool,
 ) -> io::Result<Reading> {
     let slave = slave.device;
     let group = nix::unistd::tcgetpgrp(master.as_fd())?.as_raw();
@@ -164,7 +177,9 @@ pub(crate) fn foreground_reading(
     if group <= 0 {
         return Ok(Reading::No { group, doing });
     }
-    let look = |pid: i32, doing: &mut Vec<String>| -> io::Result<Option<Reading>> {
+    let scan = scan || members.group != group;
+    // Some(reading) for a process of the group, None for another (or a gone) one.
+    let look = |pid: i32, doing: &mut Vec<String>| -> io::Result<Option<bool>> {
         let stat = match read_stat(pid) {
             Ok(stat) => stat,
             // It has just exited.
@@ -177,19 +192,29 @@ pub(crate) fn foreground_reading(
         // A zombie reads nothing (and its `syscall` file may not be readable).
         if matches!(stat.state, 'Z' | 'X') {
             doing.push(format!("{pid} ({}) exited", stat.comm));
-            return Ok(None);
+            return Ok(Some(false));
         }
         match process_reading(pid, &stat, slave)? {
-            Ok(()) => Ok(Some(Reading::Yes)),
+            Ok(()) => Ok(Some(true)),
             Err(what) => {
                 doing.push(format!("{pid} ({}) {what}", stat.comm));
-                Ok(None)
+                Ok(Some(false))
             }
         }
     };
-    if let Some(found) = look(first, &mut doing)? {
-        return Ok(found);
+    if look(first, &mut doing)? == Some(true) {
+        return Ok(Reading::Yes);
     }
+    if !scan {
+        for &pid in members.pids.iter().filter(|&&pid| pid != first) {
+            if look(pid, &mut doing)? == Some(true) {
+                return Ok(Reading::Yes);
+            }
+        }
+        return Ok(Reading::No { group, doing });
+    }
+    members.group = group;
+    members.pids.clear();
     for entry in fs::read_dir("/proc")? {
         let Ok(entry) = entry else {
             continue;
@@ -204,8 +229,10 @@ pub(crate) fn foreground_reading(
         if pid == first {
             continue;
         }
-        if let Some(found) = look(pid, &mut doing)? {
-            return Ok(found);
+        match look(pid, &mut doing)? {
+            Some(true) => return Ok(Reading::Yes),
+            Some(false) => members.pids.push(pid),
+            None => {}
         }
     }
     Ok(Reading::No { group, doing })
@@ -235,6 +262,9 @@ fn process_reading(pid: i32, stat: &Stat, slave: Device) -> io::Result<Result<()
             continue;
         };
         what = format!("blocked in {}", syscall_name(call.nr));
+        if waited_call(call.nr).is_none() {
+            continue;
+        }
         let fds = match &terminal_fds {
             Some(fds) => fds,
             None => terminal_fds.insert(terminal_fds_of(pid, stat, slave)?),
@@ -367,36 +397,48 @@ fn terminal_fds_of(pid: i32, stat: &Stat, slave: Device) -> io::Result<Vec<i32>>
     Ok(fds)
 }
 
+/// The system calls that can wait for a terminal's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waited {
+    Read,
+    Poll,
+    Select,
+    Epoll,
+}
+
+/// What kind of wait for input system call `nr` is, if any.
+fn waited_call(nr: libc::c_long) -> Option<Waited> {
+    #[cfg(target_arch = "x86_64")]
+    let (poll, select, epoll) = (
+        nr == libc::SYS_poll,
+        nr == libc::SYS_select,
+        nr == libc::SYS_epoll_wait,
+    );
+    #[cfg(not(target_arch = "x86_64"))]
+    let (poll, select, epoll) = (false, false, false);
+    if nr == libc::SYS_read || nr == libc::SYS_readv {
+        Some(Waited::Read)
+    } else if poll || nr == libc::SYS_ppoll {
+        Some(Waited::Poll)
+    } else if select || nr == libc::SYS_pselect6 {
+        Some(Waited::Select)
+    } else if epoll || nr == libc::SYS_epoll_pwait || nr == libc::SYS_epoll_pwait2 {
+        Some(Waited::Epoll)
+    } else {
+        None
+    }
+}
+
 /// Whether `call` waits for one of `fds` to have input.
 fn waits_for_input(pid: i32, call: &Call, fds: &[i32]) -> io::Result<bool> {
-    let nr = call.nr;
     let [a0, a1, ..] = call.args;
-    let is_terminal = |fd: u64| fds.iter().any(|&t| t as u64 == fd);
-    if nr == libc::SYS_read || nr == libc::SYS_readv {
-        return Ok(is_terminal(a0));
+    match waited_call(call.nr) {
+        Some(Waited::Read) => Ok(fds.iter().any(|&fd| fd as u64 == a0)),
+        Some(Waited::Poll) => poll_waits(pid, a0, a1, fds),
+        Some(Waited::Select) => select_waits(pid, a0, a1, fds),
+        Some(Waited::Epoll) => epoll_waits(pid, a0, fds),
+        None => Ok(false),
     }
-    #[cfg(target_arch = "x86_64")]
-    let poll = nr == libc::SYS_poll;
-    #[cfg(not(target_arch = "x86_64"))]
-    let poll = false;
-    if poll || nr == libc::SYS_ppoll {
-        return poll_waits(pid, a0, a1, fds);
-    }
-    #[cfg(target_arch = "x86_64")]
-    let select = nr == libc::SYS_select;
-    #[cfg(not(target_arch = "x86_64"))]
-    let select = false;
-    if select || nr == libc::SYS_pselect6 {
-        return select_waits(pid, a0, a1, fds);
-    }
-    #[cfg(target_arch = "x86_64")]
-    let epoll = nr == libc::SYS_epoll_wait;
-    #[cfg(not(target_arch = "x86_64"))]
-    let epoll = false;
-    if epoll || nr == libc::SYS_epoll_pwait || nr == libc::SYS_epoll_pwait2 {
-        return epoll_waits(pid, a0, fds);
-    }
-    Ok(false)
 }
 
 /// Reads `len` bytes at `address` in process `pid`; `None` if the memory is gone (the

@@ -242,8 +242,9 @@ impl Session<Pty> {
     ///
     /// No kernel event reports that a program started reading, so this is the one place
     /// where the crate polls without an fd to wait on: it looks again with a backoff from
-    /// 1 ms to 5 ms, and keeps reading the program's output into the buffer meanwhile (a
-    /// program that writes a long prompt first does not block).
+    /// 1 ms to 5 ms (the whole of `/proc`, for processes that joined the foreground group,
+    /// with a backoff up to 100 ms), and keeps reading the program's output into the buffer
+    /// meanwhile (a program that writes a long prompt first does not block).
     ///
     /// Fails with [`Error::Timeout`] at the deadline, saying what the foreground processes
     /// were doing, and with [`Error::Eof`] if the terminal's output ends first.
@@ -301,6 +302,12 @@ impl Session<Pty> {
         let slave = reading::slave_of(self.transport().master()).context(CONTEXT)?;
         let mut backoff = Backoff::up_to(Duration::from_millis(5));
         let what = "the program to read its terminal";
+        // Reading all of /proc costs a file per process: it is done with a backoff of its
+        // own, up to every 100 ms (and whenever the foreground group changes); the looks
+        // in between read the child and the group's members found last time.
+        let mut scan_backoff = Backoff::up_to(Duration::from_millis(100));
+        let mut members = reading::Members::default();
+        let mut next_scan = Instant::now();
         loop {
             if self.is_eof() {
                 let (tail, buffered) = self.main_tail();
@@ -322,7 +329,14 @@ impl Session<Pty> {
                     group: -1,
                     doing: Vec::new(),
                 }),
-                false => reading::foreground_reading(self.transport().master(), &slave, pid),
+                false => {
+                    let scan = Instant::now() >= next_scan;
+                    if scan {
+                        next_scan = Instant::now() + scan_backoff.step();
+                    }
+                    let master = self.transport().master();
+                    reading::foreground_reading(master, &slave, pid, &mut members, scan)
+                }
             };
             let (group, doing) = match look {
                 Ok(Reading::Yes) => return Ok(()),
