@@ -174,6 +174,18 @@ fn wait_until_reading_sees_readline_and_children() {
     }
 }
 
+/// Without job control the shell's children join its process group: the reader is a
+/// process that did not exist when the wait began.
+#[test]
+fn a_reader_that_joins_the_group_later_is_found() {
+    let mut s = sh("sleep 0.2; python3 -c 'import termios; \
+                    termios.tcflush(0, termios.TCIFLUSH); print(\"<\" + input() + \">\")'");
+    s.set_echo(false).unwrap();
+    s.wait_until_reading(Some(LONG)).unwrap();
+    s.send_line("late").unwrap();
+    s.expect("<late>").unwrap();
+}
+
 #[test]
 fn send_when_reading_waits_then_sends() {
     let mut s = spawn(
