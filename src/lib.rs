@@ -156,6 +156,7 @@ pub use engine::pattern::{Pattern, Patterns};
 pub use engine::session::{DEFAULT_MAX_BUFFER, DEFAULT_TIMEOUT, Session, StderrView};
 pub use engine::transcript::{Transcript, TranscriptId};
 pub use engine::transport::Transport;
+pub use engine::typing::{HumanTyping, SlowTyping};
 pub use error::{Error, Result, SpawnProblem};
 pub use escape::escape;
 pub use group::{Group, GroupActions, GroupMatch, SessionId, Target};

@@ -25,3 +25,4 @@ pub(crate) mod strip;
 pub(crate) mod trace;
 pub(crate) mod transcript;
 pub(crate) mod transport;
+pub(crate) mod typing;

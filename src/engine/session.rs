@@ -439,7 +439,7 @@ impl<T: Transport> Session<T> {
         Ok(())
     }
 
-    fn write_all(&mut self, data: &[u8]) -> Result<()> {
+    pub(crate) fn write_all(&mut self, data: &[u8]) -> Result<()> {
         self.before_send(data)?;
         let deadline = Deadline::after(self.timeout);
         let mut written = 0;

@@ -48,6 +48,16 @@ pub(crate) enum Op {
     SendControl(Program, Word),
     SendEof(Program),
     SendIntr(Program),
+    /// `send -s|-h TEXT` and `sendline -s|-h [TEXT]` (`line`): typed slowly or like a
+    /// person, with the `send_slow` or `send_human` setting.
+    SendTyped {
+        program: Program,
+        typing: Typing,
+        text: Option<Word>,
+        line: bool,
+    },
+    /// `wait_reading [-i NAME] [-t SECONDS]`: until the program reads its terminal.
+    WaitReading(Program, Option<Word>),
     Expect(Expect),
     /// `abort_on [-i NAME] PATTERN...`: without a name, for every program.
     AbortOn(Program, Vec<PatternSpec>),
@@ -89,6 +99,15 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// How `send -s` and `send -h` type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Typing {
+    /// `-s`: `set send_slow`.
+    Slow,
+    /// `-h`: `set send_human`.
+    Human,
+}
+
 /// `set NAME VALUE`.
 #[derive(Debug, Clone)]
 pub(crate) enum Setting {
@@ -100,6 +119,10 @@ pub(crate) enum Setting {
     Dir(Word),
     LineEnding(Word),
     Screen(Word),
+    /// `set send_slow CHARACTERS SECONDS`.
+    SendSlow(Vec<Word>),
+    /// `set send_human AVERAGE WORD_END VARIABILITY MIN MAX [SEED]`.
+    SendHuman(Vec<Word>),
 }
 
 /// An `expect`: one branch per pattern (the one-line form has branches without actions).
@@ -219,8 +242,9 @@ struct Parser<'s> {
 /// Every command name, for error messages.
 const COMMANDS: &str = "set, timeout, let, spawn, spawn_shell, send, sendline, sendcontrol, \
                         sendeof, sendintr, send_secret, expect, abort_on, print, wait, \
-                        assert_exit, sleep, close, kill, fail, exit, continue, log_user, \
-                        log_file, record, interact, use, expect_screen, key, click, snapshot";
+                        wait_reading, assert_exit, sleep, close, kill, fail, exit, continue, \
+                        log_user, log_file, record, interact, use, expect_screen, key, click, \
+                        snapshot";
 
 /// The commands that address a program, and so take `-i NAME`.
 const ADDRESSING: &[&str] = &[
@@ -232,6 +256,7 @@ const ADDRESSING: &[&str] = &[
     "sendintr",
     "abort_on",
     "wait",
+    "wait_reading",
     "assert_exit",
     "close",
     "kill",
@@ -464,6 +489,27 @@ impl<'s> Parser<'s> {
                 Some(value) => convert(&value).map_err(|m| err(format!("{name}: {m}"))),
                 None => Ok(()),
             };
+        // `send -s TEXT`, `sendline -h TEXT`: the typing flag, unquoted, before the text.
+        let typing = match (name, words.first().and_then(Word::plain)) {
+            ("send" | "sendline", Some("-s" | "--slow")) => Some(Typing::Slow),
+            ("send" | "sendline", Some("-h" | "--human")) => Some(Typing::Human),
+            _ => None,
+        };
+        if let Some(typing) = typing {
+            let text = words.into_iter().skip(1).collect::<Vec<_>>();
+            let line = name == "sendline";
+            return match (line, text.len()) {
+                (false, 1) | (true, 0 | 1) => Ok(Op::SendTyped {
+                    program,
+                    typing,
+                    text: text.into_iter().next(),
+                    line,
+                }),
+                _ => Err(err(format!(
+                    "usage: {name} [-i NAME] [-s|-h] \"TEXT\" (quote text that contains spaces)"
+                ))),
+            };
+        }
         let mut words = words.into_iter();
         let op = match name {
             "let" => {
@@ -579,6 +625,18 @@ impl<'s> Parser<'s> {
                 count(0..=0, "wait [-i NAME]")?;
                 Op::Wait(program)
             }
+            "wait_reading" => {
+                const USAGE: &str = "wait_reading [-i NAME] [-t SECONDS]";
+                let args: Vec<Word> = words.collect();
+                match args.as_slice() {
+                    [] => Op::WaitReading(program, None),
+                    [flag, seconds] if matches!(flag.plain(), Some("-t" | "--timeout")) => {
+                        check(seconds, &|v| value::seconds(v).map(drop))?;
+                        Op::WaitReading(program, Some(seconds.clone()))
+                    }
+                    _ => return Err(err(format!("usage: {USAGE}"))),
+                }
+            }
             "assert_exit" => {
                 count(1..=1, "assert_exit [-i NAME] CODE|SIGNAL")?;
                 let expected = words.next().unwrap_or_default();
@@ -676,7 +734,8 @@ impl<'s> Parser<'s> {
         let err = |message: String| self.error(line, message);
         const USAGE: &str = "usage: set timeout SECONDS|none, set rows N, set cols N, \
                              set echo on|off, set env NAME VALUE, set dir PATH, \
-                             set line_ending TEXT, set screen on|off";
+                             set line_ending TEXT, set screen on|off, set send_slow CHARACTERS \
+                             SECONDS, set send_human AVERAGE WORD_END VARIABILITY MIN MAX [SEED]";
         let (key, args) = match (name, words.split_first()) {
             ("timeout", _) => ("timeout", &words[..]),
             (_, Some((key, args))) => (key.plain().ok_or_else(|| err(USAGE.into()))?, args),
@@ -699,6 +758,22 @@ impl<'s> Parser<'s> {
             "dir" => Setting::Dir(one(&|_| Ok(()))?),
             "line_ending" => Setting::LineEnding(one(&|_| Ok(()))?),
             "screen" => Setting::Screen(one(&|v| value::switch(v).map(drop))?),
+            "send_slow" | "send_human" => {
+                let values: Option<Vec<Vec<u8>>> = args.iter().map(Word::constant).collect();
+                if let Some(values) = values {
+                    let checked = if key == "send_slow" {
+                        value::slow_typing(&values).map(drop)
+                    } else {
+                        value::human_typing(&values).map(drop)
+                    };
+                    checked.map_err(|m| err(format!("set {key}: {m}")))?;
+                }
+                if key == "send_slow" {
+                    Setting::SendSlow(args.to_vec())
+                } else {
+                    Setting::SendHuman(args.to_vec())
+                }
+            }
             "env" => match args {
                 [name, _] if name.constant().is_some_and(|n| !valid_env_name(&n)) => {
                     return Err(err(

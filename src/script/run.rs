@@ -15,7 +15,7 @@ use crate::{
 
 use super::lex::{Part, Word};
 use super::logs::{ScriptLogs, ScriptWriter, Sink, Slot};
-use super::parse::{Expect, MAIN, Op, PatternSpec, Program, Setting, Stmt, valid_env_name};
+use super::parse::{Expect, MAIN, Op, PatternSpec, Program, Setting, Stmt, Typing, valid_env_name};
 use super::value::{self, ExitExpectation};
 use super::{RunOptions, ScriptError};
 
@@ -80,6 +80,9 @@ struct Settings {
     line_ending: Option<Vec<u8>>,
     /// Whether later spawns get a virtual terminal (`set screen on`, feature `screen`).
     screen: bool,
+    /// `set send_slow`, `set send_human`.
+    slow: crate::SlowTyping,
+    human: crate::HumanTyping,
 }
 
 /// A program the script spawned, by name.
@@ -152,6 +155,8 @@ impl<'a> Runner<'a> {
                 dir: None,
                 line_ending: None,
                 screen: false,
+                slow: crate::SlowTyping::default(),
+                human: crate::HumanTyping::default(),
             },
             group: Group::new(),
             programs: HashMap::new(),
@@ -368,6 +373,36 @@ impl<'a> Runner<'a> {
             Op::SendControl(program, key) => {
                 let key = value::control_key(&self.eval(key)?)?;
                 self.with_session(program, |s| s.send_control(key))?;
+            }
+            Op::SendTyped {
+                program,
+                typing,
+                text,
+                line,
+            } => {
+                let mut text = match text {
+                    Some(text) => self.eval(text)?,
+                    None => Vec::new(),
+                };
+                let (slow, human) = (self.settings.slow, self.settings.human);
+                self.with_session(program, |s| {
+                    if *line {
+                        text.extend_from_slice(s.line_ending());
+                    }
+                    match typing {
+                        Typing::Slow => s.send_slow(text, slow),
+                        Typing::Human => s.send_human(text, human),
+                    }
+                })?;
+            }
+            Op::WaitReading(program, seconds) => {
+                let timeout = match seconds {
+                    Some(seconds) => Some(value::seconds(&self.eval(seconds)?)?),
+                    None => None,
+                };
+                self.with_session(program, |s| {
+                    s.wait_until_reading(timeout.unwrap_or_else(|| s.timeout()))
+                })?;
             }
             Op::SendEof(program) => self.with_session(program, |s| s.send_eof())?,
             Op::SendIntr(program) => self.with_session(program, |s| s.send_intr())?,
@@ -694,6 +729,19 @@ impl<'a> Runner<'a> {
             }
             Setting::Dir(dir) => {
                 self.settings.dir = Some(OsString::from_vec(self.eval(dir)?));
+            }
+            Setting::SendSlow(words) | Setting::SendHuman(words) => {
+                let values = words
+                    .iter()
+                    .map(|w| self.eval(w))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if matches!(setting, Setting::SendSlow(_)) {
+                    self.settings.slow =
+                        value::slow_typing(&values).map_err(|m| format!("set send_slow: {m}"))?;
+                } else {
+                    self.settings.human =
+                        value::human_typing(&values).map_err(|m| format!("set send_human: {m}"))?;
+                }
             }
             Setting::LineEnding(ending) => {
                 let ending = self.eval(ending)?;

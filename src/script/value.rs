@@ -91,6 +91,94 @@ pub(crate) fn exit_code(value: &[u8]) -> Result<i32, String> {
         .map_err(|_| format!("expected an exit code from 0 to 255, found `{text}`"))
 }
 
+/// The numbers of a `set send_slow` or `set send_human`, given as separate words or
+/// in one quoted word (`"1 0.1"`, as Tcl Expect's list).
+fn numbers(values: &[Vec<u8>]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|v| {
+            text(v)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn seconds_value(word: &str, what: &str) -> Result<Duration, String> {
+    word.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("{what}: expected seconds (like 0.1), found `{word}`"))
+}
+
+/// `set send_slow CHARACTERS SECONDS`: as Tcl Expect's `send_slow`.
+pub(crate) fn slow_typing(values: &[Vec<u8>]) -> Result<crate::SlowTyping, String> {
+    match numbers(values).as_slice() {
+        [chunk, pause] => Ok(crate::SlowTyping {
+            chunk: chunk
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| {
+                    format!("expected a positive number of characters, found `{chunk}`")
+                })?,
+            pause: seconds_value(pause, "the pause")?,
+        }),
+        _ => Err("expected two values: CHARACTERS SECONDS (like `set send_slow 1 0.1`)".into()),
+    }
+}
+
+/// `set send_human AVERAGE WORD_END VARIABILITY MIN MAX [SEED]`: as Tcl Expect's
+/// `send_human`, with an optional seed for the same rhythm on every run.
+pub(crate) fn human_typing(values: &[Vec<u8>]) -> Result<crate::HumanTyping, String> {
+    let words = numbers(values);
+    let (five, seed) = match words.as_slice() {
+        [a, b, c, d, e] => ([a, b, c, d, e], None),
+        [a, b, c, d, e, seed] => ([a, b, c, d, e], Some(seed)),
+        _ => {
+            return Err(
+                "expected five values: AVERAGE WORD_END VARIABILITY MIN MAX, and \
+                        optionally a SEED (like `set send_human .1 .3 1 .05 2`)"
+                    .into(),
+            );
+        }
+    };
+    let variability = five[2]
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| {
+            format!(
+                "the variability must be a positive number, not `{}`",
+                five[2]
+            )
+        })?;
+    let seed = match seed {
+        Some(seed) => Some(
+            seed.parse::<u64>()
+                .map_err(|_| format!("the seed must be a whole number, not `{seed}`"))?,
+        ),
+        None => None,
+    };
+    let typing = crate::HumanTyping {
+        average: seconds_value(five[0], "the average")?,
+        word_end: seconds_value(five[1], "the word-end average")?,
+        variability,
+        min: seconds_value(five[3], "the minimum")?,
+        max: seconds_value(five[4], "the maximum")?,
+        seed,
+    };
+    if typing.max < typing.min {
+        return Err(format!(
+            "the maximum ({}) is smaller than the minimum ({})",
+            five[4], five[3]
+        ));
+    }
+    Ok(typing)
+}
+
 /// What `assert_exit` expects: an exit code, or a signal by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ExitExpectation {

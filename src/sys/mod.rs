@@ -15,6 +15,7 @@
 //! | `process.rs` | pidfds, counting our threads |
 //! | `signals.rs` | the self-pipe signal handlers and their registry, reading a disposition |
 //! | `alarm.rs` | the SIGALRM handler, per-thread POSIX timers, the record of fired timers |
+//! | `reading.rs` | whether a pty's foreground processes are blocked reading it (`/proc/PID/task/TID/syscall`, their fds, `process_vm_readv`) |
 //! | `reactor.rs` | registering an fd with tokio's reactor through an owned duplicate (feature `tokio`) |
 //! | `tcl.rs` | Tcl 8.6 loaded at run time: interpreters, evaluation, variables, commands written in Rust (feature `cli`, for `ptychat expect`) |
 
@@ -25,6 +26,7 @@ pub(crate) mod fork;
 pub(crate) mod process;
 #[cfg(feature = "tokio")]
 pub(crate) mod reactor;
+pub(crate) mod reading;
 pub(crate) mod signals;
 pub(crate) mod spawn;
 #[cfg(feature = "cli")]

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::termios::SpecialCharacterIndices;
 
@@ -12,6 +12,7 @@ use crate::deadline::{Backoff, Deadline};
 use crate::engine::session::Session;
 use crate::engine::transport::Transport;
 use crate::error::{Context, Error, Result};
+use crate::sys::reading::{self, Reading};
 use crate::sys::term;
 use crate::transport::WithChild;
 
@@ -215,6 +216,157 @@ impl Session<Pty> {
             if !deadline.sleep(&mut backoff) {
                 return Ok(false);
             }
+        }
+    }
+
+    /// Waits until the program is blocked reading its terminal, up to `timeout` (`None`:
+    /// forever): then what is sent next reaches a program that is waiting for it. For
+    /// programs that throw away type-ahead (they flush their input, as password prompts
+    /// and some installers do, or read it in a mode set up only at the prompt), and to
+    /// know that a program has finished its work and wants input without matching its
+    /// prompt. Neither Tcl Expect nor pexpect has it.
+    ///
+    /// "Reading" means: a thread of a process in the terminal's foreground process group
+    /// is blocked in `read` on the terminal, or in `poll`, `select` or `epoll_wait` with
+    /// the terminal among the fds it waits to read (as readline and editline do). It is
+    /// found in Linux's `/proc` (`/proc/PID/task/TID/syscall`, the process's fds, and the
+    /// arguments of the call in its memory), which is readable for the programs we start,
+    /// not for a setuid program (such as `passwd` or `sudo`) or where tracing is
+    /// restricted: then the call fails with an [`Unsupported`](std::io::ErrorKind::Unsupported)
+    /// I/O error that says so.
+    ///
+    /// Input already sent that the program has not taken yet (a whole line in canonical
+    /// mode, any byte otherwise) means it is not waiting: a reader seen blocked is about
+    /// to wake up with it. So `send_line(command)` then `wait_until_reading` waits for the
+    /// next read after the command, not for the read that takes it.
+    ///
+    /// No kernel event reports that a program started reading, so this is the one place
+    /// where the crate polls without an fd to wait on: it looks again with a backoff from
+    /// 1 ms to 5 ms (the whole of `/proc`, for processes that joined the foreground group,
+    /// with a backoff up to 100 ms), and keeps reading the program's output into the buffer
+    /// meanwhile (a program that writes a long prompt first does not block).
+    ///
+    /// Fails with [`Error::Timeout`] at the deadline, saying what the foreground processes
+    /// were doing, and with [`Error::Eof`] if the terminal's output ends first.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ptychat::Command;
+    /// // This program throws away whatever was typed before it reads.
+    /// let mut s = Command::new("python3")
+    ///     .args(["-c", "import termios, time; time.sleep(0.2); \
+    ///                   termios.tcflush(0, termios.TCIFLUSH); print('got', input())"])
+    ///     .spawn()?;
+    /// s.wait_until_reading(Some(Duration::from_secs(30)))?;
+    /// s.send_line("it")?;
+    /// s.expect("got it")?;
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn wait_until_reading(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.until_reading(Deadline::after(timeout))
+    }
+
+    /// Like [`wait_until_reading`](Session::wait_until_reading), with the deadline as an
+    /// instant.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let mut s = ptychat::Command::new("cat").spawn()?;
+    /// s.wait_until_reading_deadline(Instant::now() + Duration::from_secs(30))?;
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn wait_until_reading_deadline(&mut self, deadline: Instant) -> Result<()> {
+        self.until_reading(Deadline::at(deadline))
+    }
+
+    /// Waits (up to the session's deadline) until the program reads its terminal, then
+    /// sends `data`: [`wait_until_reading`](Session::wait_until_reading) and
+    /// [`send`](Session::send) in one call.
+    ///
+    /// ```
+    /// let mut s = ptychat::Command::new("python3")
+    ///     .args(["-c", "print(input().upper())"])
+    ///     .echo(false)
+    ///     .spawn()?;
+    /// s.send_when_reading("quiet\r")?;
+    /// s.expect("QUIET")?;
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn send_when_reading(&mut self, data: impl AsRef<[u8]>) -> Result<()> {
+        self.wait_until_reading(self.timeout())?;
+        self.send(data)
+    }
+
+    fn until_reading(&mut self, deadline: Deadline) -> Result<()> {
+        const CONTEXT: &str = "checking whether the program reads its terminal";
+        let slave = reading::slave_of(self.transport().master()).context(CONTEXT)?;
+        let mut backoff = Backoff::up_to(Duration::from_millis(5));
+        let what = "the program to read its terminal";
+        // Reading all of /proc costs a file per process: it is done with a backoff of its
+        // own, up to every 100 ms (and whenever the foreground group changes); the looks
+        // in between read the child and the group's members found last time.
+        let mut scan_backoff = Backoff::up_to(Duration::from_millis(100));
+        let mut members = reading::Members::default();
+        let mut next_scan = Instant::now();
+        loop {
+            if self.is_eof() {
+                let (tail, buffered) = self.main_tail();
+                return Err(Error::Eof {
+                    patterns: what.into(),
+                    waited: deadline.elapsed(),
+                    buffered,
+                    discarded: 0,
+                    tail,
+                    hint: String::new(),
+                });
+            }
+            let pid = self.pid() as i32;
+            // Input the program has not taken yet (just sent) first: a reader seen blocked
+            // then is about to wake up with it.
+            let pending = reading::input_pending(&slave).context(CONTEXT)?;
+            let look = match pending {
+                true => Ok(Reading::No {
+                    group: -1,
+                    doing: Vec::new(),
+                }),
+                false => {
+                    let scan = Instant::now() >= next_scan;
+                    if scan {
+                        next_scan = Instant::now() + scan_backoff.step();
+                    }
+                    let master = self.transport().master();
+                    reading::foreground_reading(master, &slave, pid, &mut members, scan)
+                }
+            };
+            let (group, doing) = match look {
+                Ok(Reading::Yes) => return Ok(()),
+                Ok(Reading::No { group, doing }) => (group, doing),
+                // The terminal has hung up: the end of the output follows.
+                Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => (0, Vec::new()),
+                Err(e) => return Err(Error::io(CONTEXT, e)),
+            };
+            if deadline.has_passed() {
+                let (tail, buffered) = self.main_tail();
+                let hint = match (group, doing.is_empty()) {
+                    (-1, _) => "; hint: the terminal holds input the program has not read".into(),
+                    (0, _) => "; hint: the terminal has no foreground process group".into(),
+                    (_, true) => format!("; hint: foreground process group {group} is empty"),
+                    (_, false) => format!(
+                        "; hint: the foreground processes (group {group}) were: {}",
+                        doing.join(", ")
+                    ),
+                };
+                return Err(Error::Timeout {
+                    patterns: what.into(),
+                    timeout: deadline.timeout().unwrap_or(Duration::MAX),
+                    waited: deadline.elapsed(),
+                    buffered,
+                    discarded: 0,
+                    tail,
+                    hint,
+                });
+            }
+            self.read_while_waiting(|_| None, &deadline.within(backoff.step()))?;
         }
     }
 
