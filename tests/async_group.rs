@@ -309,7 +309,13 @@ async fn dropped_group_expects_lose_no_output() {
         .flat_map(|i| format!("{i}\r\n").into_bytes())
         .collect();
     let mut pending = ids.clone();
+    // A lost wakeup must fail the test, not hang it.
+    let give_up = std::time::Instant::now() + common::LONG;
     while !pending.is_empty() {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "no end of output after {dropped} dropped expects"
+        );
         let call = group.expect([(Target::Sessions(pending.clone()), Pattern::eof())]);
         let Ok(hit) = tokio::time::timeout(Duration::from_micros(300), call).await else {
             dropped += 1;

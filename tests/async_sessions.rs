@@ -158,7 +158,13 @@ async fn dropped_expects_lose_no_output() {
         dropped += 1;
     }
     s.send_line("go").await.unwrap();
+    // A lost wakeup must fail the test, not hang it.
+    let give_up = Instant::now() + common::LONG;
     let m = loop {
+        assert!(
+            Instant::now() < give_up,
+            "no end of output after {dropped} dropped expects"
+        );
         // A deadline so short that calls are dropped in the middle of reading.
         match tokio::time::timeout(Duration::from_micros(300), s.expect(Pattern::eof())).await {
             Ok(m) => break m.unwrap(),

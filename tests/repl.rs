@@ -230,7 +230,12 @@ fn overrun_interrupt_and_still_usable() {
             "{name}: {message}"
         );
         assert!(sh.is_in_sync(), "{name}");
-        assert_eq!(sh.last_status(), Some(130), "{name}");
+        // Interrupted while running: 130. (On a slow machine the Ctrl-C may come before
+        // the shell read the line, which the terminal then discards; dash leaves `$?`
+        // alone at an idle prompt.)
+        if output.as_slice() == b"started\r\n" {
+            assert_eq!(sh.last_status(), Some(130), "{name}");
+        }
         assert_eq!(run(&mut sh, "echo ok"), "ok\n", "{name}");
         assert_eq!(sh.run("true").unwrap().status(), Some(0), "{name}");
 

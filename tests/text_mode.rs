@@ -114,3 +114,16 @@ fn a_pattern_in_text_mode_needs_the_whole_sequence() {
     assert_eq!(m.before(), b"N\x1b\x1b[mo or ");
     assert_eq!(m.matched(), b"N\x1b[2Ko");
 }
+
+#[test]
+fn a_builder_regex_cannot_be_put_in_text_mode() {
+    let built = regex::bytes::RegexBuilder::new("no")
+        .case_insensitive(true)
+        .build()
+        .unwrap();
+    let err = Pattern::from(built).strip_escapes().unwrap_err();
+    assert!(
+        err.to_string().contains("write them inline, like (?i)"),
+        "{err}"
+    );
+}

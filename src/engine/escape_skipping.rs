@@ -12,13 +12,16 @@
 //! BEL or `ESC \`), DCS/SOS/PM/APC strings (`ESC P`, `X`, `^`, `_` ... `ESC \`) and the other
 //! `ESC` + intermediates + final byte sequences. No sequence is skipped before the first
 //! character of a match, so a match starts at text, not at the colour change before it;
-//! the one exception is a pattern whose first part may match nothing (`x*%`), which may
-//! start at the sequences before the first character it does match.
+//! the exceptions are a pattern whose first part may match nothing (`x*%`), which may
+//! start at the sequences before the first character it does match, and one anchored at a
+//! line or text start (`(?m)^OK`), whose match starts at the anchor. Sequences are skipped
+//! after a start anchor and before an end anchor; word boundaries (`\b`) still look at the
+//! raw bytes next to them, so a sequence right before a word hides its boundary.
 //!
 //! [`Pattern::strip_escapes`]: crate::Pattern::strip_escapes
 //! [`Session::set_strip_escapes`]: crate::Session::set_strip_escapes
 
-use regex_syntax::hir::{Capture, Hir, HirKind, Repetition};
+use regex_syntax::hir::{Capture, Hir, HirKind, Look, Repetition};
 
 use crate::error::{Error, Result};
 
@@ -71,16 +74,29 @@ impl Rewriter {
             HirKind::Capture(capture) => self.capture(capture, at_start),
             HirKind::Concat(parts) => {
                 let mut at_start = at_start;
-                let parts = parts
-                    .into_iter()
-                    .map(|part| {
-                        let consumes = part.properties().maximum_len() != Some(0);
-                        let rewritten = self.rewrite(part, at_start);
-                        at_start &= !consumes;
-                        rewritten
-                    })
-                    .collect();
-                Hir::concat(parts)
+                let mut rewritten = Vec::with_capacity(parts.len());
+                for part in parts {
+                    match part.kind() {
+                        // A line or text start may be followed by sequences before the
+                        // text (`^OK` on a coloured line)...
+                        HirKind::Look(look) if is_start(*look) => {
+                            rewritten.push(part);
+                            at_start = false;
+                            continue;
+                        }
+                        // ... and an end preceded by them (`OK$` before a colour reset).
+                        HirKind::Look(look) if is_end(*look) => {
+                            rewritten.push(self.escapes.clone());
+                            rewritten.push(part);
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    let consumes = part.properties().maximum_len() != Some(0);
+                    rewritten.push(self.rewrite(part, at_start));
+                    at_start &= !consumes;
+                }
+                Hir::concat(rewritten)
             }
             HirKind::Alternation(branches) => Hir::alternation(
                 branches
@@ -181,6 +197,14 @@ fn utf8_char_len(bytes: &[u8]) -> usize {
     }
 }
 
+fn is_start(look: Look) -> bool {
+    matches!(look, Look::Start | Look::StartLF | Look::StartCRLF)
+}
+
+fn is_end(look: Look) -> bool {
+    matches!(look, Look::End | Look::EndLF | Look::EndCRLF)
+}
+
 fn rebuild(kind: HirKind) -> Hir {
     match kind {
         HirKind::Look(look) => Hir::look(look),
@@ -240,6 +264,13 @@ mod tests {
             Some(&b"ab\x1b[mab\x1b[Kab"[..])
         );
         assert_eq!(find("yes|no", b"n\x1b[1mo"), Some(&b"n\x1b[1mo"[..]));
+        // Anchors: sequences after a line start and before a line end.
+        assert_eq!(
+            find("(?m)^OK$", b"x\n\x1b[32mOK\x1b[0m\n"),
+            Some(&b"\x1b[32mOK\x1b[0m"[..])
+        );
+        assert_eq!(find("^a", b"\x1b[1ma"), Some(&b"\x1b[1ma"[..]));
+        assert_eq!(find("^a", b"b\x1b[1ma"), None);
     }
 
     #[test]

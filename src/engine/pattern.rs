@@ -116,7 +116,8 @@ impl Pattern {
     /// call still see the raw bytes, and [`before`](crate::Match::before),
     /// [`matched`](crate::Match::matched) and captures are the raw bytes, sequences
     /// included; a match and each capture start at their first character, not at the
-    /// sequences before it (unless the pattern may begin with nothing, like `x*%`). For every
+    /// sequences before it (unless the pattern may begin with nothing, like `x*%`, or starts
+    /// with `^`). For every
     /// pattern of a session at once, see
     /// [`Session::set_strip_escapes`](crate::Session::set_strip_escapes).
     ///
@@ -125,7 +126,11 @@ impl Pattern {
     /// matcher's O(new bytes) scanning. [`eof`](Pattern::eof), [`nbytes`](Pattern::nbytes),
     /// [`timeout`](Pattern::timeout) and [`signal`](Pattern::signal) patterns are returned
     /// unchanged. (Neither Tcl Expect nor pexpect has this; their users write the sequences
-    /// into their regexes.)
+    /// into their regexes.) Sequences are also skipped after `^` and before `$`; a word
+    /// boundary (`\b`) still sees the raw bytes next to it, so for those (and for output
+    /// with cursor moves) strip the whole output with `set_strip_escapes` or use the
+    /// screen. A regex made by `RegexBuilder` (`Pattern::from(regex)`) is refused: its
+    /// options cannot be read back to rewrite it.
     ///
     /// ```
     /// use ptychat::{Command, Pattern};
@@ -143,6 +148,13 @@ impl Pattern {
                 escape_skipping::skip_escapes_in_literal(finder.needle()),
                 self.to_string(),
             ),
+            Kind::Regex(re) if !re.source_known => {
+                return Err(crate::Error::InvalidArgument(format!(
+                    "strip_escapes needs a regex made by Pattern::regex (or a glob): the \
+                     options of a RegexBuilder regex cannot be read back; write them inline, \
+                     like (?i), in {self}"
+                )));
+            }
             Kind::Regex(re) => (
                 escape_skipping::skip_escapes(re.regex.as_str()),
                 self.to_string(),
@@ -256,8 +268,10 @@ impl From<regex::bytes::Regex> for Pattern {
     /// options cannot be read back to build the incremental scanner: for long outputs,
     /// prefer [`Pattern::regex`] with inline flags such as `(?i)`.
     fn from(regex: regex::bytes::Regex) -> Self {
+        let mut compiled = CompiledRegex::new(regex, None);
+        compiled.source_known = false;
         Pattern {
-            kind: Kind::Regex(Arc::new(CompiledRegex::new(regex, None))),
+            kind: Kind::Regex(Arc::new(compiled)),
         }
     }
 }
@@ -416,6 +430,9 @@ pub(crate) struct CompiledRegex {
     /// How to show the pattern in messages when it is not the regex itself (a glob, or a
     /// pattern rewritten by [`Pattern::strip_escapes`]).
     pub(crate) shown: Option<String>,
+    /// Whether `regex.as_str()` with no options rebuilds this regex (false for a regex a
+    /// `RegexBuilder` made).
+    pub(crate) source_known: bool,
 }
 
 #[derive(Debug)]
@@ -440,6 +457,7 @@ impl CompiledRegex {
             scan,
             glob: None,
             shown: None,
+            source_known: true,
         }
     }
 }
