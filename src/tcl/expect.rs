@@ -2,6 +2,7 @@
 //! Expect reads them, the wait on ptychat's engine with Expect's list-order rule, the
 //! `expect_out` array, and the actions with `exp_continue`.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::group::SessionId;
@@ -324,22 +325,28 @@ fn wait(
             Ok(branch.ids.clone())
         }
     };
-    // The spawn ids of the call, in order of first mention.
+    // The spawn ids of the call, in order of first mention, and each one's place in
+    // that order (an `expect -i` over a thousand ids costs a thousand steps, not a
+    // million).
     let mut ids: Vec<String> = Vec::new();
+    let mut place_of: HashMap<String, usize> = HashMap::new();
     for branch in &call.branches {
         for id in resolve(branch)? {
-            if !ids.contains(&id) {
+            if !place_of.contains_key(&id) {
+                place_of.insert(id.clone(), ids.len());
                 ids.push(id);
             }
         }
     }
     if ids.is_empty() {
-        ids.push(default_id()?);
+        let id = default_id()?;
+        place_of.insert(id.clone(), 0);
+        ids.push(id);
     }
     let mut branches: Vec<Branch> = Vec::new();
     let mut owners: Vec<Vec<String>> = Vec::new();
-    let watched = |branch: &Branch, ids: &[String]| branch.ids.iter().any(|i| ids.contains(i));
-    for branch in state.before.iter().filter(|b| watched(b, &ids)) {
+    let watched = |branch: &Branch| branch.ids.iter().any(|i| place_of.contains_key(i));
+    for branch in state.before.iter().filter(|b| watched(b)) {
         owners.push(branch.ids.clone());
         branches.push(branch.clone());
     }
@@ -347,7 +354,7 @@ fn wait(
         owners.push(resolve(branch)?);
         branches.push(branch.clone());
     }
-    for branch in state.after.iter().filter(|b| watched(b, &ids)) {
+    for branch in state.after.iter().filter(|b| watched(b)) {
         owners.push(branch.ids.clone());
         branches.push(branch.clone());
     }
@@ -361,19 +368,28 @@ fn wait(
         }
         return user_wait(&mut state, branches, timeout);
     }
-    let mut waits: Vec<Wait> = Vec::new();
-    for id in &ids {
-        state.session(id)?;
+    let mut waits: Vec<Wait> = Vec::with_capacity(ids.len());
+    for id in ids {
+        state.session(&id)?;
+        let place = state.ids[&id];
         waits.push(Wait {
-            id: id.clone(),
-            place: state.ids[id],
+            id,
+            place,
             patterns: Vec::new(),
             branches: Vec::new(),
         });
     }
     for (b, branch) in branches.iter().enumerate() {
         let compiled = state.pattern(branch)?;
-        for wait in waits.iter_mut().filter(|w| owners[b].contains(&w.id)) {
+        for owner in &owners[b] {
+            // An id an `expect_before` names but this expect does not watch is skipped.
+            let Some(&k) = place_of.get(owner) else {
+                continue;
+            };
+            let wait = &mut waits[k];
+            if wait.branches.last() == Some(&b) {
+                continue; // named twice in one -i list
+            }
             wait.patterns.push(compiled.clone());
             wait.branches.push(b);
             if branch.kind == Kind::Default {
