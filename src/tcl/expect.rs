@@ -64,8 +64,14 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
     let mut kind = None;
     let (mut nocase, mut indices) = (false, false);
     while let Some(word) = words.next() {
-        let text = String::from_utf8_lossy(&word).into_owned();
+        let mut text = String::from_utf8_lossy(&word).into_owned();
         let flagged = kind.is_some();
+        if !flagged && text.len() > 1 && text.starts_with('-') {
+            // Expect takes any unique prefix of a flag (`-exact`, `-ex`, `-regexp`...).
+            if let Some(flag) = canonical_flag(&text)? {
+                text = flag.to_owned();
+            }
+        }
         match text.as_str() {
             "-i" => {
                 let list = words.next().ok_or("-i needs a spawn id list")?;
@@ -82,9 +88,9 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
                 call.timeout = Some(integer(&value)?);
                 continue;
             }
-            "-gl" | "-glob" if !flagged => kind = Some(Kind::Glob),
-            "-re" if !flagged => kind = Some(Kind::Regex),
-            "-ex" if !flagged => kind = Some(Kind::Exact),
+            "-glob" if !flagged => kind = Some(Kind::Glob),
+            "-regexp" if !flagged => kind = Some(Kind::Regex),
+            "-exact" if !flagged => kind = Some(Kind::Exact),
             "-nocase" => nocase = true,
             "-indices" => indices = true,
             "-brace" | "-nobrace" => {}
@@ -146,6 +152,37 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
         }
     }
     Ok(call)
+}
+
+/// Expect's `expect` flags, by the names it documents.
+const FLAGS: &[&str] = &[
+    "-glob",
+    "-regexp",
+    "-exact",
+    "-notransfer",
+    "-nocase",
+    "-i",
+    "-indices",
+    "-iread",
+    "-iwrite",
+    "-timeout",
+    "-nobrace",
+    "-brace",
+];
+
+/// The flag `word` names, as Tcl's option tables read it (and so Expect): the flag
+/// itself, or a prefix of exactly one flag. `Ok(None)`: no flag starts so (a pattern, or
+/// a bad flag for the caller to judge); a prefix of several is an error.
+fn canonical_flag(word: &str) -> Result<Option<&'static str>, String> {
+    if let Some(flag) = FLAGS.iter().find(|f| **f == word) {
+        return Ok(Some(flag));
+    }
+    let mut matches = FLAGS.iter().filter(|f| f.starts_with(word));
+    match (matches.next(), matches.next()) {
+        (Some(flag), None) => Ok(Some(flag)),
+        (Some(_), Some(_)) => Err(format!("ambiguous flag \"{word}\"")),
+        _ => Ok(None),
+    }
 }
 
 /// Whether a word starting with `-` is meant as an unknown flag rather than a pattern:
