@@ -533,6 +533,60 @@ fn timestamp_as_in_expect() {
     assert_same(&theirs, &ours);
     assert_eq!(
         stdout(&ours),
-        "2001-09-09 01:46:40 Sun Sep [x] {y} $z \\\n23:59\n1\n1\n"
+        "2001-09-09 01:46:40 Sun Sep [x] {y} $z \\\\\n23:59\n1\n1\n"
     );
+}
+
+#[test]
+fn close_of_a_tcl_channel_and_long_flag_names_as_in_expect() {
+    let file = temp("channel.txt");
+    let script = format!(
+        concat!(
+            "log_user 0\n",
+            "set f [open {{{file}}} w]; puts $f written; close $f\n",
+            "set f [open {{{file}}}]; puts [gets $f]; close $f\n",
+            "puts [catch {{close $f}}]\n",
+            "spawn -noecho sh -c {{echo a.c; echo abc; echo x42y}}\n",
+            "expect -exact a.c {{puts exact}}\n",
+            "expect -glob a?c {{puts glob}}\n",
+            "expect -regexp {{x(\\d+)y}} {{puts \"regexp $expect_out(1,string)\"}}\n",
+            "expect eof\n",
+            "wait\n",
+        ),
+        file = file.display()
+    );
+    let (theirs, ours) = both_text(&script);
+    assert_same(&theirs, &ours);
+    assert_eq!(stdout(&ours), "written\n1\nexact\nglob\nregexp 42\n");
+}
+
+#[test]
+fn expect_i_over_many_spawn_ids() {
+    // 200 programs, each answering once; every expect watches all those not done yet.
+    let output = expect(
+        &[],
+        concat!(
+            "log_user 0\n",
+            "set ids {}\n",
+            "for {set i 0} {$i < 200} {incr i} {\n",
+            "    spawn -noecho sh -c \"read x; echo got-$i-\\$x\"\n",
+            "    lappend ids $spawn_id; set n($spawn_id) $i\n",
+            "}\n",
+            "foreach id $ids { send -i $id \"ping\\r\" }\n",
+            "set pending $ids; set seen 0\n",
+            "while {[llength $pending]} {\n",
+            "    expect -i $pending -re {got-(\\d+)-ping} {\n",
+            "        set id $expect_out(spawn_id)\n",
+            "        if {$expect_out(1,string) != $n($id)} { puts \"wrong $id\"; exit 1 }\n",
+            "        set k [lsearch -exact $pending $id]\n",
+            "        set pending [lreplace $pending $k $k]; incr seen\n",
+            "    } timeout { puts timeout; exit 1 } eof { puts eof; exit 1 }\n",
+            "}\n",
+            "foreach id $ids { close -i $id; wait -i $id }\n",
+            "puts \"seen $seen\"\n",
+        ),
+        &[],
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "seen 200\n");
 }
