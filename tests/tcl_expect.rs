@@ -467,7 +467,9 @@ fn libes_autopasswd_changes_the_password_as_under_expect() {
 fn assert_mkpasswd_format(output: &Output) -> String {
     assert_success(output);
     let text = stdout(output);
-    let password = text.strip_suffix('\n').unwrap_or_else(|| panic!("{text:?}"));
+    let password = text
+        .strip_suffix('\n')
+        .unwrap_or_else(|| panic!("{text:?}"));
     assert!(!password.contains('\n'), "{text:?}");
     let count = |f: fn(&char) -> bool| password.chars().filter(f).count();
     assert_eq!(password.chars().count(), 9, "{password:?}");

@@ -628,13 +628,20 @@ fn timestamp(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
         }
         let seconds = match flags.value("-seconds") {
             Some(value) => text(value).trim().parse::<i64>().map_err(|_| {
-                format!("timestamp: -seconds needs an integer, got \"{}\"", text(value))
+                format!(
+                    "timestamp: -seconds needs an integer, got \"{}\"",
+                    text(value)
+                )
             })?,
             None => std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64),
         };
-        Ok((seconds, flags.value("-format").map(<[u8]>::to_vec), flags.has("-gmt")))
+        Ok((
+            seconds,
+            flags.value("-format").map(<[u8]>::to_vec),
+            flags.has("-gmt"),
+        ))
     })();
     let (seconds, format, gmt) = match parsed {
         Ok(parsed) => parsed,
