@@ -563,6 +563,25 @@ fn close_of_a_tcl_channel_and_long_flag_names_as_in_expect() {
 }
 
 #[test]
+fn close_of_a_spawn_id_by_name() {
+    // Expect's spawn ids are Tcl channels: `close $spawn_id` closes the program.
+    let output = expect(
+        &[],
+        concat!(
+            "log_user 0\n",
+            "spawn -noecho cat\n",
+            "set id $spawn_id\n",
+            "close $id\n",
+            "puts [catch {send -i $id x} e]\n",
+            "puts [lrange [wait -i $id] 1 1]\n",
+        ),
+        &[],
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "1\nexp4\n");
+}
+
+#[test]
 fn expect_i_over_many_spawn_ids() {
     // 200 programs, each answering once; every expect watches all those not done yet.
     let output = expect(

@@ -407,6 +407,12 @@ fn exp_continue(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
 /// `close [-i ID]`: hangs the program up (as a terminal closing does) and keeps how it
 /// ended for `wait`.
 fn close(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    // `close SPAWN_ID`: Expect's spawn ids are Tcl channels, so Tcl's close takes them.
+    if let [id] = words {
+        if state.borrow().ids.contains_key(text(id).trim()) {
+            return close(state, interp, &[b"-i".to_vec(), id.clone()]);
+        }
+    }
     // `close CHANNEL [r|w]` is Tcl's close of a channel, as in Expect.
     if words.first().is_some_and(|w| !w.starts_with(b"-")) {
         let mut script = b"::ptychat::close".to_vec();
