@@ -352,3 +352,262 @@ fn libes_timed_read_runs_unchanged() {
     assert_same(&theirs, &ours);
     assert_eq!(stdout(&ours), "a line\n");
 }
+
+/// A throwaway local user (`useradd -m`), deleted with its home on drop; needs root.
+struct ThrowawayUser {
+    name: String,
+}
+
+/// useradd, chpasswd and userdel lock /etc/passwd and /etc/shadow: one at a time here.
+static USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl ThrowawayUser {
+    fn new(tag: &str) -> Self {
+        require("useradd");
+        require("passwd");
+        require("perl");
+        let uid = stdout(&Command::new("id").arg("-u").output().unwrap());
+        assert!(
+            uid.trim() == "0",
+            "the passwd tests create a throwaway user and need root (as CI runs)"
+        );
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "ptytcl{tag}{}x{}",
+            std::process::id() % 100_000,
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        );
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        let made = Command::new("useradd")
+            .args(["-m", &name])
+            .output()
+            .unwrap();
+        assert_success(&made);
+        ThrowawayUser { name }
+    }
+
+    /// The password hash in /etc/shadow.
+    fn hash(&self) -> String {
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = Command::new("getent")
+            .args(["shadow", &self.name])
+            .output()
+            .unwrap();
+        assert_success(&entry);
+        stdout(&entry).split(':').nth(1).unwrap().to_owned()
+    }
+
+    /// Whether `password` is the user's password: the shadow hash recomputed by the C
+    /// library's crypt (through perl, which has it built in).
+    fn has_password(&self, password: &str) -> bool {
+        let hash = self.hash();
+        let check = Command::new("perl")
+            .args([
+                "-e",
+                "print crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? 'yes' : 'no'",
+                password,
+                &hash,
+            ])
+            .output()
+            .unwrap();
+        assert_success(&check);
+        stdout(&check) == "yes"
+    }
+}
+
+impl Drop for ThrowawayUser {
+    fn drop(&mut self) {
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = Command::new("userdel")
+            .args(["-r", "-f", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Runs Libes' script `name` under Expect (`ours` false) or `ptychat expect`.
+fn libes(ours: bool, name: &str, args: &[&str]) -> Output {
+    let script = format!("/usr/bin/{name}");
+    assert!(
+        Path::new(&script).is_file(),
+        "{script} is missing (bash .ci/run installs the expect package)"
+    );
+    let mut all = vec![script.as_str()];
+    all.extend_from_slice(args);
+    if ours {
+        all.insert(0, "expect");
+        run_with_input(BIN, &all, b"")
+    } else {
+        require("expect");
+        run_with_input("expect", &all, b"")
+    }
+}
+
+#[test]
+fn libes_autopasswd_changes_the_password_as_under_expect() {
+    let user = ThrowawayUser::new("a");
+    let before = user.hash();
+    let theirs = libes(false, "expect_autopasswd", &[&user.name, "Tcl-Expect-7q!"]);
+    assert!(user.has_password("Tcl-Expect-7q!"), "{}", stderr(&theirs));
+    let ours = libes(true, "expect_autopasswd", &[&user.name, "Ptychat-9z?w"]);
+    assert_same(&theirs, &ours);
+    assert_eq!(ours.status.code(), Some(0));
+    assert!(
+        stdout(&ours).starts_with(&format!("spawn passwd {}\r\n", user.name)),
+        "{}",
+        stdout(&ours)
+    );
+    assert!(user.has_password("Ptychat-9z?w"), "{}", stderr(&ours));
+    assert!(!user.has_password("Tcl-Expect-7q!"));
+    assert_ne!(user.hash(), before);
+}
+
+/// Expect_mkpasswd's rules for the passwords it makes by default: 9 characters, at least
+/// 2 digits, 2 lower case, 2 upper case letters and 1 special character.
+fn assert_mkpasswd_format(output: &Output) -> String {
+    assert_success(output);
+    let text = stdout(output);
+    let password = text
+        .strip_suffix('\n')
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert!(!password.contains('\n'), "{text:?}");
+    let count = |f: fn(&char) -> bool| password.chars().filter(f).count();
+    assert_eq!(password.chars().count(), 9, "{password:?}");
+    assert!(count(char::is_ascii_digit) >= 2, "{password:?}");
+    assert!(count(char::is_ascii_lowercase) >= 2, "{password:?}");
+    assert!(count(char::is_ascii_uppercase) >= 2, "{password:?}");
+    assert!(count(|c| c.is_ascii_punctuation()) >= 1, "{password:?}");
+    password.to_owned()
+}
+
+#[test]
+fn libes_mkpasswd_prints_a_password_as_under_expect() {
+    let theirs = libes(false, "expect_mkpasswd", &[]);
+    let ours = libes(true, "expect_mkpasswd", &[]);
+    assert_mkpasswd_format(&theirs);
+    assert_mkpasswd_format(&ours);
+    // Its options: length 14, 4 digits, no special character.
+    for ours in [false, true] {
+        let output = libes(ours, "expect_mkpasswd", &["-l", "14", "-d", "4", "-s", "0"]);
+        assert_success(&output);
+        let password = stdout(&output).trim_end().to_owned();
+        assert_eq!(password.len(), 14, "{password:?}");
+        assert!(password.chars().filter(char::is_ascii_digit).count() >= 4);
+        assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+}
+
+#[test]
+fn libes_mkpasswd_sets_a_users_password_as_under_expect() {
+    let user = ThrowawayUser::new("m");
+    for ours in [false, true] {
+        let before = user.hash();
+        let output = libes(ours, "expect_mkpasswd", &[&user.name]);
+        let password = assert_mkpasswd_format(&output);
+        assert!(
+            user.has_password(&password),
+            "ours: {ours}, stderr: {}",
+            stderr(&output)
+        );
+        assert_ne!(user.hash(), before);
+    }
+}
+
+/// The same script text under Expect and under `ptychat expect`.
+fn both_text(script: &str) -> (Output, Output) {
+    require("expect");
+    let path = temp("both.exp");
+    std::fs::write(&path, script).unwrap();
+    let theirs = run_with_input("expect", &[path.to_str().unwrap()], b"");
+    let ours = run_with_input(BIN, &["expect", path.to_str().unwrap()], b"");
+    (theirs, ours)
+}
+
+#[test]
+fn timestamp_as_in_expect() {
+    let (theirs, ours) = both_text(concat!(
+        "puts [timestamp -seconds 1000000000 -format {%Y-%m-%d %H:%M:%S %a %b [x] {y} $z \\\\} -gmt]\n",
+        "puts [timestamp -gmt -seconds 86399 -format %H:%M]\n",
+        "set now [timestamp]\n",
+        "puts [expr {[string is integer -strict $now] && abs($now - [clock seconds]) < 100}]\n",
+        "puts [catch {timestamp -seconds soon} e]\n",
+    ));
+    assert_same(&theirs, &ours);
+    assert_eq!(
+        stdout(&ours),
+        "2001-09-09 01:46:40 Sun Sep [x] {y} $z \\\\\n23:59\n1\n1\n"
+    );
+}
+
+#[test]
+fn close_of_a_tcl_channel_and_long_flag_names_as_in_expect() {
+    let file = temp("channel.txt");
+    let script = format!(
+        concat!(
+            "log_user 0\n",
+            "set f [open {{{file}}} w]; puts $f written; close $f\n",
+            "set f [open {{{file}}}]; puts [gets $f]; close $f\n",
+            "puts [catch {{close $f}}]\n",
+            "spawn -noecho sh -c {{echo a.c; echo abc; echo x42y}}\n",
+            "expect -exact a.c {{puts exact}}\n",
+            "expect -glob a?c {{puts glob}}\n",
+            "expect -regexp {{x(\\d+)y}} {{puts \"regexp $expect_out(1,string)\"}}\n",
+            "expect eof\n",
+            "wait\n",
+        ),
+        file = file.display()
+    );
+    let (theirs, ours) = both_text(&script);
+    assert_same(&theirs, &ours);
+    assert_eq!(stdout(&ours), "written\n1\nexact\nglob\nregexp 42\n");
+}
+
+#[test]
+fn close_of_a_spawn_id_by_name() {
+    // Expect's spawn ids are Tcl channels: `close $spawn_id` closes the program.
+    let output = expect(
+        &[],
+        concat!(
+            "log_user 0\n",
+            "spawn -noecho cat\n",
+            "set id $spawn_id\n",
+            "close $id\n",
+            "puts [catch {send -i $id x} e]\n",
+            "puts [lrange [wait -i $id] 1 1]\n",
+        ),
+        &[],
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "1\nexp4\n");
+}
+
+#[test]
+fn expect_i_over_many_spawn_ids() {
+    // 200 programs, each answering once; every expect watches all those not done yet.
+    let output = expect(
+        &[],
+        concat!(
+            "log_user 0\n",
+            "set ids {}\n",
+            "for {set i 0} {$i < 200} {incr i} {\n",
+            "    spawn -noecho sh -c \"read x; echo got-$i-\\$x\"\n",
+            "    lappend ids $spawn_id; set n($spawn_id) $i\n",
+            "}\n",
+            "foreach id $ids { send -i $id \"ping\\r\" }\n",
+            "set pending $ids; set seen 0\n",
+            "while {[llength $pending]} {\n",
+            "    expect -i $pending -re {got-(\\d+)-ping} {\n",
+            "        set id $expect_out(spawn_id)\n",
+            "        if {$expect_out(1,string) != $n($id)} { puts \"wrong $id\"; exit 1 }\n",
+            "        set k [lsearch -exact $pending $id]\n",
+            "        set pending [lreplace $pending $k $k]; incr seen\n",
+            "    } timeout { puts timeout; exit 1 } eof { puts eof; exit 1 }\n",
+            "}\n",
+            "foreach id $ids { close -i $id; wait -i $id }\n",
+            "puts \"seen $seen\"\n",
+        ),
+        &[],
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "seen 200\n");
+}

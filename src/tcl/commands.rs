@@ -42,7 +42,6 @@ const MISSING: &[&str] = &[
     "remove_nulls",
     "debug",
     "getpid",
-    "timestamp",
     "inter_return",
     "interpreter",
     "send_log",
@@ -55,6 +54,9 @@ const MISSING: &[&str] = &[
 
 /// Registers every command on `interp`, sharing `state`.
 pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
+    // Expect's `close` closes Tcl channels too: Tcl's own is kept for those.
+    let kept = interp.eval(b"namespace eval ::ptychat {}; rename ::close ::ptychat::close");
+    debug_assert!(kept == Code::Ok, "Tcl has a close command");
     type Handler = fn(&Shared, InterpRef<'_>, &[Vec<u8>]) -> Code;
     let commands: &[(&str, Handler)] = &[
         ("spawn", spawn),
@@ -76,6 +78,7 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         ("sleep", sleep),
         ("exit", exit),
         ("exp_version", exp_version),
+        ("timestamp", timestamp),
     ];
     for (name, handler) in commands {
         let handler = *handler;
@@ -404,6 +407,21 @@ fn exp_continue(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
 /// `close [-i ID]`: hangs the program up (as a terminal closing does) and keeps how it
 /// ended for `wait`.
 fn close(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    // `close SPAWN_ID`: Expect's spawn ids are Tcl channels, so Tcl's close takes them.
+    if let [id] = words {
+        if state.borrow().ids.contains_key(text(id).trim()) {
+            return close(state, interp, &[b"-i".to_vec(), id.clone()]);
+        }
+    }
+    // `close CHANNEL [r|w]` is Tcl's close of a channel, as in Expect.
+    if words.first().is_some_and(|w| !w.starts_with(b"-")) {
+        let mut script = b"::ptychat::close".to_vec();
+        for word in words {
+            script.push(b' ');
+            script.extend_from_slice(&tcl_word(word));
+        }
+        return interp.eval(&script);
+    }
     tcl(interp, || {
         let (flags, rest) = Flags::take("close", words, &["-slave", "-onexec"], &["-i"])?;
         if !rest.is_empty() || flags.has("-slave") || flags.has("-onexec") {
@@ -603,4 +621,61 @@ fn exp_version(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
         }
         _ => Err("usage: exp_version [-exit] [version]".into()),
     })
+}
+
+/// `timestamp [-seconds N] [-format FORMAT] [-gmt]`: the time in seconds since the epoch
+/// (now, or N), or, with `-format`, formatted by Tcl's `clock format` (the `%` codes of
+/// strftime, which Expect's own formatter follows).
+fn timestamp(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    let parsed = (|| {
+        let (flags, rest) = Flags::take("timestamp", words, &["-gmt"], &["-seconds", "-format"])?;
+        if !rest.is_empty() {
+            return Err("usage: timestamp [-seconds N] [-format FORMAT] [-gmt]".to_owned());
+        }
+        let seconds = match flags.value("-seconds") {
+            Some(value) => text(value).trim().parse::<i64>().map_err(|_| {
+                format!(
+                    "timestamp: -seconds needs an integer, got \"{}\"",
+                    text(value)
+                )
+            })?,
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+        };
+        Ok((
+            seconds,
+            flags.value("-format").map(<[u8]>::to_vec),
+            flags.has("-gmt"),
+        ))
+    })();
+    let (seconds, format, gmt) = match parsed {
+        Ok(parsed) => parsed,
+        Err(message) => return error(interp, &message),
+    };
+    let Some(format) = format else {
+        interp.set_result(seconds.to_string().as_bytes());
+        return Code::Ok;
+    };
+    let mut script = format!("::clock format {seconds} -format ").into_bytes();
+    script.extend_from_slice(&tcl_word(&format));
+    script.extend_from_slice(if gmt { b" -gmt 1" } else { b" -gmt 0" });
+    interp.eval(&script)
+}
+
+/// `bytes` as one Tcl word: every ASCII character that is not a letter or digit
+/// backslash-quoted, control characters as `\xHH`.
+fn tcl_word(bytes: &[u8]) -> Vec<u8> {
+    let mut word = Vec::with_capacity(bytes.len() * 2 + 2);
+    if bytes.is_empty() {
+        return b"{}".to_vec();
+    }
+    for &b in bytes {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | 0x80.. => word.push(b),
+            0x20..=0x7e => word.extend_from_slice(&[b'\\', b]),
+            _ => word.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+        }
+    }
+    word
 }

@@ -2,6 +2,7 @@
 //! Expect reads them, the wait on ptychat's engine with Expect's list-order rule, the
 //! `expect_out` array, and the actions with `exp_continue`.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::group::SessionId;
@@ -63,8 +64,14 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
     let mut kind = None;
     let (mut nocase, mut indices) = (false, false);
     while let Some(word) = words.next() {
-        let text = String::from_utf8_lossy(&word).into_owned();
+        let mut text = String::from_utf8_lossy(&word).into_owned();
         let flagged = kind.is_some();
+        if !flagged && text.len() > 1 && text.starts_with('-') {
+            // Expect takes any unique prefix of a flag (`-exact`, `-ex`, `-regexp`...).
+            if let Some(flag) = canonical_flag(&text)? {
+                text = flag.to_owned();
+            }
+        }
         match text.as_str() {
             "-i" => {
                 let list = words.next().ok_or("-i needs a spawn id list")?;
@@ -81,9 +88,9 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
                 call.timeout = Some(integer(&value)?);
                 continue;
             }
-            "-gl" | "-glob" if !flagged => kind = Some(Kind::Glob),
-            "-re" if !flagged => kind = Some(Kind::Regex),
-            "-ex" if !flagged => kind = Some(Kind::Exact),
+            "-glob" if !flagged => kind = Some(Kind::Glob),
+            "-regexp" if !flagged => kind = Some(Kind::Regex),
+            "-exact" if !flagged => kind = Some(Kind::Exact),
             "-nocase" => nocase = true,
             "-indices" => indices = true,
             "-brace" | "-nobrace" => {}
@@ -145,6 +152,37 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
         }
     }
     Ok(call)
+}
+
+/// Expect's `expect` flags, by the names it documents.
+const FLAGS: &[&str] = &[
+    "-glob",
+    "-regexp",
+    "-exact",
+    "-notransfer",
+    "-nocase",
+    "-i",
+    "-indices",
+    "-iread",
+    "-iwrite",
+    "-timeout",
+    "-nobrace",
+    "-brace",
+];
+
+/// The flag `word` names, as Tcl's option tables read it (and so Expect): the flag
+/// itself, or a prefix of exactly one flag. `Ok(None)`: no flag starts so (a pattern, or
+/// a bad flag for the caller to judge); a prefix of several is an error.
+fn canonical_flag(word: &str) -> Result<Option<&'static str>, String> {
+    if let Some(flag) = FLAGS.iter().find(|f| **f == word) {
+        return Ok(Some(flag));
+    }
+    let mut matches = FLAGS.iter().filter(|f| f.starts_with(word));
+    match (matches.next(), matches.next()) {
+        (Some(flag), None) => Ok(Some(flag)),
+        (Some(_), Some(_)) => Err(format!("ambiguous flag \"{word}\"")),
+        _ => Ok(None),
+    }
 }
 
 /// Whether a word starting with `-` is meant as an unknown flag rather than a pattern:
@@ -324,22 +362,28 @@ fn wait(
             Ok(branch.ids.clone())
         }
     };
-    // The spawn ids of the call, in order of first mention.
+    // The spawn ids of the call, in order of first mention, and each one's place in
+    // that order (an `expect -i` over a thousand ids costs a thousand steps, not a
+    // million).
     let mut ids: Vec<String> = Vec::new();
+    let mut place_of: HashMap<String, usize> = HashMap::new();
     for branch in &call.branches {
         for id in resolve(branch)? {
-            if !ids.contains(&id) {
+            if !place_of.contains_key(&id) {
+                place_of.insert(id.clone(), ids.len());
                 ids.push(id);
             }
         }
     }
     if ids.is_empty() {
-        ids.push(default_id()?);
+        let id = default_id()?;
+        place_of.insert(id.clone(), 0);
+        ids.push(id);
     }
     let mut branches: Vec<Branch> = Vec::new();
     let mut owners: Vec<Vec<String>> = Vec::new();
-    let watched = |branch: &Branch, ids: &[String]| branch.ids.iter().any(|i| ids.contains(i));
-    for branch in state.before.iter().filter(|b| watched(b, &ids)) {
+    let watched = |branch: &Branch| branch.ids.iter().any(|i| place_of.contains_key(i));
+    for branch in state.before.iter().filter(|b| watched(b)) {
         owners.push(branch.ids.clone());
         branches.push(branch.clone());
     }
@@ -347,7 +391,7 @@ fn wait(
         owners.push(resolve(branch)?);
         branches.push(branch.clone());
     }
-    for branch in state.after.iter().filter(|b| watched(b, &ids)) {
+    for branch in state.after.iter().filter(|b| watched(b)) {
         owners.push(branch.ids.clone());
         branches.push(branch.clone());
     }
@@ -361,19 +405,28 @@ fn wait(
         }
         return user_wait(&mut state, branches, timeout);
     }
-    let mut waits: Vec<Wait> = Vec::new();
-    for id in &ids {
-        state.session(id)?;
+    let mut waits: Vec<Wait> = Vec::with_capacity(ids.len());
+    for id in ids {
+        state.session(&id)?;
+        let place = state.ids[&id];
         waits.push(Wait {
-            id: id.clone(),
-            place: state.ids[id],
+            id,
+            place,
             patterns: Vec::new(),
             branches: Vec::new(),
         });
     }
     for (b, branch) in branches.iter().enumerate() {
         let compiled = state.pattern(branch)?;
-        for wait in waits.iter_mut().filter(|w| owners[b].contains(&w.id)) {
+        for owner in &owners[b] {
+            // An id an `expect_before` names but this expect does not watch is skipped.
+            let Some(&k) = place_of.get(owner) else {
+                continue;
+            };
+            let wait = &mut waits[k];
+            if wait.branches.last() == Some(&b) {
+                continue; // named twice in one -i list
+            }
             wait.patterns.push(compiled.clone());
             wait.branches.push(b);
             if branch.kind == Kind::Default {
