@@ -119,8 +119,10 @@ fn patterns_are_tried_in_list_order_as_in_expect() {
         concat!(
             "log_user 0\n",
             "spawn printf {one two three}\n",
-            // `three` matches later in the output than `one`, but is listed first.
-            "expect three { puts \"three, after [string length $expect_out(buffer)] bytes\" } one { puts one }\n",
+            // `three` matches later in the output than `one two three`, but is listed
+            // first. (The second pattern needs the whole output, so however the output
+            // is split into reads, both match at once.)
+            "expect three { puts \"three, after [string length $expect_out(buffer)] bytes\" } {one two three} { puts one }\n",
             "expect -gl {*} { puts \"glob star took [string length $expect_out(0,string)]\" }\n",
         ),
         &[],
@@ -135,8 +137,9 @@ fn captures_indices_and_nocase() {
         &[],
         concat!(
             "log_user 0\n",
-            "spawn printf {Name: ANN id=42}\n",
-            "expect -indices -re {id=(\\d+)}\n",
+            "spawn printf {Name: ANN id=42.}\n",
+            // The `.` ends the number, however the output is split into reads.
+            "expect -indices -re {id=(\\d+)\\.}\n",
             "puts \"$expect_out(1,string) $expect_out(1,start) $expect_out(1,end) $expect_out(0,start)\"\n",
             "spawn printf {HELLO there}\n",
             "expect -nocase -ex hello { puts \"nocase $expect_out(0,string)\" }\n",
@@ -610,4 +613,28 @@ fn expect_i_over_many_spawn_ids() {
     );
     assert_success(&output);
     assert_eq!(stdout(&output), "seen 200\n");
+}
+
+#[test]
+fn a_command_renamed_by_its_own_action_and_huge_values() {
+    let output = expect(
+        &[],
+        concat!(
+            "log_user 0\n",
+            "set timeout 9223372036854775807\n",
+            "spawn printf hello\n",
+            "expect {\n",
+            // The action deletes the command that is running it.
+            "    hello { rename expect {}; proc expect args {}; puts renamed; exp_continue }\n",
+            "    eof { puts eof }\n",
+            "}\n",
+            "puts [catch {sleep 1e300} message]:$message\n",
+        ),
+        &[],
+    );
+    assert_success(&output);
+    assert_eq!(
+        stdout(&output),
+        "renamed\neof\n1:sleep: 1e300 seconds is too long\n"
+    );
 }

@@ -15,6 +15,7 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use nix::libc;
@@ -115,9 +116,14 @@ fn open() -> Result<Tcl, String> {
             reasons.push(dlerror());
             continue;
         }
-        let tcl = Tcl {
-            fns: symbols(handle)?,
+        let fns = match symbols(handle) {
+            Ok(fns) => fns,
+            Err(reason) => {
+                reasons.push(reason);
+                continue;
+            }
         };
+        let tcl = Tcl { fns };
         // SAFETY: Tcl_FindExecutable must be called once before any interpreter is
         // created; NULL means "no executable name", which Tcl accepts.
         unsafe { (tcl.fns.find_executable)(std::ptr::null()) };
@@ -395,8 +401,8 @@ impl InterpRef<'_> {
     /// `message`. For `exit`.
     pub(crate) fn cancel_unwinding(&self, message: &[u8]) {
         let obj = self.new_string(message);
-        // SAFETY: the interpreter is live; `obj` is fresh (Tcl takes a reference); no
-        // client data.
+        // SAFETY: the interpreter is live; `obj` is fresh (Tcl copies its string and frees
+        // it); no client data.
         unsafe {
             (self.tcl.fns.cancel_eval)(self.raw, obj, std::ptr::null_mut(), TCL_CANCEL_UNWIND)
         };
@@ -448,19 +454,20 @@ impl InterpRef<'_> {
         let Ok(name) = CString::new(name) else {
             return;
         };
-        let data = Box::into_raw(Box::new(Registered {
+        let data = Rc::into_raw(Rc::new(Registered {
             tcl: self.tcl,
             command,
         }));
-        // SAFETY: `name` is NUL-terminated; `data` stays valid until Tcl calls
-        // `delete_registered` (when the command is deleted or replaced, or the
-        // interpreter is), which frees it once.
+        // SAFETY: `name` is NUL-terminated; `data` holds one strong reference, given up
+        // by `delete_registered` when Tcl deletes the command (deleted, replaced, or the
+        // interpreter deleted); a call in progress holds its own (see
+        // `call_registered`), so the closure outlives every call.
         unsafe {
             (self.tcl.fns.create_obj_command)(
                 self.raw,
                 name.as_ptr(),
                 call_registered,
-                data.cast(),
+                data.cast_mut().cast(),
                 Some(delete_registered),
             );
         }
@@ -527,10 +534,16 @@ unsafe extern "C" fn call_registered(
     objc: c_int,
     objv: *const *mut RawObj,
 ) -> c_int {
-    // SAFETY: `data` is the `Registered` of `create_command`, alive until its delete
-    // proc runs, which Tcl never does during a call of the command. It is only read
+    // SAFETY: `data` is the `Rc<Registered>` pointer of `create_command`, whose strong
+    // reference is only given up by `delete_registered`; Tcl does not run the delete
+    // proc before this call starts. The call takes a strong reference of its own first,
+    // so a script run by the command that deletes or renames it (`rename expect {}` in an
+    // expect action) cannot free the closure under the call. The closure is only read
     // (commands are `Fn`), so a command that re-enters itself through Tcl is sound.
-    let registered = unsafe { &*data.cast::<Registered>() };
+    let registered = unsafe {
+        Rc::increment_strong_count(data.cast::<Registered>().cast_const());
+        Rc::from_raw(data.cast::<Registered>().cast_const())
+    };
     let count = usize::try_from(objc).unwrap_or(0);
     let words: Vec<Vec<u8>> = (0..count)
         .map(|i| {
@@ -554,8 +567,9 @@ unsafe extern "C" fn call_registered(
 
 /// Frees a command's closure when Tcl deletes the command.
 unsafe extern "C" fn delete_registered(data: *mut c_void) {
-    // SAFETY: `data` came from Box::into_raw in `create_command`; Tcl calls this once.
-    drop(unsafe { Box::from_raw(data.cast::<Registered>()) });
+    // SAFETY: `data` came from Rc::into_raw in `create_command`, and Tcl calls this once
+    // per command: it gives up that one strong reference.
+    drop(unsafe { Rc::from_raw(data.cast::<Registered>().cast_const()) });
 }
 
 /// Bytes from Tcl's internal form: `C0 80` back to NUL.

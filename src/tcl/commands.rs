@@ -578,7 +578,9 @@ fn sleep(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
             .ok()
             .filter(|s: &f64| s.is_finite() && *s >= 0.0)
             .ok_or_else(|| format!("sleep: expected seconds, got \"{value}\""))?;
-        std::thread::sleep(Duration::from_secs_f64(seconds));
+        let pause = Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("sleep: {value} seconds is too long"))?;
+        std::thread::sleep(pause);
         Ok(Vec::new())
     })
 }

@@ -16,6 +16,9 @@ pub(crate) const EXP_CONTINUE: i32 = -101;
 /// `exp_continue -continue_timer`: the same, keeping the deadline.
 pub(crate) const EXP_CONTINUE_TIMER: i32 = -102;
 
+/// Timeouts longer than this many seconds (about 300 years) are no limit.
+const NO_LIMIT_BEYOND: u64 = 1 << 33;
+
 /// Expect's default for the `timeout` variable, in seconds.
 const DEFAULT_TIMEOUT: i64 = 10;
 
@@ -294,7 +297,11 @@ pub(crate) fn run(state: &Shared, interp: InterpRef<'_>, call: &Call) -> Code {
             None => DEFAULT_TIMEOUT,
         },
     };
-    let timeout = u64::try_from(seconds).ok().map(Duration::from_secs);
+    // Negative is no limit, as in Expect; so is one too long to be a point in time.
+    let timeout = u64::try_from(seconds)
+        .ok()
+        .filter(|&s| s <= NO_LIMIT_BEYOND)
+        .map(Duration::from_secs);
     let mut deadline = timeout.map(|t| Instant::now() + t);
     let mut fresh = true;
     loop {
@@ -353,7 +360,9 @@ fn wait(
     call: &Call,
     timeout: Option<Duration>,
 ) -> Result<(Vec<Branch>, Outcome), String> {
-    let default_id = || spawn_id(interp, None);
+    // Read before the state is borrowed: a Tcl trace on the variable may run commands.
+    let default = spawn_id(interp, None)?;
+    let default_id = || -> Result<String, String> { Ok(default.clone()) };
     let mut state = state.borrow_mut();
     let resolve = |branch: &Branch| -> Result<Vec<String>, String> {
         if branch.ids.is_empty() {
