@@ -638,3 +638,29 @@ fn a_command_renamed_by_its_own_action_and_huge_values() {
         "renamed\neof\n1:sleep: 1e300 seconds is too long\n"
     );
 }
+
+#[test]
+fn send_slow_and_send_human_type_everything() {
+    let output = expect(
+        &[],
+        concat!(
+            "log_user 0\n",
+            "set stty_init -echo\n",
+            "spawn cat\n",
+            "set send_slow {2 .001}\n",
+            "send -s \"slowly typed\\r\"\n",
+            "expect -re {(slowly typed)\\r\\n} { puts $expect_out(1,string) }\n",
+            "set send_human {.001 .002 1 .0005 .005}\n",
+            "send -h \"like a person\\r\"\n",
+            "expect -re {(like a person)\\r\\n} { puts $expect_out(1,string) }\n",
+            "unset send_slow\n",
+            "puts [catch {send -s x} message]:$message\n",
+        ),
+        &[],
+    );
+    assert_success(&output);
+    assert_eq!(
+        stdout(&output),
+        "slowly typed\nlike a person\n1:send: can't read \"send_slow\": no such variable\n"
+    );
+}

@@ -50,7 +50,7 @@ mod lex;
 mod logs;
 mod parse;
 mod run;
-mod value;
+pub(crate) mod value;
 
 pub use error::ScriptError;
 

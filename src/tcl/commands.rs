@@ -11,6 +11,8 @@ use std::time::Duration;
 use crate::sys::tcl::{Code, InterpRef, Scope};
 use crate::{BufferFull, Command, ExitStatus, Interact};
 
+use crate::script::value;
+
 use super::expect::{self, EXP_CONTINUE, EXP_CONTINUE_TIMER, error};
 use super::state::{ERROR_SPAWN_ID, Shared, USER_SPAWN_ID, spawn_id};
 
@@ -273,7 +275,7 @@ fn send(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
             &["-raw", "-null", "-break", "-s", "-h"],
             &["-i"],
         )?;
-        for refused in ["-null", "-break", "-s", "-h"] {
+        for refused in ["-null", "-break"] {
             if flags.has(refused) {
                 return Err(format!(
                     "send {refused} is not supported by ptychat expect yet (see docs/TCL.md)"
@@ -284,12 +286,37 @@ fn send(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
             return Err("usage: send [args] string".into());
         };
         let id = spawn_id(interp, flags.value("-i"))?;
+        // `-s` and `-h` type as Expect's send_slow and send_human variables say.
+        let typing = |name: &str| -> Result<Vec<Vec<u8>>, String> {
+            let value = super::state::expect_var(interp, name)
+                .ok_or_else(|| format!("send: can't read \"{name}\": no such variable"))?;
+            interp.split_list(&value).map_err(|e| text(&e))
+        };
+        let slow = match flags.has("-s") {
+            true => Some(
+                value::slow_typing(&typing("send_slow")?).map_err(|e| format!("send_slow: {e}"))?,
+            ),
+            false => None,
+        };
+        let human = match flags.has("-h") {
+            true => Some(
+                value::human_typing(&typing("send_human")?)
+                    .map_err(|e| format!("send_human: {e}"))?,
+            ),
+            false => None,
+        };
         match id.as_str() {
             USER_SPAWN_ID | "exp1" => write_to(std::io::stdout().lock(), string),
             ERROR_SPAWN_ID => write_to(std::io::stderr().lock(), string),
             id => {
                 let mut state = state.borrow_mut();
-                state.session(id)?.send(string).map_err(|e| e.to_string())?;
+                let session = state.session(id)?;
+                let sent = match (slow, human) {
+                    (Some(slow), _) => session.send_slow(string, slow),
+                    (None, Some(human)) => session.send_human(string, human),
+                    (None, None) => session.send(string),
+                };
+                sent.map_err(|e| e.to_string())?;
             }
         }
         Ok(Vec::new())
