@@ -3,41 +3,28 @@
 //! `ptychat` binary. Every wait is on the screen, never a sleep.
 #![cfg(feature = "cli")]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Output;
 
 mod common;
 
-use common::{assert_success, require, stderr, stdout};
+use common::{assert_success, require, run_with_input, stderr, stdout, temp_path};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
 
-/// A fresh path under the test's temporary directory.
 fn temp(name: &str) -> PathBuf {
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNT.fetch_add(1, Ordering::Relaxed);
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("script-screen-{}-{n}-{name}", std::process::id()))
+    temp_path("script-screen", name)
 }
 
 /// Runs `ptychat run [OPTIONS] SCRIPT ARGS` on a script given as text.
 fn run(options: &[&str], source: &str, args: &[&Path]) -> Output {
     let path = temp("script.ptychat");
     std::fs::write(&path, source).unwrap();
-    let mut child = Command::new(BIN)
-        .arg("run")
-        .args(options)
-        .arg(&path)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the ptychat binary runs");
-    child.stdin.take().unwrap().flush().unwrap();
-    child.wait_with_output().unwrap()
+    let mut all = vec![std::ffi::OsString::from("run")];
+    all.extend(options.iter().map(Into::into));
+    all.push(path.into());
+    all.extend(args.iter().map(|a| a.as_os_str().to_owned()));
+    run_with_input(BIN, &all, b"")
 }
 
 /// Draws with cursor moves and colours, like a full-screen program, then waits for a line.

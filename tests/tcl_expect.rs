@@ -4,37 +4,18 @@
 //! Expect itself. Every wait is an `expect` on what the program prints.
 #![cfg(feature = "cli")]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod common;
 
-use common::{assert_success, require, stderr, stdout};
+use common::{assert_success, require, run_with_input, stderr, stdout, temp_path};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
 
 fn temp(name: &str) -> PathBuf {
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNT.fetch_add(1, Ordering::Relaxed);
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("tcl-expect-{}-{n}-{name}", std::process::id()))
-}
-
-/// Runs `PROGRAM ARGS` with `input` on its standard input.
-fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input).unwrap();
-    drop(stdin);
-    child.wait_with_output().unwrap()
+    temp_path("tcl-expect", name)
 }
 
 /// `ptychat expect [OPTIONS] SCRIPT ARGS` on a script given as text.

@@ -2,6 +2,10 @@
 //! not every binary uses every helper.
 #![allow(dead_code)]
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ptychat::{Command, Pattern, PtySession};
@@ -130,4 +134,33 @@ pub fn require(program: &str) {
         found,
         "`{program}` is not installed (bash .ci/run installs it)"
     );
+}
+
+/// A fresh path in the tests' temporary directory, `PREFIX-PID-N-NAME`: unique per call,
+/// per test binary and per run.
+pub fn temp_path(prefix: &str, name: &str) -> PathBuf {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{prefix}-{}-{n}-{name}", std::process::id()))
+}
+
+/// Runs `program args` (not on a terminal) with `input` on its standard input, and
+/// returns how it ended with what it wrote.
+pub fn run_with_input<S: AsRef<std::ffi::OsStr>>(
+    program: &str,
+    args: &[S],
+    input: &[u8],
+) -> Output {
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
 }
