@@ -236,11 +236,13 @@ fn spawn(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
         }
         let pid = session.pid();
         let mut state = state.borrow_mut();
-        if !flags.has("-noecho") && state.log_user() {
+        if !flags.has("-noecho") {
             let line: Vec<String> = argv.iter().map(|w| text(w)).collect();
-            let mut out = std::io::stdout().lock();
-            let _ = write!(out, "spawn {}\r\n", line.join(" "));
-            let _ = out.flush();
+            let line = format!("spawn {}\r\n", line.join(" "));
+            state.extras.log.write(line.as_bytes(), false, state.log_user());
+            if state.log_user() {
+                write_to(std::io::stdout().lock(), line.as_bytes());
+            }
         }
         // Output read with the stty marker was not shown yet.
         let early = session.buffer().to_vec();
@@ -340,7 +342,7 @@ fn send_user(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
         let [string] = rest else {
             return Err("usage: send_user [args] string".into());
         };
-        state.borrow().extras.log.write(string);
+        state.borrow().extras.log.write(string, true, true);
         write_to(std::io::stdout().lock(), string);
         Ok(Vec::new())
     })

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::Signal;
@@ -64,9 +65,13 @@ impl Extras {
         }
     }
 
-    /// A transcript for a new session: its output to the `log_file`.
-    pub(crate) fn log_transcript(&self) -> Box<dyn Transcript> {
-        Box::new(self.log.clone())
+    /// A transcript for a new session: its output to the `log_file` (while `log_user`,
+    /// whose flag is `user`, is on, or always after `log_file -a`).
+    pub(crate) fn log_transcript(&self, user: Arc<AtomicBool>) -> Box<dyn Transcript> {
+        Box::new(LogTranscript {
+            log: self.log.clone(),
+            user,
+        })
     }
 
     /// The trace a new session gets under `exp_internal`; `None` when it is off.
@@ -84,21 +89,38 @@ impl Extras {
 /// The `log_file`: what the programs write and what `send_user` prints, appended to a
 /// file while one is open.
 #[derive(Clone, Default)]
-pub(crate) struct LogFile(Arc<Mutex<Option<(File, String)>>>);
+pub(crate) struct LogFile(Arc<Mutex<Option<OpenLog>>>);
+
+pub(crate) struct OpenLog {
+    file: File,
+    name: String,
+    /// `-a`: programs' output is logged while `log_user` is off too.
+    all: bool,
+}
 
 impl LogFile {
-    /// Appends `bytes` to the file, if one is open.
-    pub(crate) fn write(&self, bytes: &[u8]) {
-        let mut file = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((file, _)) = file.as_mut() {
-            let _ = file.write_all(bytes);
+    /// Appends `bytes` to the file, if one is open (and, unless `always`, when `log_user`
+    /// is on or the log was opened with `-a`).
+    pub(crate) fn write(&self, bytes: &[u8], always: bool, log_user: bool) {
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(log) = log.as_mut() {
+            if always || log_user || log.all {
+                let _ = log.file.write_all(bytes);
+            }
         }
     }
 }
 
-impl Transcript for LogFile {
+/// A session's output to the `log_file`.
+struct LogTranscript {
+    log: LogFile,
+    user: Arc<AtomicBool>,
+}
+
+impl Transcript for LogTranscript {
     fn output(&mut self, bytes: &[u8]) {
-        self.write(bytes);
+        self.log
+            .write(bytes, false, self.user.load(Ordering::Relaxed));
     }
 
     // What we send reaches the log as the terminal echoes it, as in Expect.
@@ -373,17 +395,18 @@ pub(crate) fn stty(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> 
 pub(crate) fn log_file(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     tcl(interp, || {
         let mut noappend = false;
+        let mut all = false;
         let mut file = None;
         for word in words {
             match text(word).as_str() {
-                "-a" => {}
+                "-a" => all = true,
                 "-noappend" => noappend = true,
                 "-info" => {
                     let state = state.borrow();
                     let log = state.extras.log.0.lock().unwrap_or_else(|e| e.into_inner());
                     return Ok(log
                         .as_ref()
-                        .map(|(_, name)| name.clone())
+                        .map(|log| log.name.clone())
                         .unwrap_or_default()
                         .into_bytes());
                 }
@@ -417,7 +440,11 @@ pub(crate) fn log_file(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
             .truncate(noappend)
             .open(&name)
             .map_err(|e| format!("log_file: {name}: {e}"))?;
-        *log = Some((opened, name));
+        *log = Some(OpenLog {
+            file: opened,
+            name,
+            all,
+        });
         Ok(Vec::new())
     })
 }

@@ -81,7 +81,7 @@ impl State {
         let id = format!("exp{}", self.next_id);
         self.next_id += 1;
         session.add_transcript(Box::new(UserLog(self.log_user.clone())));
-        session.add_transcript(self.extras.log_transcript());
+        session.add_transcript(self.extras.log_transcript(self.log_user.clone()));
         if let Some(sink) = self.extras.trace_sink() {
             session.set_trace(Some(sink));
         }
