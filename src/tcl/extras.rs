@@ -310,6 +310,9 @@ pub(crate) fn trap(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> 
 pub(crate) fn stty(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     tcl(interp, || {
         let words: Vec<String> = words.iter().map(|w| text(w)).collect();
+        if words.is_empty() {
+            return stty_program(&words);
+        }
         let stdin = std::io::stdin();
         let fd = stdin.as_fd();
         if !crate::sys::term::is_terminal(fd) {
@@ -321,20 +324,29 @@ pub(crate) fn stty(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> 
         let (mut rows, mut cols) =
             crate::sys::term::window_size(fd).map_err(|e| format!("stty: {e}"))?;
         let mut size_changed = false;
+        let saved = state.borrow().extras.saved_tty.clone();
         let mut report = None;
         let mut rest = words.iter();
         while let Some(word) = rest.next() {
             use nix::sys::termios::{InputFlags, LocalFlags, OutputFlags};
             match word.as_str() {
-                "raw" | "-cooked" => cfmakeraw(&mut mode),
-                "-raw" | "cooked" | "sane" => {
-                    mode.local_flags |= LocalFlags::ICANON | LocalFlags::ISIG | LocalFlags::IEXTEN;
-                    mode.input_flags |= InputFlags::ICRNL | InputFlags::BRKINT;
-                    mode.output_flags |= OutputFlags::OPOST | OutputFlags::ONLCR;
-                    if word == "sane" {
-                        mode.local_flags |= LocalFlags::ECHO;
-                    }
+                // Expect's raw leaves echo as it was.
+                "raw" | "-cooked" => {
+                    let echo = mode.local_flags.contains(LocalFlags::ECHO);
+                    cfmakeraw(&mut mode);
+                    mode.local_flags.set(LocalFlags::ECHO, echo);
                 }
+                // Back to the mode the terminal had before the first change, as Expect
+                // goes back to its saved cooked mode.
+                "-raw" | "cooked" => match &saved {
+                    Some(saved) => mode = saved.clone(),
+                    None => {
+                        mode.local_flags |=
+                            LocalFlags::ICANON | LocalFlags::ISIG | LocalFlags::IEXTEN;
+                        mode.input_flags |= InputFlags::ICRNL | InputFlags::BRKINT;
+                        mode.output_flags |= OutputFlags::OPOST | OutputFlags::ONLCR;
+                    }
+                },
                 "echo" => mode.local_flags |= LocalFlags::ECHO,
                 "-echo" => mode.local_flags -= LocalFlags::ECHO,
                 "rows" | "columns" => {
@@ -355,12 +367,8 @@ pub(crate) fn stty(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> 
                         None => report = Some(if is_rows { rows } else { cols }),
                     }
                 }
-                other => {
-                    return Err(format!(
-                        "stty: \"{other}\" is not supported by ptychat expect (raw, -raw, \
-                         cooked, echo, -echo, rows N, columns N are)"
-                    ));
-                }
+                // Anything else goes to the stty program, as in Expect.
+                _ => return stty_program(&words),
             }
         }
         if mode != before {
@@ -376,18 +384,34 @@ pub(crate) fn stty(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> 
         if let Some(n) = report {
             return Ok(n.to_string().into_bytes());
         }
-        if words.is_empty() {
-            let echo = before.local_flags.contains(nix::sys::termios::LocalFlags::ECHO);
-            let canon = before.local_flags.contains(nix::sys::termios::LocalFlags::ICANON);
-            return Ok(format!(
-                "rows {rows} columns {cols}{}{}",
-                if canon { "" } else { " raw" },
-                if echo { "" } else { " -echo" }
-            )
-            .into_bytes());
-        }
-        Ok(Vec::new())
+        // The mode before, as Expect reports it.
+        let echo = before.local_flags.contains(nix::sys::termios::LocalFlags::ECHO);
+        let canon = before.local_flags.contains(nix::sys::termios::LocalFlags::ICANON);
+        Ok(format!(
+            "{} {}",
+            if canon { "-raw" } else { "raw" },
+            if echo { "echo" } else { "-echo" }
+        )
+        .into_bytes())
     })
+}
+
+/// Runs the `stty` program on our standard input with `words`; its output is the result.
+fn stty_program(words: &[String]) -> Result<Vec<u8>, String> {
+    let output = std::process::Command::new("stty")
+        .args(words)
+        .stdin(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|e| format!("stty: {e}"))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).trim_end().to_owned());
+    }
+    let mut out = output.stdout;
+    while out.last() == Some(&b'\n') {
+        out.pop();
+    }
+    Ok(out)
 }
 
 /// `log_file [-a] [-noappend] [FILE]`: appends what the programs write (and `send_user`
