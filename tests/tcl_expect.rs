@@ -727,10 +727,16 @@ fn stty_changes_our_terminal_as_in_expect() {
         "puts [string match *-echo* [stty -a]]\n",
     ));
     assert_eq!(theirs, ours);
-    assert!(ours.contains("rows => <0 30>\n") && ours.ends_with("30 100\n1\n"), "{ours}");
+    assert!(
+        ours.contains("rows => <0 30>\n") && ours.ends_with("30 100\n1\n"),
+        "{ours}"
+    );
     // Without a terminal it is an error, as in Expect.
     let output = expect(&[], "puts [catch {stty -echo} e]\nputs $e\n", &[]);
-    assert_eq!(stdout(&output), "1\nstty: standard input is not a terminal\n");
+    assert_eq!(
+        stdout(&output),
+        "1\nstty: standard input is not a terminal\n"
+    );
 }
 
 #[test]
@@ -817,4 +823,44 @@ fn exp_internal_traces_the_programs_to_stderr_or_a_file() {
     let traced = std::fs::read_to_string(&file).unwrap();
     assert!(traced.contains("matched glob \"ghi\\r\\n\""), "{traced}");
     assert!(!traced.contains("abc"), "{traced}");
+}
+
+#[test]
+fn libes_passmass_reads_passwords_without_echo_as_under_expect() {
+    require("expect");
+    let script = "/usr/bin/expect_passmass";
+    assert!(
+        Path::new(script).is_file(),
+        "{script} is missing (bash .ci/run installs the expect package)"
+    );
+    let run = |program: &str, args: &[&str], retyped: &str| {
+        let mut command = ptychat::Command::new(program);
+        // The host is never contacted: the passwords typed do not match.
+        command.args(args).arg(script).arg("host.invalid");
+        let mut session = common::spawn(&mut command);
+        for (prompt, answer) in [
+            ("old password: ", "old-secret"),
+            ("new password: ", "new-secret"),
+            ("retype new password: ", retyped),
+        ] {
+            session.expect(prompt).unwrap();
+            session.send_line(answer).unwrap();
+        }
+        let out = common::read_to_eof(&mut session);
+        let status = session.wait().unwrap();
+        (
+            status.code(),
+            String::from_utf8_lossy(&out).replace('\r', ""),
+        )
+    };
+    let theirs = run("expect", &[], "other-secret");
+    let ours = run(BIN, &["expect"], "other-secret");
+    assert_eq!(theirs, ours);
+    assert!(
+        ours.1.ends_with("mismatch - password unchanged\n"),
+        "{}",
+        ours.1
+    );
+    // `stty -echo` kept the passwords off the screen.
+    assert!(!ours.1.contains("secret"), "{}", ours.1);
 }

@@ -353,11 +353,7 @@ pub(crate) fn set_plain_disposition(signal: libc::c_int, ignore: bool) -> io::Re
     // SAFETY: `sigaction` is plain old data; all-zero bytes are a valid value (empty mask,
     // no flags).
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = if ignore {
-        libc::SIG_IGN
-    } else {
-        libc::SIG_DFL
-    };
+    action.sa_sigaction = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
     // SAFETY: SIG_IGN and SIG_DFL run no code of ours, so no handler can misbehave; the
     // old action is not asked for.
     let rc = unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) };

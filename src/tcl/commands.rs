@@ -239,7 +239,10 @@ fn spawn(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
         if !flags.has("-noecho") {
             let line: Vec<String> = argv.iter().map(|w| text(w)).collect();
             let line = format!("spawn {}\r\n", line.join(" "));
-            state.extras.log.write(line.as_bytes(), false, state.log_user());
+            state
+                .extras
+                .log
+                .write(line.as_bytes(), false, state.log_user());
             if state.log_user() {
                 write_to(std::io::stdout().lock(), line.as_bytes());
             }

@@ -254,11 +254,13 @@ pub(crate) fn trap(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> 
         let (action, list) = match words.as_slice() {
             [list] => (None, list),
             [action, list] => (Some(action.as_str()), list),
-            _ => return Err("usage: trap [command] signals (-code and -interp are not supported)".into()),
+            _ => {
+                return Err(
+                    "usage: trap [command] signals (-code and -interp are not supported)".into(),
+                );
+            }
         };
-        let names = interp
-            .split_list(list.as_bytes())
-            .map_err(|e| text(&e))?;
+        let names = interp.split_list(list.as_bytes()).map_err(|e| text(&e))?;
         let signals = names
             .iter()
             .map(|n| signal(&text(n)))
@@ -353,10 +355,9 @@ pub(crate) fn stty(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> 
                     let is_rows = word == "rows";
                     match rest.next() {
                         Some(n) => {
-                            let n: u16 = n
-                                .trim()
-                                .parse()
-                                .map_err(|_| format!("stty: {word}: expected a number, got \"{n}\""))?;
+                            let n: u16 = n.trim().parse().map_err(|_| {
+                                format!("stty: {word}: expected a number, got \"{n}\"")
+                            })?;
                             if is_rows {
                                 rows = n;
                             } else {
@@ -385,8 +386,12 @@ pub(crate) fn stty(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> 
             return Ok(n.to_string().into_bytes());
         }
         // The mode before, as Expect reports it.
-        let echo = before.local_flags.contains(nix::sys::termios::LocalFlags::ECHO);
-        let canon = before.local_flags.contains(nix::sys::termios::LocalFlags::ICANON);
+        let echo = before
+            .local_flags
+            .contains(nix::sys::termios::LocalFlags::ECHO);
+        let canon = before
+            .local_flags
+            .contains(nix::sys::termios::LocalFlags::ICANON);
         Ok(format!(
             "{} {}",
             if canon { "-raw" } else { "raw" },
@@ -405,7 +410,9 @@ fn stty_program(words: &[String]) -> Result<Vec<u8>, String> {
         .output()
         .map_err(|e| format!("stty: {e}"))?;
     if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).trim_end().to_owned());
+        return Err(String::from_utf8_lossy(&output.stderr)
+            .trim_end()
+            .to_owned());
     }
     let mut out = output.stdout;
     while out.last() == Some(&b'\n') {
@@ -480,7 +487,12 @@ pub(crate) fn exp_internal(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u
         let words: Vec<String> = words.iter().map(|w| text(w)).collect();
         let (file, value) = match words.as_slice() {
             [value] if value == "-info" => {
-                return Ok(if state.borrow().extras.trace_stderr { b"1" } else { b"0" }.to_vec());
+                return Ok(if state.borrow().extras.trace_stderr {
+                    b"1"
+                } else {
+                    b"0"
+                }
+                .to_vec());
             }
             [value] => (None, value),
             [flag, file, value] if flag == "-f" => (Some(file), value),
