@@ -349,6 +349,7 @@ pub(crate) fn is_ignored(signal: libc::c_int) -> io::Result<bool> {
 /// Sets `signal` to be ignored (`SIG_IGN`) or to its default action (`SIG_DFL`), as a
 /// script's `trap SIG_IGN` / `trap SIG_DFL` asks. Only for signals no pipe is registered
 /// for (a live registration would have its handler replaced).
+#[cfg(feature = "cli")]
 pub(crate) fn set_plain_disposition(signal: libc::c_int, ignore: bool) -> io::Result<()> {
     // SAFETY: `sigaction` is plain old data; all-zero bytes are a valid value (empty mask,
     // no flags).
