@@ -259,9 +259,9 @@ fn mistakes_are_tcl_errors_with_the_file_and_line() {
             "interact with patterns or options is not supported",
         ),
         (
-            "trap {} SIGINT\n",
+            "strace 1\n",
             1,
-            "does not provide the Expect command `trap`",
+            "does not provide the Expect command `strace`",
         ),
         ("spawn -console cat\n", 1, "spawn -console is not supported"),
     ] {
@@ -644,4 +644,204 @@ fn send_slow_and_send_human_type_everything() {
         stdout(&output),
         "slowly typed\nlike a person\n1:send: can't read \"send_slow\": no such variable\n"
     );
+}
+
+#[test]
+fn trap_actions_run_in_expect_sleep_and_between_commands_as_in_expect() {
+    let (theirs, ours) = both_text(concat!(
+        "trap {puts \"got [trap -name] [trap -number]\"; send \"go\\r\"} SIGUSR1\n",
+        "puts [trap SIGUSR1]\n",
+        "log_user 0\n",
+        // The program signals us, then waits for what only the action sends.
+        "spawn sh -c {kill -USR1 $PPID; read x; echo done $x}\n",
+        "expect \"done go\"\n",
+        "puts \"after expect\"\n",
+        "trap SIG_DFL USR1\n",
+        "puts [trap SIGUSR1]\n",
+        "trap SIG_IGN SIGUSR1\n",
+        "puts [trap SIGUSR1]\n",
+        "exec kill -USR1 [pid]\n",
+        "puts \"still alive\"\n",
+        "trap {puts \"sleep got [trap -name]\"} {SIGUSR2 SIGHUP}\n",
+        "exec sh -c \"kill -USR2 [pid]\"\n",
+        "sleep 0.1\n",
+        "puts [catch {trap {} SIGNOPE} e]\n",
+        "trap {puts bye; exit 7} 1\n",
+        "exec kill -HUP [pid]\n",
+        "sleep 60\n",
+        "puts unreachable\n",
+    ));
+    assert_same(&theirs, &ours);
+    assert_eq!(ours.status.code(), Some(7));
+    assert_eq!(
+        stdout(&ours),
+        "puts \"got [trap -name] [trap -number]\"; send \"go\\r\"\ngot USR1 10\nafter expect\n\
+         SIG_DFL\nSIG_IGN\nstill alive\nsleep got USR2\n1\nbye\n"
+    );
+}
+
+/// The same script under Expect and under `ptychat expect`, each on a new pty (so that
+/// standard input is a terminal); returns what each printed.
+fn both_on_a_pty(script: &str) -> (String, String) {
+    require("expect");
+    let path = temp("pty.exp");
+    std::fs::write(&path, script).unwrap();
+    let run = |program: &str, args: &[&str]| {
+        let mut command = ptychat::Command::new(program);
+        command.args(args).arg(&path);
+        let mut session = common::spawn(&mut command);
+        let out = common::read_to_eof(&mut session);
+        session.wait().unwrap();
+        String::from_utf8_lossy(&out).replace('\r', "")
+    };
+    (run("expect", &[]), run(BIN, &["expect"]))
+}
+
+#[test]
+fn stty_changes_our_terminal_as_in_expect() {
+    let (theirs, ours) = both_on_a_pty(concat!(
+        "foreach a {{-echo} {echo} {raw} {-raw} {rows 30} {rows} {columns 100} {columns} ",
+        "{raw -echo} {-raw echo} {-echo}} {\n",
+        "  puts \"$a => <[catch {stty {*}$a} r] $r>\"\n",
+        "}\n",
+        "puts [exec stty size]\n",
+        "puts [string match *-echo* [stty -a]]\n",
+    ));
+    assert_eq!(theirs, ours);
+    assert!(
+        ours.contains("rows => <0 30>\n") && ours.ends_with("30 100\n1\n"),
+        "{ours}"
+    );
+    // Without a terminal it is an error, as in Expect.
+    let output = expect(&[], "puts [catch {stty -echo} e]\nputs $e\n", &[]);
+    assert_eq!(
+        stdout(&output),
+        "1\nstty: standard input is not a terminal\n"
+    );
+}
+
+#[test]
+fn log_file_records_the_dialogue_as_in_expect() {
+    let script = |log: &Path| {
+        format!(
+            concat!(
+                "log_file -noappend {log}\n",
+                "spawn cat\n",
+                "send \"hello\\r\"\n",
+                "expect \"hello\\r\\n\"\n",
+                "expect \"hello\\r\\n\"\n",
+                "send_user \"to user\\n\"\n",
+                "log_user 0\n",
+                "send \"quiet\\r\"\n",
+                "expect \"quiet\\r\\n\"\n",
+                "expect \"quiet\\r\\n\"\n",
+                "log_file\n",
+                "log_user 1\n",
+                "send \"unlogged\\r\"\n",
+                "expect \"unlogged\\r\\n\"\n",
+                "expect \"unlogged\\r\\n\"\n",
+                "log_file -a {log}\n",
+                "log_user 0\n",
+                "send \"all\\r\"\n",
+                "expect \"all\\r\\n\"\n",
+                "expect \"all\\r\\n\"\n",
+                "send_user \"again\\n\"\n",
+                "log_file\n",
+                "close\n",
+            ),
+            log = log.display()
+        )
+    };
+    require("expect");
+    let (theirs_log, ours_log) = (temp("theirs.log"), temp("ours.log"));
+    let (theirs_exp, ours_exp) = (temp("theirs.exp"), temp("ours.exp"));
+    std::fs::write(&theirs_exp, script(&theirs_log)).unwrap();
+    std::fs::write(&ours_exp, script(&ours_log)).unwrap();
+    let theirs = run_with_input("expect", &[theirs_exp.to_str().unwrap()], b"");
+    let ours = run_with_input(BIN, &["expect", ours_exp.to_str().unwrap()], b"");
+    assert_same(&theirs, &ours);
+    let ours_log = std::fs::read(&ours_log).unwrap();
+    assert_eq!(std::fs::read(&theirs_log).unwrap(), ours_log);
+    assert_eq!(
+        String::from_utf8_lossy(&ours_log),
+        "spawn cat\r\nhello\r\nhello\r\nto user\nall\r\nall\r\nagain\n"
+    );
+}
+
+#[test]
+fn exp_internal_traces_the_programs_to_stderr_or_a_file() {
+    let file = temp("trace.txt");
+    let output = expect(
+        &[],
+        &format!(
+            concat!(
+                "spawn cat\n",
+                "exp_internal 1\n",
+                "send \"abc\\r\"\n",
+                "expect \"abc\\r\\n\"\n",
+                "expect \"abc\\r\\n\"\n",
+                "puts [exp_internal -info]\n",
+                "exp_internal 0\n",
+                "send \"def\\r\"\n",
+                "expect \"def\\r\\n\"\n",
+                "expect \"def\\r\\n\"\n",
+                "exp_internal -f {} 0\n",
+                "spawn cat\n",
+                "send \"ghi\\r\"\n",
+                "expect \"ghi\\r\\n\"\n",
+                "exp_internal 0\n",
+                "puts [catch {{exp_internal 2}}]\n",
+            ),
+            file.display()
+        ),
+        &[],
+    );
+    assert_success(&output);
+    assert!(stdout(&output).contains("\n1\n") && stdout(&output).ends_with("\n1\n"));
+    let err = stderr(&output);
+    assert!(err.contains("matched glob \"abc\\r\\n\""), "{err}");
+    assert!(!err.contains("def") && !err.contains("ghi"), "{err}");
+    let traced = std::fs::read_to_string(&file).unwrap();
+    assert!(traced.contains("matched glob \"ghi\\r\\n\""), "{traced}");
+    assert!(!traced.contains("abc"), "{traced}");
+}
+
+#[test]
+fn libes_passmass_reads_passwords_without_echo_as_under_expect() {
+    require("expect");
+    let script = "/usr/bin/expect_passmass";
+    assert!(
+        Path::new(script).is_file(),
+        "{script} is missing (bash .ci/run installs the expect package)"
+    );
+    let run = |program: &str, args: &[&str], retyped: &str| {
+        let mut command = ptychat::Command::new(program);
+        // The host is never contacted: the passwords typed do not match.
+        command.args(args).arg(script).arg("host.invalid");
+        let mut session = common::spawn(&mut command);
+        for (prompt, answer) in [
+            ("old password: ", "old-secret"),
+            ("new password: ", "new-secret"),
+            ("retype new password: ", retyped),
+        ] {
+            session.expect(prompt).unwrap();
+            session.send_line(answer).unwrap();
+        }
+        let out = common::read_to_eof(&mut session);
+        let status = session.wait().unwrap();
+        (
+            status.code(),
+            String::from_utf8_lossy(&out).replace('\r', ""),
+        )
+    };
+    let theirs = run("expect", &[], "other-secret");
+    let ours = run(BIN, &["expect"], "other-secret");
+    assert_eq!(theirs, ours);
+    assert!(
+        ours.1.ends_with("mismatch - password unchanged\n"),
+        "{}",
+        ours.1
+    );
+    // `stty -echo` kept the passwords off the screen.
+    assert!(!ours.1.contains("secret"), "{}", ours.1);
 }

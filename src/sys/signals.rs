@@ -345,3 +345,21 @@ pub(crate) fn is_ignored(signal: libc::c_int) -> io::Result<bool> {
     }
     Ok(current.sa_sigaction == libc::SIG_IGN)
 }
+
+/// Sets `signal` to be ignored (`SIG_IGN`) or to its default action (`SIG_DFL`), as a
+/// script's `trap SIG_IGN` / `trap SIG_DFL` asks. Only for signals no pipe is registered
+/// for (a live registration would have its handler replaced).
+#[cfg(feature = "cli")]
+pub(crate) fn set_plain_disposition(signal: libc::c_int, ignore: bool) -> io::Result<()> {
+    // SAFETY: `sigaction` is plain old data; all-zero bytes are a valid value (empty mask,
+    // no flags).
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+    // SAFETY: SIG_IGN and SIG_DFL run no code of ours, so no handler can misbehave; the
+    // old action is not asked for.
+    let rc = unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -36,10 +36,6 @@ const MISSING: &[&str] = &[
     "disconnect",
     "overlay",
     "fork",
-    "trap",
-    "stty",
-    "exp_internal",
-    "log_file",
     "parity",
     "remove_nulls",
     "debug",
@@ -81,6 +77,10 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         ("exit", exit),
         ("exp_version", exp_version),
         ("timestamp", timestamp),
+        ("trap", super::extras::trap),
+        ("stty", super::extras::stty),
+        ("log_file", super::extras::log_file),
+        ("exp_internal", super::extras::exp_internal),
     ];
     for (name, handler) in commands {
         let handler = *handler;
@@ -93,7 +93,13 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
             let state = state.clone();
             interp.create_command(
                 &name,
-                Box::new(move |interp, words| handler(&state, interp, &words[1..])),
+                Box::new(move |interp, words| {
+                    // Trapped signals that arrived run their actions first.
+                    match super::extras::run_traps(&state, interp) {
+                        Code::Ok => handler(&state, interp, &words[1..]),
+                        code => code,
+                    }
+                }),
             );
         }
     }
@@ -230,11 +236,16 @@ fn spawn(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
         }
         let pid = session.pid();
         let mut state = state.borrow_mut();
-        if !flags.has("-noecho") && state.log_user() {
+        if !flags.has("-noecho") {
             let line: Vec<String> = argv.iter().map(|w| text(w)).collect();
-            let mut out = std::io::stdout().lock();
-            let _ = write!(out, "spawn {}\r\n", line.join(" "));
-            let _ = out.flush();
+            let line = format!("spawn {}\r\n", line.join(" "));
+            state
+                .extras
+                .log
+                .write(line.as_bytes(), false, state.log_user());
+            if state.log_user() {
+                write_to(std::io::stdout().lock(), line.as_bytes());
+            }
         }
         // Output read with the stty marker was not shown yet.
         let early = session.buffer().to_vec();
@@ -328,12 +339,13 @@ fn write_to(mut out: impl Write, bytes: &[u8]) {
 }
 
 /// `send_user [-raw] [--] STRING`.
-fn send_user(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+fn send_user(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     tcl(interp, || {
         let (_, rest) = Flags::take("send_user", words, &["-raw"], &[])?;
         let [string] = rest else {
             return Err("usage: send_user [args] string".into());
         };
+        state.borrow().extras.log.write(string, true, true);
         write_to(std::io::stdout().lock(), string);
         Ok(Vec::new())
     })
@@ -593,23 +605,58 @@ fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
 }
 
 /// `sleep SECONDS` (fractions allowed).
-fn sleep(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
-    tcl(interp, || {
-        let [seconds] = words else {
-            return Err("usage: sleep seconds".into());
+fn sleep(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    let pause = match sleep_time(words) {
+        Ok(pause) => pause,
+        Err(message) => return error(interp, &message),
+    };
+    // Trapped signals that arrive during the sleep run their actions at once.
+    let end = std::time::Instant::now()
+        .checked_add(pause)
+        .expect("checked by sleep_time");
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        let mut state_ref = state.borrow_mut();
+        let Some(pipe) = state_ref.extras.pipe.as_mut() else {
+            drop(state_ref);
+            std::thread::sleep(left);
+            break;
         };
-        let value = text(seconds);
-        let seconds: f64 = value
-            .trim()
-            .parse()
-            .ok()
-            .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-            .ok_or_else(|| format!("sleep: expected seconds, got \"{value}\""))?;
-        let pause = Duration::try_from_secs_f64(seconds)
-            .map_err(|_| format!("sleep: {value} seconds is too long"))?;
-        std::thread::sleep(pause);
-        Ok(Vec::new())
-    })
+        let arrived = match pipe.wait(Some(left)) {
+            Ok(arrived) => arrived,
+            Err(e) => return error(interp, &format!("sleep: {e}")),
+        };
+        let Some(signal) = arrived else { break };
+        state_ref.extras.arrived([signal]);
+        drop(state_ref);
+        match super::extras::run_traps(state, interp) {
+            Code::Ok => {}
+            code => return code,
+        }
+        if left.is_zero() {
+            break;
+        }
+    }
+    interp.set_result(b"");
+    Code::Ok
+}
+
+/// The pause `sleep` was given.
+fn sleep_time(words: &[Vec<u8>]) -> Result<Duration, String> {
+    let [seconds] = words else {
+        return Err("usage: sleep seconds".into());
+    };
+    let value = text(seconds);
+    let seconds: f64 = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| format!("sleep: expected seconds, got \"{value}\""))?;
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|&pause| std::time::Instant::now().checked_add(pause).is_some())
+        .ok_or_else(|| format!("sleep: {value} seconds is too long"))
 }
 
 /// `exit [CODE]`: ends the script at once (no `catch` stops it); the programs still open

@@ -282,6 +282,8 @@ enum Outcome {
     Unmatched(Error),
     /// An `expect` without patterns ended (the output ended, or the deadline passed).
     Idle,
+    /// A trapped signal arrived: its action runs, then the wait goes on.
+    Trapped,
 }
 
 /// Runs an `expect` call: waits, sets `expect_out`, runs the matching branch's action;
@@ -316,6 +318,14 @@ pub(crate) fn run(state: &Shared, interp: InterpRef<'_>, call: &Call) -> Code {
         };
         let (branch, id, found) = match outcome {
             Outcome::Matched { branch, id, found } => (branch, id, found),
+            Outcome::Trapped => {
+                match super::extras::run_traps(state, interp) {
+                    Code::Ok => {}
+                    code => return code,
+                }
+                fresh = false;
+                continue;
+            }
             Outcome::Idle => {
                 interp.set_result(b"");
                 return Code::Ok;
@@ -451,10 +461,28 @@ fn wait(
         wait.branches = vec![NO_BRANCH, NO_BRANCH];
     }
     let found = if let [only] = &waits[..] {
+        // Trapped signals end the wait (their actions run, then it goes on): the pipe is
+        // lent to the session for the wait.
+        let trapped = state.extras.trapped();
+        let pipe = state.extras.pipe.take();
         let session = state.group.get_mut(only.place).expect("a live session");
-        session
-            .expect_timeout(&only.patterns, timeout)
-            .map(|m| (0, m))
+        let mut patterns = only.patterns.clone();
+        if let Some(pipe) = pipe {
+            session.watch_signals(pipe);
+            patterns.extend(trapped.into_iter().map(Pattern::signal));
+        }
+        let found = session.expect_timeout(&patterns, timeout);
+        let arrived = session.take_signals().unwrap_or_default();
+        let pipe = session.unwatch_signals();
+        state.extras.pipe = pipe;
+        state.extras.arrived(arrived);
+        match found {
+            Ok(m) if m.index() >= only.patterns.len() => {
+                state.extras.arrived(m.signal());
+                return Ok((branches, Outcome::Trapped));
+            }
+            found => found.map(|m| (0, m)),
+        }
     } else {
         let lists = waits.iter().map(|w| (w.place, w.patterns.as_slice()));
         state.group.expect_timeout(lists, timeout).map(|g| {

@@ -53,6 +53,8 @@ pub(crate) struct State {
     /// Compiled patterns by (kind, text, nocase): a loop of expects compiles each once,
     /// as Expect caches its regexes.
     patterns: HashMap<(Kind, Vec<u8>, bool), Pattern>,
+    /// `trap`, `stty`, `log_file`, `exp_internal`.
+    pub(crate) extras: super::extras::Extras,
 }
 
 impl State {
@@ -70,6 +72,7 @@ impl State {
             exit_code: None,
             user: None,
             patterns: HashMap::new(),
+            extras: super::extras::Extras::default(),
         }))
     }
 
@@ -78,6 +81,10 @@ impl State {
         let id = format!("exp{}", self.next_id);
         self.next_id += 1;
         session.add_transcript(Box::new(UserLog(self.log_user.clone())));
+        session.add_transcript(self.extras.log_transcript(self.log_user.clone()));
+        if let Some(sink) = self.extras.trace_sink() {
+            session.set_trace(Some(sink));
+        }
         if let Some(max) = self.match_max {
             session.set_max_buffer(max, crate::BufferFull::DiscardOldest);
         }
