@@ -23,6 +23,7 @@
 
 mod commands;
 mod expect;
+mod interact;
 mod state;
 
 use std::ffi::OsString;
