@@ -207,3 +207,21 @@ fn what_is_not_provided_is_refused_by_name() {
         assert!(rest.contains(message), "{script}: {rest}");
     }
 }
+
+#[test]
+fn nobuffer_passes_the_pattern_on() {
+    let mut user = user_of(concat!(
+        "log_user 0\n",
+        "spawn cat\n",
+        "interact -nobuffer ab {send_user {[AB]}} ~q return\n",
+        "send_user {[AFTER]}\n",
+    ));
+    user.send("xab").unwrap();
+    see(&mut user, "[AB]");
+    user.send("y\r").unwrap();
+    // cat's line (and the terminal's echo) has what was typed, "ab" included.
+    see(&mut user, "xaby\r\n");
+    user.send("~q").unwrap();
+    see(&mut user, "[AFTER]");
+    exits_with(&mut user, 0);
+}

@@ -89,8 +89,8 @@ fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, String> {
                 output = true;
                 continue;
             }
-            "-ex" | "-re" => {
-                kind = Some(flag == "-re");
+            "-ex" | "-exact" | "-re" | "-regexp" => {
+                kind = Some(flag.starts_with("-re"));
                 continue;
             }
             "-echo" => {
