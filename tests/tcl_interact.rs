@@ -225,3 +225,23 @@ fn nobuffer_passes_the_pattern_on() {
     see(&mut user, "[AFTER]");
     exits_with(&mut user, 0);
 }
+
+/// With `log_user` on, interact shows the output once, and what an `-o` pattern holds back
+/// is not shown by the log either.
+#[test]
+fn interact_shows_the_output_once_whatever_log_user_says() {
+    let mut user = user_of(concat!(
+        "spawn -noecho sh -c {echo hello there; read x; echo bye}\n",
+        "interact -o hello {send_user {[HELLO]}}\n",
+        "send_user {[AFTER]}\n",
+    ));
+    let before = see(&mut user, "[HELLO]");
+    user.send("\r").unwrap();
+    let rest = exits_with(&mut user, 0);
+    assert!(
+        !before.contains("hello") && !rest.contains("hello"),
+        "{before:?} {rest:?}"
+    );
+    assert!(rest.ends_with("bye\r\n[AFTER]"), "{rest:?}");
+    assert_eq!(rest.matches("bye").count(), 1, "{rest:?}");
+}

@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 use std::io::Write;
+use std::sync::atomic::Ordering;
 
 use crate::sys::tcl::{Code, InterpRef, Scope};
 use crate::{Flow, Interact, InteractOutcome, Match, Pattern};
@@ -245,17 +246,19 @@ pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
     };
     let input_holder = RefCell::new(Holder::new(&call.input, call.echo));
     let output_holder = RefCell::new(Holder::new(&call.output, false));
+    let mut acted = false;
     loop {
         let hit: RefCell<Option<(Side, usize, Match)>> = RefCell::new(None);
         let outcome = {
             let mut state = state.borrow_mut();
-            let session = match state.session(&id) {
-                Ok(session) => session,
-                Err(message) => {
-                    drop(state);
-                    return error(interp, &message);
+            if let Err(message) = state.session(&id) {
+                drop(state);
+                // An action closed the program: nothing left to interact with.
+                if acted {
+                    break;
                 }
-            };
+                return error(interp, &message);
+            }
             let mut options = Interact::new().escape(None);
             for (side, rules) in [(Side::Input, &call.input), (Side::Output, &call.output)] {
                 for (i, rule) in rules.iter().enumerate() {
@@ -276,7 +279,20 @@ pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
             if !output_holder.borrow().needles.is_empty() {
                 options = options.output_filter(|b| output_holder.borrow_mut().filter(b));
             }
-            session.interact_with(options)
+            // Interact shows the output itself: the `log_user` copy would show it twice
+            // (and show what an `-o` pattern holds back). Expect ignores `log_user` here too.
+            let log_user = state.log_user.swap(false, Ordering::Relaxed);
+            let session = match state.session(&id) {
+                Ok(session) => session,
+                Err(message) => {
+                    state.log_user.store(log_user, Ordering::Relaxed);
+                    drop(state);
+                    return error(interp, &message);
+                }
+            };
+            let outcome = session.interact_with(options);
+            state.log_user.store(log_user, Ordering::Relaxed);
+            outcome
         };
         let action = match outcome {
             Err(e) => return error(interp, &e.to_string()),
@@ -305,6 +321,7 @@ pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
             Ok(_) => break,
         };
         let (action, eof) = action;
+        acted = true;
         match interp.eval(&action) {
             Code::Ok => {}
             Code::Return => break,
