@@ -256,7 +256,7 @@ fn mistakes_are_tcl_errors_with_the_file_and_line() {
         (
             "spawn cat\ninteract -o x\n",
             2,
-            "interact with patterns or options is not supported",
+            "interact: pattern \"x\" has no action",
         ),
         (
             "strace 1\n",

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::sys::tcl::{Code, InterpRef, Scope};
-use crate::{BufferFull, Command, ExitStatus, Interact};
+use crate::{BufferFull, Command, ExitStatus};
 
 use crate::script::value;
 
@@ -40,7 +40,6 @@ const MISSING: &[&str] = &[
     "remove_nulls",
     "debug",
     "getpid",
-    "inter_return",
     "interpreter",
     "send_log",
     "system",
@@ -72,7 +71,8 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         ("exp_pid", exp_pid),
         ("log_user", log_user),
         ("match_max", match_max),
-        ("interact", interact),
+        ("interact", super::interact::interact),
+        ("inter_return", super::interact::inter_return),
         ("sleep", sleep),
         ("exit", exit),
         ("exp_version", exp_version),
@@ -575,32 +575,6 @@ fn match_max(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
             session.set_max_buffer(size, BufferFull::DiscardOldest);
         }
         Ok(session.max_buffer().to_string().into_bytes())
-    })
-}
-
-/// `interact [-i ID]`: hands our terminal to the program until its output ends. Patterns
-/// and the other options of Expect's interact are not provided yet.
-fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
-    tcl(interp, || {
-        let given: Vec<String> = words.iter().map(|w| text(w)).collect();
-        let id = match given.as_slice() {
-            [] => None,
-            [flag, id] if flag == "-i" => Some(id.as_bytes()),
-            _ => {
-                return Err(
-                    "interact with patterns or options is not supported by ptychat expect yet \
-                     (see docs/TCL.md)"
-                        .into(),
-                );
-            }
-        };
-        let id = spawn_id(interp, id)?;
-        let mut state = state.borrow_mut();
-        let session = state.session(&id)?;
-        session
-            .interact_with(Interact::new().escape(None))
-            .map_err(|e| e.to_string())?;
-        Ok(Vec::new())
     })
 }
 

@@ -24,6 +24,7 @@
 mod commands;
 mod expect;
 mod extras;
+mod interact;
 mod state;
 
 use std::ffi::OsString;

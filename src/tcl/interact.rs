@@ -1,0 +1,405 @@
+//! Expect's `interact` with patterns: string-body pairs on what the user types (exact by
+//! default, `-ex`, `-re`), `-o` for the program's output, `-echo`, `-nobuffer`, `-indices`,
+//! `eof`, and the actions' `return` / `inter_return`, on the library's
+//! [`Interact`](crate::Interact) hooks and filters.
+//!
+//! A hook that matches stops the library's interact; the action then runs with the
+//! terminal back in its own mode and every command usable (`send` to the program,
+//! `expect`...), and interact starts again unless the action ended it. Exact patterns
+//! hold back what could still become a match (a filter), so a matched string is not
+//! passed on, as in Expect.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+
+use crate::sys::tcl::{Code, InterpRef, Scope};
+use crate::{Flow, Interact, InteractOutcome, Match, Pattern};
+
+use super::expect::{self, Branch, error};
+use super::state::{Shared, USER_SPAWN_ID, spawn_id};
+
+/// The code `inter_return` returns (Expect's own value): interact makes its caller return.
+pub(crate) const INTER_RETURN: i32 = -103;
+
+/// One string-body pair.
+struct Rule {
+    pattern: Pattern,
+    /// The text of an exact pattern (held back while it may still match), unless
+    /// `-nobuffer`.
+    held: Option<Vec<u8>>,
+    regex: bool,
+    indices: bool,
+    action: Vec<u8>,
+}
+
+/// The arguments of one `interact` call.
+#[derive(Default)]
+struct Call {
+    id: Option<Vec<u8>>,
+    input: Vec<Rule>,
+    output: Vec<Rule>,
+    /// `eof` actions for the user's input and the program's output (after `-o`).
+    input_eof: Option<Vec<u8>>,
+    output_eof: Option<Vec<u8>>,
+    echo: bool,
+}
+
+fn text(word: &[u8]) -> String {
+    String::from_utf8_lossy(word).into_owned()
+}
+
+fn refuse(what: &str) -> String {
+    format!("interact {what} is not supported by ptychat expect (see docs/TCL.md)")
+}
+
+/// Reads interact's arguments as Expect does (one argument that starts on a new line is
+/// the list of the arguments).
+fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, String> {
+    let words = match words {
+        [one]
+            if one
+                .iter()
+                .take_while(|b| b.is_ascii_whitespace())
+                .any(|&b| b == b'\n') =>
+        {
+            interp.split_list(one).map_err(|e| text(&e))?
+        }
+        words => words.to_vec(),
+    };
+    let mut call = Call::default();
+    let mut words = words.into_iter();
+    let mut output = false;
+    let (mut kind, mut echo, mut nobuffer, mut indices) = (None, false, false, false);
+    while let Some(word) = words.next() {
+        let flag = text(&word);
+        let pattern = match flag.as_str() {
+            _ if kind.is_some() => word,
+            "-i" => {
+                call.id = Some(words.next().ok_or("interact: -i needs a spawn id")?);
+                continue;
+            }
+            "-u" => {
+                let id = words.next().ok_or("interact: -u needs a spawn id")?;
+                if text(&id).trim() != USER_SPAWN_ID {
+                    return Err(refuse("-u with a spawned program"));
+                }
+                continue;
+            }
+            "-o" => {
+                output = true;
+                continue;
+            }
+            "-ex" | "-exact" | "-re" | "-regexp" => {
+                kind = Some(flag.starts_with("-re"));
+                continue;
+            }
+            "-echo" => {
+                echo = true;
+                continue;
+            }
+            "-nobuffer" => {
+                nobuffer = true;
+                continue;
+            }
+            "-indices" => {
+                indices = true;
+                continue;
+            }
+            // Actions already run in the terminal's own mode.
+            "-reset" => continue,
+            "eof" => {
+                let action = words.next().unwrap_or_else(|| b"return".to_vec());
+                match output {
+                    true => call.output_eof = Some(action),
+                    false => call.input_eof = Some(action),
+                }
+                continue;
+            }
+            "timeout" => return Err(refuse("timeout")),
+            "null" => return Err(refuse("null")),
+            _ if flag.starts_with('-') => return Err(refuse(&flag)),
+            _ => word,
+        };
+        let regex = kind.take().unwrap_or(false);
+        let action = words.next().ok_or_else(|| {
+            format!(
+                "interact: pattern \"{}\" has no action (Expect would run `interpreter`, \
+                 which ptychat expect does not provide)",
+                text(&pattern)
+            )
+        })?;
+        let branch = Branch {
+            ids: Vec::new(),
+            kind: match regex {
+                true => expect::Kind::Regex,
+                false => expect::Kind::Exact,
+            },
+            text: pattern.clone(),
+            nocase: false,
+            indices,
+            action: None,
+        };
+        if pattern.is_empty() {
+            return Err("interact: an empty pattern would match forever".into());
+        }
+        let rule = Rule {
+            pattern: expect::pattern(&branch)?,
+            held: (!regex && !nobuffer).then_some(pattern),
+            regex,
+            indices,
+            action,
+        };
+        call.echo |= echo && !output;
+        match output {
+            true => call.output.push(rule),
+            false => call.input.push(rule),
+        }
+        (echo, nobuffer, indices) = (false, false, false);
+    }
+    if kind.is_some() {
+        return Err("interact: -ex or -re needs a pattern after it".into());
+    }
+    Ok(call)
+}
+
+/// What could still become a match of an exact pattern is held back; a whole match is
+/// dropped (its action runs instead), the rest is passed on.
+struct Holder {
+    needles: Vec<Vec<u8>>,
+    held: Vec<u8>,
+    /// Show the user what is held or matched as it is typed (`-echo`).
+    echo: bool,
+}
+
+impl Holder {
+    fn new(rules: &[Rule], echo: bool) -> Self {
+        Holder {
+            needles: rules.iter().filter_map(|r| r.held.clone()).collect(),
+            held: Vec::new(),
+            echo,
+        }
+    }
+
+    fn filter(&mut self, data: &[u8]) -> Vec<u8> {
+        let new_from = self.held.len();
+        self.held.extend_from_slice(data);
+        let mut out = Vec::new();
+        // Bytes of `data` not passed on: they are echoed with `-echo`.
+        let mut absorbed = Vec::new();
+        let mut at = 0; // the bytes before `at` are passed on or dropped
+        loop {
+            let first = self
+                .needles
+                .iter()
+                .filter_map(|n| {
+                    find(&self.held[at..], n).map(|start| (at + start, at + start + n.len()))
+                })
+                .min();
+            let Some((start, end)) = first else { break };
+            out.extend_from_slice(&self.held[at..start]);
+            absorbed.extend_from_slice(&self.held[start.max(new_from)..end.max(new_from)]);
+            at = end;
+        }
+        let rest = &self.held[at..];
+        let keep = (1..=rest.len())
+            .rev()
+            .find(|&k| {
+                let tail = &rest[rest.len() - k..];
+                self.needles
+                    .iter()
+                    .any(|n| n.len() > k && n.starts_with(tail))
+            })
+            .unwrap_or(0);
+        let pass = self.held.len() - keep;
+        out.extend_from_slice(&self.held[at..pass]);
+        absorbed.extend_from_slice(&self.held[pass.max(new_from)..]);
+        self.held.drain(..pass);
+        if self.echo && !absorbed.is_empty() {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(&absorbed).and_then(|()| stdout.flush());
+        }
+        out
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Input,
+    Output,
+}
+
+/// `interact [-i ID] [-u $user_spawn_id] [[-echo] [-nobuffer] [-indices] [-ex|-re] PATTERN
+/// ACTION]... [eof ACTION] [-o [PATTERN ACTION]... [eof ACTION]]`.
+pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    let call = match parse(interp, words) {
+        Ok(call) => call,
+        Err(message) => return error(interp, &message),
+    };
+    let id = match spawn_id(interp, call.id.as_deref()) {
+        Ok(id) => id,
+        Err(message) => return error(interp, &message),
+    };
+    let input_holder = RefCell::new(Holder::new(&call.input, call.echo));
+    let output_holder = RefCell::new(Holder::new(&call.output, false));
+    let mut acted = false;
+    loop {
+        let hit: RefCell<Option<(Side, usize, Match)>> = RefCell::new(None);
+        let outcome = {
+            let mut state = state.borrow_mut();
+            if let Err(message) = state.session(&id) {
+                drop(state);
+                // An action closed the program: nothing left to interact with.
+                if acted {
+                    break;
+                }
+                return error(interp, &message);
+            }
+            let mut options = Interact::new().escape(None);
+            for (side, rules) in [(Side::Input, &call.input), (Side::Output, &call.output)] {
+                for (i, rule) in rules.iter().enumerate() {
+                    let hit = &hit;
+                    let hook = move |m: &Match, _: &mut crate::Reply| {
+                        *hit.borrow_mut() = Some((side, i, m.clone()));
+                        Flow::Stop
+                    };
+                    options = match side {
+                        Side::Input => options.on_input(rule.pattern.clone(), hook),
+                        Side::Output => options.on_output(rule.pattern.clone(), hook),
+                    };
+                }
+            }
+            if !input_holder.borrow().needles.is_empty() {
+                options = options.input_filter(|b| input_holder.borrow_mut().filter(b));
+            }
+            if !output_holder.borrow().needles.is_empty() {
+                options = options.output_filter(|b| output_holder.borrow_mut().filter(b));
+            }
+            // Interact shows the output itself: the `log_user` copy would show it twice
+            // (and show what an `-o` pattern holds back). Expect ignores `log_user` here too.
+            let log_user = state.log_user.swap(false, Ordering::Relaxed);
+            let session = match state.session(&id) {
+                Ok(session) => session,
+                Err(message) => {
+                    state.log_user.store(log_user, Ordering::Relaxed);
+                    drop(state);
+                    return error(interp, &message);
+                }
+            };
+            let outcome = session.interact_with(options);
+            state.log_user.store(log_user, Ordering::Relaxed);
+            outcome
+        };
+        let action = match outcome {
+            Err(e) => return error(interp, &e.to_string()),
+            Ok(InteractOutcome::Stopped) => {
+                let Some((side, i, found)) = hit.into_inner() else {
+                    return error(interp, "interact stopped without a match");
+                };
+                let rule = match side {
+                    Side::Input => &call.input[i],
+                    Side::Output => &call.output[i],
+                };
+                if let Err(message) = set_interact_out(interp, rule, &found) {
+                    return error(interp, &message);
+                }
+                (rule.action.clone(), false)
+            }
+            // The default eof action is `return`, as in Expect.
+            Ok(InteractOutcome::InputEnded) => match &call.input_eof {
+                Some(action) => (action.clone(), true),
+                None => break,
+            },
+            Ok(InteractOutcome::Exited(_) | InteractOutcome::Eof) => match &call.output_eof {
+                Some(action) => (action.clone(), true),
+                None => break,
+            },
+            Ok(_) => break,
+        };
+        let (action, eof) = action;
+        acted = true;
+        match interp.eval(&action) {
+            Code::Ok => {}
+            Code::Return => break,
+            Code::Other(INTER_RETURN) => {
+                interp.set_result(b"");
+                return Code::Return;
+            }
+            code => return code,
+        }
+        // After an end there is nothing left to interact with.
+        if eof {
+            break;
+        }
+    }
+    interp.set_result(b"");
+    Code::Ok
+}
+
+/// `inter_return`: ends interact and makes its caller return.
+pub(crate) fn inter_return(_: &Shared, _: InterpRef<'_>, _: &[Vec<u8>]) -> Code {
+    Code::Other(INTER_RETURN)
+}
+
+/// Sets `interact_out(0,string)` (and a regex's groups, and with `-indices` their
+/// `start` / `end`) in the caller's scope, as Expect does.
+fn set_interact_out(interp: InterpRef<'_>, rule: &Rule, found: &Match) -> Result<(), String> {
+    let set = |index: &str, value: &[u8]| {
+        interp
+            .set_var("interact_out", Some(index), value, Scope::Current)
+            .map_err(|e| text(&e))
+    };
+    let groups = match rule.regex {
+        true => found.group_count().max(1),
+        false => 1,
+    };
+    for i in 0..groups {
+        set(&format!("{i},string"), found.group(i).unwrap_or_default())?;
+        if rule.indices {
+            let (first, last) = match found.group_range(i) {
+                Some(range) => (range.start as i64, range.end as i64 - 1),
+                None => (0, -1),
+            };
+            set(&format!("{i},start"), first.to_string().as_bytes())?;
+            set(&format!("{i},end"), last.to_string().as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(needles: &[&str]) -> Holder {
+        Holder {
+            needles: needles.iter().map(|n| n.as_bytes().to_vec()).collect(),
+            held: Vec::new(),
+            echo: false,
+        }
+    }
+
+    #[test]
+    fn exact_patterns_are_held_back_and_dropped_when_matched() {
+        let mut h = holder(&["~~"]);
+        assert_eq!(h.filter(b"ab~"), b"ab");
+        assert_eq!(h.filter(b"~cd"), b"cd");
+        assert_eq!(h.filter(b"~x"), b"~x");
+        assert_eq!(h.filter(b"a~~b~~~"), b"ab");
+        assert_eq!(h.held, b"~");
+    }
+
+    #[test]
+    fn a_failed_partial_match_passes_on_only_what_cannot_start_a_match() {
+        let mut h = holder(&["foo", "ob"]);
+        assert_eq!(h.filter(b"fo"), b"");
+        assert_eq!(h.filter(b"o"), b"");
+        assert_eq!(h.filter(b"fox"), b"fox");
+        assert_eq!(h.filter(b"fo"), b"");
+        assert_eq!(h.filter(b"b"), b"f");
+    }
+}

@@ -1,0 +1,247 @@
+//! `ptychat expect`'s `interact` with patterns: the `ptychat` binary runs a Tcl Expect
+//! script on a real terminal (a pty driven by the library, playing the user who types),
+//! or with its standard input on a pipe. Every wait is an `expect` on what is printed.
+#![cfg(feature = "cli")]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod common;
+
+use common::{LONG, spawn};
+use ptychat::{Command, ExitStatus, PtySession};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
+
+fn temp(name: &str) -> PathBuf {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("tcl-interact-{}-{n}-{name}", std::process::id()))
+}
+
+/// `ptychat expect SCRIPT` on a terminal of its own: the returned session is its user.
+fn user_of(script: &str) -> PtySession {
+    let path = temp("script.exp");
+    std::fs::write(&path, script).unwrap();
+    // No echo by the user's terminal: what the test sees is what the script shows.
+    spawn(
+        Command::new(BIN)
+            .args(["expect", path.to_str().unwrap()])
+            .echo(false),
+    )
+}
+
+/// Waits for `text` in what the script printed; returns what came before it.
+fn see(user: &mut PtySession, text: &str) -> String {
+    let m = user
+        .expect(text)
+        .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}"));
+    m.before_str().into_owned()
+}
+
+fn exits_with(user: &mut PtySession, code: i32) -> String {
+    let rest = common::read_to_eof(user);
+    let status = user.wait_timeout(Some(LONG)).unwrap();
+    assert_eq!(status, Some(ExitStatus::Exited(code)));
+    String::from_utf8_lossy(&rest).into_owned()
+}
+
+#[test]
+fn a_typed_string_runs_its_action_and_is_not_sent() {
+    let mut user = user_of(concat!(
+        "log_user 0\n",
+        "spawn cat\n",
+        "interact \"~~\" {send_user {[ACTION]}} ~q return\n",
+        "send_user {[AFTER]}\n",
+        "send \"\\x04\"\n",
+        "expect eof\n",
+        "send_user {[DONE]}\n",
+    ));
+    user.send("ab~~").unwrap();
+    let before = see(&mut user, "[ACTION]");
+    user.send("cd\r").unwrap();
+    // cat's own line: "~~" never reached it.
+    let line = see(&mut user, "abcd\r\n");
+    user.send("~q").unwrap();
+    let after = see(&mut user, "[AFTER]");
+    see(&mut user, "[DONE]");
+    exits_with(&mut user, 0);
+    for text in [before, line, after] {
+        assert!(!text.contains('~'), "{text:?}");
+    }
+}
+
+#[test]
+fn echo_shows_a_pattern_as_it_is_typed() {
+    let mut user = user_of(concat!(
+        "log_user 0\n",
+        "spawn cat\n",
+        "interact -echo \"~~\" {send_user {[ACTION]}} -ex -q return\n",
+        "send_user {[AFTER]}\n",
+    ));
+    user.send("~").unwrap();
+    see(&mut user, "~");
+    user.send("~").unwrap();
+    see(&mut user, "~[ACTION]");
+    user.send("-q").unwrap();
+    see(&mut user, "[AFTER]");
+    exits_with(&mut user, 0);
+}
+
+#[test]
+fn output_patterns_interact_out_and_the_eof_action() {
+    let mut user = user_of(concat!(
+        "log_user 0\n",
+        "spawn sh -c {echo a secret b; read x; echo \"<$x>\"}\n",
+        "interact -o -re {<(.*)>} {send_user \"\\[OUT $interact_out(1,string)\\]\"} ",
+        "secret {send_user {[HIDDEN]}} eof {send_user {[EOF]}}\n",
+        "send_user {[AFTER]}\n",
+    ));
+    // The exact output pattern is not shown (as in Expect); the regex one is.
+    see(&mut user, "a  b\r\n[HIDDEN]");
+    user.send("hi\r").unwrap();
+    see(&mut user, "<hi>\r\n[OUT hi]");
+    let rest = exits_with(&mut user, 0);
+    assert_eq!(rest, "[EOF][AFTER]");
+}
+
+#[test]
+fn inter_return_makes_the_caller_return() {
+    let mut user = user_of(concat!(
+        "log_user 0\n",
+        "proc f {} {\n",
+        "    interact \"~~\" inter_return\n",
+        "    send_user {[NOT HERE]}\n",
+        "}\n",
+        "spawn cat\n",
+        "f\n",
+        "send_user {[RETURNED]}\n",
+    ));
+    user.send("x~~").unwrap();
+    let before = see(&mut user, "[RETURNED]");
+    exits_with(&mut user, 0);
+    assert!(!before.contains("NOT HERE"), "{before:?}");
+}
+
+#[test]
+fn an_action_sends_to_the_program_and_break_leaves_a_loop() {
+    let mut user = user_of(concat!(
+        "log_user 0\n",
+        "spawn cat\n",
+        "while 1 {\n",
+        "    interact \"~s\" {send \"sent by the action\\r\"} \"~b\" break\n",
+        "    send_user {[NOT HERE]}\n",
+        "}\n",
+        "send_user {[OUT OF THE LOOP]}\n",
+    ));
+    user.send("~s").unwrap();
+    see(&mut user, "sent by the action\r\n");
+    user.send("~b").unwrap();
+    let before = see(&mut user, "[OUT OF THE LOOP]");
+    exits_with(&mut user, 0);
+    assert!(!before.contains("NOT HERE"), "{before:?}");
+}
+
+#[test]
+fn piped_input_matches_and_its_end_returns() {
+    let out = temp("cat.out");
+    let path = temp("script.exp");
+    std::fs::write(
+        &path,
+        format!(
+            concat!(
+                "log_user 0\n",
+                "spawn sh -c {{cat > {}}}\n",
+                "interact \"~~\" {{send_user {{[ACTION]}}}}\n",
+                "expect eof\n",
+                "send_user {{[DONE]}}\n",
+            ),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["expect", path.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"abc~~def\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // interact shows the program's terminal echo, whatever log_user says (as Expect).
+    assert!(stdout.contains("[ACTION]"), "{stdout:?}");
+    assert!(stdout.ends_with("[DONE]"), "{stdout:?}");
+    assert!(!stdout.contains('~'), "{stdout:?}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "abcdef\n");
+}
+
+#[test]
+fn what_is_not_provided_is_refused_by_name() {
+    for (script, message) in [
+        (
+            "interact timeout 5 return",
+            "interact timeout is not supported",
+        ),
+        ("interact -u exp4", "interact -u with a spawned program"),
+        ("interact -iwrite x y", "interact -iwrite is not supported"),
+        ("interact ~~", "has no action"),
+        ("interact -re", "needs a pattern"),
+    ] {
+        let mut user = user_of(&format!("log_user 0\nspawn cat\n{script}\n"));
+        let rest = exits_with(&mut user, 1);
+        assert!(rest.contains(message), "{script}: {rest}");
+    }
+}
+
+#[test]
+fn nobuffer_passes_the_pattern_on() {
+    let mut user = user_of(concat!(
+        "log_user 0\n",
+        "spawn cat\n",
+        "interact -nobuffer ab {send_user {[AB]}} ~q return\n",
+        "send_user {[AFTER]}\n",
+    ));
+    user.send("xab").unwrap();
+    see(&mut user, "[AB]");
+    user.send("y\r").unwrap();
+    // cat's line (and the terminal's echo) has what was typed, "ab" included.
+    see(&mut user, "xaby\r\n");
+    user.send("~q").unwrap();
+    see(&mut user, "[AFTER]");
+    exits_with(&mut user, 0);
+}
+
+/// With `log_user` on, interact shows the output once, and what an `-o` pattern holds back
+/// is not shown by the log either.
+#[test]
+fn interact_shows_the_output_once_whatever_log_user_says() {
+    let mut user = user_of(concat!(
+        "spawn -noecho sh -c {echo hello there; read x; echo bye}\n",
+        "interact -o hello {send_user {[HELLO]}}\n",
+        "send_user {[AFTER]}\n",
+    ));
+    let before = see(&mut user, "[HELLO]");
+    user.send("\r").unwrap();
+    let rest = exits_with(&mut user, 0);
+    assert!(
+        !before.contains("hello") && !rest.contains("hello"),
+        "{before:?} {rest:?}"
+    );
+    assert!(rest.ends_with("bye\r\n[AFTER]"), "{rest:?}");
+    assert_eq!(rest.matches("bye").count(), 1, "{rest:?}");
+}
