@@ -287,10 +287,12 @@ impl<T: Transport> Repl<T> {
     /// [timeout](Session::timeout). A failed [`run`](Repl::run) does this itself.
     ///
     /// A program can miss a Ctrl-C that arrives just before it starts reading (Python's
-    /// REPL does), so when no prompt comes within a quarter of a second, Ctrl-C and the
-    /// prompt change are sent again, the pause doubling up to 4 s; each round sets prompts
-    /// with a new random part, and only a prompt of the last round ends the recovery, so
-    /// a late answer to an earlier round cannot be taken for it.
+    /// REPL does, and with GNU readline may then stay deaf to the next ones), so when no
+    /// prompt comes within a quarter of a second, Ctrl-C is sent again followed by an empty
+    /// line (which makes a REPL waiting in its line editor prompt again), the pause
+    /// doubling up to 4 s; each round that sets prompts uses a new random part, and only a
+    /// prompt of the last round ends the recovery, so a late answer to an earlier round
+    /// cannot be taken for it.
     ///
     /// Ctrl-C reaches the program as SIGINT only through a terminal (a pty here, or one at
     /// the other end of an ssh connection); over pipes the REPL reads a 0x03 byte.
@@ -309,14 +311,23 @@ impl<T: Transport> Repl<T> {
         let mut known = vec![self.prompts.primary.clone()];
         let mut status = None;
         let mut step = FIRST_RETRY;
+        let mut missed = false;
         loop {
             self.session.send([CTRL_C])?;
+            if missed {
+                // Python with GNU readline can stay deaf to SIGINT after missing one (seen
+                // on a loaded machine: a dozen Ctrl-Cs over 30 s, no answer); an empty
+                // line makes its readline return, and the REPL prompts again. A program
+                // still running takes the line as input, which the next Ctrl-C flushes.
+                self.session.send_line("")?;
+            }
             if self.kind.waits_for_prompt_after_interrupt() {
                 match self.expect_within(&known, &deadline, step)? {
                     Some(m) if status.is_none() => status = status_of(&m),
                     Some(_) => {}
                     None => {
                         step = (step * 2).min(LAST_RETRY);
+                        missed = true;
                         continue;
                     }
                 }
