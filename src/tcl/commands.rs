@@ -15,6 +15,7 @@ use crate::script::value;
 
 use super::expect::{self, EXP_CONTINUE, EXP_CONTINUE_TIMER, error};
 use super::state::{ERROR_SPAWN_ID, Shared, USER_SPAWN_ID, spawn_id};
+use super::text;
 
 /// The version `exp_version` reports and `package require Expect` finds: the Expect whose
 /// commands these follow.
@@ -111,10 +112,6 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
     }
 }
 
-fn text(word: &[u8]) -> String {
-    String::from_utf8_lossy(word).into_owned()
-}
-
 /// Leading flags of a command: `(flag, value)` pairs for the flags in `with_value`, other
 /// known flags with no value, up to the first non-flag or `--`.
 struct Flags {
@@ -169,7 +166,7 @@ impl Flags {
 }
 
 /// Runs `f` and turns its `Err(message)` into a Tcl error.
-fn tcl(interp: InterpRef<'_>, f: impl FnOnce() -> Result<Vec<u8>, String>) -> Code {
+pub(super) fn tcl(interp: InterpRef<'_>, f: impl FnOnce() -> Result<Vec<u8>, String>) -> Code {
     match f() {
         Ok(result) => {
             interp.set_result(&result);

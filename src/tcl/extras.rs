@@ -15,8 +15,9 @@ use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 use crate::sys::tcl::{Code, InterpRef};
 use crate::{SignalPipe, Transcript};
 
-use super::expect::error;
+use super::commands::tcl;
 use super::state::Shared;
+use super::text;
 
 /// What `trap`, `stty`, `log_file` and `exp_internal` keep.
 #[derive(Default)]
@@ -148,21 +149,6 @@ impl Write for TraceSink {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-fn text(word: &[u8]) -> String {
-    String::from_utf8_lossy(word).into_owned()
-}
-
-/// Runs `f` and turns its `Err(message)` into a Tcl error.
-fn tcl(interp: InterpRef<'_>, f: impl FnOnce() -> Result<Vec<u8>, String>) -> Code {
-    match f() {
-        Ok(result) => {
-            interp.set_result(&result);
-            Code::Ok
-        }
-        Err(message) => error(interp, &message),
     }
 }
 

@@ -18,6 +18,7 @@ use crate::{Flow, Interact, InteractOutcome, Match, Pattern};
 
 use super::expect::{self, Branch, error};
 use super::state::{Shared, USER_SPAWN_ID, spawn_id};
+use super::text;
 
 /// The code `inter_return` returns (Expect's own value): interact makes its caller return.
 pub(crate) const INTER_RETURN: i32 = -103;
@@ -43,10 +44,6 @@ struct Call {
     input_eof: Option<Vec<u8>>,
     output_eof: Option<Vec<u8>>,
     echo: bool,
-}
-
-fn text(word: &[u8]) -> String {
-    String::from_utf8_lossy(word).into_owned()
 }
 
 fn refuse(what: &str) -> String {

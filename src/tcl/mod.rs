@@ -189,6 +189,7 @@ fn file_line(info: &str) -> Option<usize> {
     rest[line..].split(')').next()?.trim().parse().ok()
 }
 
+/// Bytes from Tcl (or a program) as text, invalid UTF-8 replaced: shared by the commands.
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
