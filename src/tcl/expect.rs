@@ -45,11 +45,32 @@ pub(crate) struct Branch {
     pub(crate) action: Option<Vec<u8>>,
 }
 
+/// A branch of an `expect` with the options only `expect` has (not `interact`).
+#[derive(Debug, Clone)]
+pub(crate) struct Case {
+    pub(crate) branch: Branch,
+    /// `-notransfer`: a match leaves the output buffered for the next expect.
+    pub(crate) notransfer: bool,
+}
+
+impl std::ops::Deref for Case {
+    type Target = Branch;
+    fn deref(&self) -> &Branch {
+        &self.branch
+    }
+}
+
+impl std::ops::DerefMut for Case {
+    fn deref_mut(&mut self) -> &mut Branch {
+        &mut self.branch
+    }
+}
+
 /// The arguments of one `expect` call.
 #[derive(Debug, Default)]
 pub(crate) struct Call {
     pub(crate) timeout: Option<i64>,
-    pub(crate) branches: Vec<Branch>,
+    pub(crate) branches: Vec<Case>,
 }
 
 /// Reads an expect's arguments (without the command name) as Expect does: a single
@@ -65,7 +86,7 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
     let mut ids: Vec<String> = Vec::new();
     let mut words = words.into_iter();
     let mut kind = None;
-    let (mut nocase, mut indices) = (false, false);
+    let mut flags = PatternFlags::default();
     while let Some(word) = words.next() {
         let mut text = String::from_utf8_lossy(&word).into_owned();
         let flagged = kind.is_some();
@@ -94,8 +115,9 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
             "-glob" if !flagged => kind = Some(Kind::Glob),
             "-regexp" if !flagged => kind = Some(Kind::Regex),
             "-exact" if !flagged => kind = Some(Kind::Exact),
-            "-nocase" => nocase = true,
-            "-indices" => indices = true,
+            "-nocase" => flags.nocase = true,
+            "-indices" => flags.indices = true,
+            "-notransfer" => flags.notransfer = true,
             "-brace" | "-nobrace" => {}
             "--" => {
                 let pattern = words.next().ok_or("-- needs a pattern after it")?;
@@ -105,12 +127,10 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
                     &ids,
                     kind.take(),
                     pattern,
-                    nocase,
-                    indices,
+                    std::mem::take(&mut flags),
                 );
-                (nocase, indices) = (false, false);
             }
-            "-notransfer" | "-iread" | "-iwrite" | "-continue_timer" => {
+            "-iread" | "-iwrite" | "-continue_timer" => {
                 return Err(format!(
                     "expect {text} is not supported by ptychat expect (see docs/TCL.md)"
                 ));
@@ -132,10 +152,8 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
                     &ids,
                     Some(special),
                     word,
-                    nocase,
-                    indices,
+                    std::mem::take(&mut flags),
                 );
-                (nocase, indices) = (false, false);
             }
             flag if flag.starts_with('-') && flag.len() > 1 && !flagged && is_flag(flag) => {
                 return Err(format!("bad flag \"{flag}\""));
@@ -147,10 +165,8 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
                     &ids,
                     kind.take(),
                     word,
-                    nocase,
-                    indices,
+                    std::mem::take(&mut flags),
                 );
-                (nocase, indices) = (false, false);
             }
         }
     }
@@ -196,22 +212,32 @@ fn is_flag(word: &str) -> bool {
         .all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// The flags that apply to the next pattern only.
+#[derive(Debug, Default, Clone, Copy)]
+struct PatternFlags {
+    nocase: bool,
+    indices: bool,
+    notransfer: bool,
+}
+
 fn push(
     call: &mut Call,
     words: &mut impl Iterator<Item = Vec<u8>>,
     ids: &[String],
     kind: Option<Kind>,
     text: Vec<u8>,
-    nocase: bool,
-    indices: bool,
+    flags: PatternFlags,
 ) {
-    call.branches.push(Branch {
-        ids: ids.to_vec(),
-        kind: kind.unwrap_or(Kind::Glob),
-        text,
-        nocase,
-        indices,
-        action: words.next(),
+    call.branches.push(Case {
+        branch: Branch {
+            ids: ids.to_vec(),
+            kind: kind.unwrap_or(Kind::Glob),
+            text,
+            nocase: flags.nocase,
+            indices: flags.indices,
+            action: words.next(),
+        },
+        notransfer: flags.notransfer,
     });
 }
 
@@ -258,6 +284,16 @@ pub(crate) fn pattern(branch: &Branch) -> Result<Pattern, String> {
     compiled.map_err(|e| match e {
         Error::Regex(e) => format!("couldn't compile regular expression pattern: {e}"),
         e => e.to_string(),
+    })
+}
+
+/// The engine's pattern for a case, from the cache; `-notransfer` keeps the output.
+fn compile(state: &mut super::state::State, case: &Case) -> Result<Pattern, String> {
+    let compiled = state.pattern(case)?;
+    Ok(if case.notransfer {
+        compiled.keep()
+    } else {
+        compiled
     })
 }
 
@@ -369,7 +405,7 @@ fn wait(
     interp: InterpRef<'_>,
     call: &Call,
     timeout: Option<Duration>,
-) -> Result<(Vec<Branch>, Outcome), String> {
+) -> Result<(Vec<Case>, Outcome), String> {
     // Read before the state is borrowed: a Tcl trace on the variable may run commands.
     let default = spawn_id(interp, None)?;
     let default_id = || -> Result<String, String> { Ok(default.clone()) };
@@ -399,9 +435,9 @@ fn wait(
         place_of.insert(id.clone(), 0);
         ids.push(id);
     }
-    let mut branches: Vec<Branch> = Vec::new();
+    let mut branches: Vec<Case> = Vec::new();
     let mut owners: Vec<Vec<String>> = Vec::new();
-    let watched = |branch: &Branch| branch.ids.iter().any(|i| place_of.contains_key(i));
+    let watched = |branch: &Case| branch.ids.iter().any(|i| place_of.contains_key(i));
     for branch in state.before.iter().filter(|b| watched(b)) {
         owners.push(branch.ids.clone());
         branches.push(branch.clone());
@@ -436,7 +472,7 @@ fn wait(
         });
     }
     for (b, branch) in branches.iter().enumerate() {
-        let compiled = state.pattern(branch)?;
+        let compiled = compile(&mut state, branch)?;
         for owner in &owners[b] {
             // An id an `expect_before` names but this expect does not watch is skipped.
             let Some(&k) = place_of.get(owner) else {
@@ -506,13 +542,13 @@ fn wait(
 /// The wait of `expect_user` (or `expect` before any spawn): on our standard input.
 fn user_wait(
     state: &mut super::state::State,
-    branches: Vec<Branch>,
+    branches: Vec<Case>,
     timeout: Option<Duration>,
-) -> Result<(Vec<Branch>, Outcome), String> {
+) -> Result<(Vec<Case>, Outcome), String> {
     let mut patterns = Vec::new();
     let mut owners = Vec::new();
     for (b, branch) in branches.iter().enumerate() {
-        patterns.push(state.pattern(branch)?);
+        patterns.push(compile(state, branch)?);
         owners.push(b);
         if branch.kind == Kind::Default {
             patterns.push(Pattern::timeout());

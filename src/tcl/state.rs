@@ -16,7 +16,7 @@ use crate::transport::pty::{Pty, PtySession};
 use crate::transport::stream::FdPair;
 use crate::{ExitStatus, Session, Transcript};
 
-use super::expect::{Branch, Kind};
+use super::expect::{Branch, Case, Kind};
 use crate::Pattern;
 
 /// How many compiled patterns are kept.
@@ -41,8 +41,8 @@ pub(crate) struct State {
     /// `--strict`: an expect that times out or meets EOF without a branch for it fails.
     pub(crate) strict: bool,
     /// `expect_before` and `expect_after` branches, each with the spawn ids it watches.
-    pub(crate) before: Vec<Branch>,
-    pub(crate) after: Vec<Branch>,
+    pub(crate) before: Vec<Case>,
+    pub(crate) after: Vec<Case>,
     /// `match_max` for programs spawned from now on (`match_max -d`).
     pub(crate) match_max: Option<usize>,
     /// The code `exit` asked for, once it was called.
