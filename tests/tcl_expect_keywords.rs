@@ -183,3 +183,119 @@ fn send_log_writes_to_the_log_file() {
     assert_same(&theirs, &ours);
     assert_eq!(stdout(&ours), "one\n-two\n");
 }
+
+#[test]
+fn expect_background_matches_while_the_event_loop_runs() {
+    let (theirs, ours) = both_text(concat!(
+        "log_user 0\n",
+        "set stty_init -echo\n",
+        "spawn -noecho cat\n",
+        "expect_background -re {([a-z]+)\\r\\n} { lappend ::seen $expect_out(1,string); set ::got 1 } eof { set ::got eof }\n",
+        "puts \"info <[expect_background -info]>\"\n",
+        "foreach word {alpha beta gamma} { send \"$word\\r\"; vwait got }\n",
+        "puts \"seen $seen\"\n",
+        // The action runs at the global level, where expect_out is set.
+        "proc inside {} { send \"delta\\r\"; vwait ::got; return [info exists expect_out] }\n",
+        "puts \"local expect_out: [inside], global: $expect_out(1,string)\"\n",
+        // No patterns: the spawn id is no longer watched; a foreground expect reads it.
+        "expect_background\n",
+        "puts \"info <[expect_background -info]>\"\n",
+        "send \"epsilon\\r\"\n",
+        "expect -re {epsilon\\r\\n} { puts \"fg <[string trim $expect_out(buffer)]>\" }\n",
+        "send \"zeta\\r\"\n",
+        "expect_background zeta { set ::got zeta }\n",
+        "vwait got\n",
+        "puts \"got $got\"\n",
+        "expect_background eof { puts \"eof in bg <[string trim $expect_out(buffer)]>\"; set ::got eof }\n",
+        "send \\004\n",
+        "vwait got\n",
+        "puts \"got $got\"\n",
+        "spawn -noecho cat\n",
+        "expect_before -notransfer -indices abc {puts x} -re def {} eof\n",
+        "puts \"before <[expect_before -info]> after <[expect_after -info]>\"\n",
+    ));
+    assert_same(&theirs, &ours);
+    assert_eq!(
+        stdout(&ours),
+        concat!(
+            "info <-re {([a-z]+)\\r\\n} { lappend ::seen $expect_out(1,string); set ::got 1 } eof { set ::got eof }>\n",
+            "seen alpha beta gamma\n",
+            "local expect_out: 0, global: delta\n",
+            "info <>\n",
+            "fg <epsilon>\n",
+            "got zeta\n",
+            "eof in bg <>\n",
+            "got eof\n",
+            "before <-notransfer -indices -gl abc {puts x} -re def {} eof {}> after <>\n",
+        )
+    );
+}
+
+#[test]
+fn an_error_in_a_background_action_is_reported_and_the_loop_goes_on() {
+    let output = run_with_input(
+        BIN,
+        &[
+            "expect",
+            "-c",
+            concat!(
+                "log_user 0; set stty_init -echo; spawn -noecho cat\n",
+                "expect_background one { error oops } two { set ::got two }\n",
+                "send one\\r; send two\\r; vwait got; update; puts got-$got\n",
+            ),
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "got-two\n");
+    assert!(stderr(&output).contains("oops"), "{}", stderr(&output));
+}
+
+/// `program args`, with `input` written to its standard input, which stays open (not at
+/// its end) until the program exits.
+fn run_with_open_input(program: &str, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    let output = child.wait_with_output().unwrap();
+    drop(stdin);
+    output
+}
+
+#[test]
+fn one_expect_over_user_spawn_id_and_a_spawned_program() {
+    require("expect");
+    let path = temp_path("tcl-keywords", "mixed.exp");
+    std::fs::write(
+        &path,
+        concat!(
+            "log_user 0\n",
+            "set stty_init -echo\n",
+            "spawn -noecho cat\n",
+            "set cat $spawn_id\n",
+            "expect -i $user_spawn_id -re {(\\S+)\\n} { puts \"user <$expect_out(1,string)> [expr {$expect_out(spawn_id) eq $user_spawn_id}]\" } -i $cat never {}\n",
+            "send \"from-cat\\r\"\n",
+            "expect -i $user_spawn_id never {} -i $cat -re {(\\S+)\\r\\n} { puts \"cat <$expect_out(1,string)> [expr {$expect_out(spawn_id) eq $cat}]\" }\n",
+            "expect -timeout 1 -i $user_spawn_id never {} -i $cat never2 {} timeout { puts timeout }\n",
+            "send \\004\n",
+            "expect -i $user_spawn_id never {} -i $cat eof { puts cat-eof }\n",
+        ),
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    let theirs = run_with_open_input("expect", &[path], b"typed\n");
+    let ours = run_with_open_input(BIN, &["expect", path], b"typed\n");
+    assert_same(&theirs, &ours);
+    assert_eq!(
+        stdout(&ours),
+        "user <typed> 1\ncat <from-cat> 1\ntimeout\ncat-eof\n"
+    );
+}

@@ -33,6 +33,7 @@ struct RawObj {
 type ObjCmdProc =
     unsafe extern "C" fn(*mut c_void, *mut RawInterp, c_int, *const *mut RawObj) -> c_int;
 type CmdDeleteProc = unsafe extern "C" fn(*mut c_void);
+type FileProc = unsafe extern "C" fn(*mut c_void, c_int);
 
 const TCL_OK: c_int = 0;
 const TCL_ERROR: c_int = 1;
@@ -41,6 +42,8 @@ const TCL_APPEND_VALUE: c_int = 4;
 const TCL_LIST_ELEMENT: c_int = 8;
 const TCL_LEAVE_ERR_MSG: c_int = 0x200;
 const TCL_CANCEL_UNWIND: c_int = 0x100000;
+const TCL_EVAL_GLOBAL: c_int = 0x20000;
+const TCL_READABLE: c_int = 2;
 
 /// The library names tried, in order.
 const LIBRARIES: &[&CStr] = &[c"libtcl8.6.so", c"libtcl8.6.so.0"];
@@ -83,6 +86,9 @@ struct Fns {
         unsafe extern "C" fn(*mut RawInterp, *const c_char, *const c_char, *const c_void) -> c_int,
     get_error_line: unsafe extern "C" fn(*mut RawInterp) -> c_int,
     cancel_eval: unsafe extern "C" fn(*mut RawInterp, *mut RawObj, *mut c_void, c_int) -> c_int,
+    create_file_handler: unsafe extern "C" fn(c_int, c_int, FileProc, *mut c_void),
+    delete_file_handler: unsafe extern "C" fn(c_int),
+    background_exception: unsafe extern "C" fn(*mut RawInterp, c_int),
 }
 
 /// The loaded Tcl library (never unloaded).
@@ -185,6 +191,9 @@ fn symbols(handle: *mut c_void) -> Result<Fns, String> {
         pkg_provide_ex: function!(c"Tcl_PkgProvideEx"),
         get_error_line: function!(c"Tcl_GetErrorLine"),
         cancel_eval: function!(c"Tcl_CancelEval"),
+        create_file_handler: function!(c"Tcl_CreateFileHandler"),
+        delete_file_handler: function!(c"Tcl_DeleteFileHandler"),
+        background_exception: function!(c"Tcl_BackgroundException"),
     })
 }
 
@@ -328,6 +337,46 @@ impl InterpRef<'_> {
         // evaluate in the current frame.
         let code = unsafe { (self.tcl.fns.eval_ex)(self.raw, script.as_ptr().cast(), len, 0) };
         Code::from_raw(code)
+    }
+
+    /// Evaluates `script` in the global frame (a background action's, as in Expect).
+    pub(crate) fn eval_global(&self, script: &[u8]) -> Code {
+        let script = to_tcl(script);
+        let Ok(len) = c_int::try_from(script.len()) else {
+            self.set_result(b"script too long");
+            return Code::Error;
+        };
+        // SAFETY: the pointer and length describe `script`, alive for the call.
+        let code = unsafe {
+            (self.tcl.fns.eval_ex)(self.raw, script.as_ptr().cast(), len, TCL_EVAL_GLOBAL)
+        };
+        Code::from_raw(code)
+    }
+
+    /// Reports the error (or other code) `code` of something run from the event loop the
+    /// way Tcl does (`bgerror`: by default, `errorInfo` on stderr).
+    pub(crate) fn background_error(&self, code: Code) {
+        // SAFETY: the interpreter is live; Tcl reads its result and errorInfo now.
+        unsafe { (self.tcl.fns.background_exception)(self.raw, code.raw()) };
+    }
+
+    /// Runs `callback` from Tcl's event loop (`vwait`, `update`, `after`...) whenever
+    /// `fd` is readable, until the returned handler is dropped (or paused). One handler
+    /// per fd: a new one for the same fd replaces it.
+    pub(crate) fn watch_readable(&self, fd: c_int, callback: Box<WatchFn>) -> FileHandler {
+        let data = Rc::into_raw(Rc::new(Watcher {
+            tcl: self.tcl,
+            raw: self.raw,
+            callback,
+        }));
+        let handler = FileHandler {
+            tcl: self.tcl,
+            fd,
+            data,
+            armed: Cell::new(false),
+        };
+        handler.resume();
+        handler
     }
 
     /// The interpreter's result.
@@ -525,6 +574,78 @@ fn names(name: &str, index: Option<&str>) -> Result<(CString, Option<CString>), 
         .transpose()
         .map_err(|_| b"array index contains NUL".to_vec())?;
     Ok((name, index))
+}
+
+/// What a file handler runs: see [`InterpRef::watch_readable`].
+pub(crate) type WatchFn = dyn Fn(InterpRef<'_>);
+
+struct Watcher {
+    tcl: &'static Tcl,
+    raw: *mut RawInterp,
+    callback: Box<WatchFn>,
+}
+
+/// A callback Tcl's event loop runs when an fd is readable; removed when dropped.
+pub(crate) struct FileHandler {
+    tcl: &'static Tcl,
+    fd: c_int,
+    /// One strong reference of the `Rc<Watcher>`, given up on drop.
+    data: *const Watcher,
+    armed: Cell<bool>,
+}
+
+impl FileHandler {
+    /// Stops the callbacks until [`resume`](FileHandler::resume).
+    pub(crate) fn pause(&self) {
+        if self.armed.replace(false) {
+            // SAFETY: removes the handler of `fd`, which is ours; no precondition.
+            unsafe { (self.tcl.fns.delete_file_handler)(self.fd) };
+        }
+    }
+
+    /// Runs the callbacks again when the fd is readable.
+    pub(crate) fn resume(&self) {
+        if !self.armed.replace(true) {
+            // SAFETY: `data` stays valid while the handler is registered: this handler
+            // holds a strong reference until it is dropped, and drop unregisters first.
+            // Tcl calls `call_watcher` on this thread only (from its event loop).
+            unsafe {
+                (self.tcl.fns.create_file_handler)(
+                    self.fd,
+                    TCL_READABLE,
+                    call_watcher,
+                    self.data.cast_mut().cast(),
+                );
+            }
+        }
+    }
+}
+
+impl Drop for FileHandler {
+    fn drop(&mut self) {
+        self.pause();
+        // SAFETY: `data` came from Rc::into_raw in `watch_readable`; this gives up that
+        // one strong reference (a callback in progress holds its own).
+        drop(unsafe { Rc::from_raw(self.data) });
+    }
+}
+
+/// Tcl's entry point for a file handler's callback.
+unsafe extern "C" fn call_watcher(data: *mut c_void, _mask: c_int) {
+    // SAFETY: `data` is the `Rc<Watcher>` pointer of a registered `FileHandler`, which
+    // holds a strong reference while registered; the call takes its own first, so a
+    // callback that drops its handler does not free the closure under the call.
+    let watcher = unsafe {
+        Rc::increment_strong_count(data.cast::<Watcher>().cast_const());
+        Rc::from_raw(data.cast::<Watcher>().cast_const())
+    };
+    let interp = InterpRef {
+        tcl: watcher.tcl,
+        raw: watcher.raw,
+        _interp: PhantomData,
+    };
+    // A panic must not unwind into C.
+    let _ = catch_unwind(AssertUnwindSafe(|| (watcher.callback)(interp)));
 }
 
 /// Tcl's entry point for a command written in Rust.

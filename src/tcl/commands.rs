@@ -32,7 +32,6 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// Expect commands ptychat does not provide (yet): each fails with a message naming it.
 const MISSING: &[&str] = &[
     "expect_tty",
-    "expect_background",
     "disconnect",
     "overlay",
     "fork",
@@ -82,6 +81,7 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         ("parity", super::streams::parity),
         ("send_log", super::streams::send_log),
         ("send_tty", super::streams::send_tty),
+        ("expect_background", super::background::expect_background),
     ];
     for (name, handler) in commands {
         let handler = *handler;
@@ -393,11 +393,29 @@ fn expect_user(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code
     }
 }
 
+/// Which list of background patterns a command sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lasting {
+    Before,
+    After,
+    /// `expect_background`.
+    Background,
+}
+
 /// `expect_before` / `expect_after`: patterns checked before / after those of every
-/// later `expect` on the same spawn ids. Without patterns, removes those of the spawn ids
-/// named (or `$spawn_id`).
-fn background(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>], before: bool) -> Code {
+/// later `expect` on the same spawn ids (and `expect_background`'s, checked as output
+/// arrives). Without patterns, removes those of the spawn ids named (or `$spawn_id`);
+/// `-info` lists them.
+pub(super) fn background(
+    state: &Shared,
+    interp: InterpRef<'_>,
+    words: &[Vec<u8>],
+    which: Lasting,
+) -> Code {
     tcl(interp, || {
+        if words.first().is_some_and(|w| w == b"-info") {
+            return info(state, interp, &words[1..], which);
+        }
         let mut call = expect::parse(interp, words)?;
         let current = spawn_id(interp, None).ok();
         for branch in &mut call.branches {
@@ -409,10 +427,10 @@ fn background(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>], before: 
             }
         }
         let mut state = state.borrow_mut();
-        let list = if before {
-            &mut state.before
-        } else {
-            &mut state.after
+        let list = match which {
+            Lasting::Before => &mut state.before,
+            Lasting::After => &mut state.after,
+            Lasting::Background => &mut state.background,
         };
         if call.branches.is_empty() {
             let ids: Vec<String> = match words.first().map(|w| text(w)) {
@@ -433,12 +451,75 @@ fn background(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>], before: 
     })
 }
 
+/// `expect_before -info [-i ID] [-all]` (and `expect_after`'s, `expect_background`'s):
+/// the patterns of the spawn id (default `$spawn_id`), as Expect lists them: flags, the
+/// pattern's kind (`-gl`, `-re`, `-ex`; none for a keyword), the pattern, the action.
+fn info(
+    state: &Shared,
+    interp: InterpRef<'_>,
+    words: &[Vec<u8>],
+    which: Lasting,
+) -> Result<Vec<u8>, String> {
+    let (flags, rest) = Flags::take("-info", words, &["-all", "-noindirect"], &["-i"])?;
+    if !rest.is_empty() {
+        return Err(format!("bad flag \"{}\"", text(&rest[0])));
+    }
+    let all = flags.has("-all");
+    let id = spawn_id(interp, flags.value("-i"))?;
+    let state = state.borrow();
+    let list = match which {
+        Lasting::Before => &state.before,
+        Lasting::After => &state.after,
+        Lasting::Background => &state.background,
+    };
+    let mut words: Vec<Vec<u8>> = Vec::new();
+    let mut previous: Option<&Vec<String>> = None;
+    for case in list.iter().filter(|c| all || c.ids.contains(&id)) {
+        if all && previous != Some(&case.ids) {
+            words.push(b"-i".to_vec());
+            words.push(case.ids.join(" ").into_bytes());
+            previous = Some(&case.ids);
+        }
+        if case.notransfer {
+            words.push(b"-notransfer".to_vec());
+        }
+        if case.indices {
+            words.push(b"-indices".to_vec());
+        }
+        match case.kind {
+            expect::Kind::Glob => words.push(b"-gl".to_vec()),
+            expect::Kind::Regex => words.push(b"-re".to_vec()),
+            expect::Kind::Exact => words.push(b"-ex".to_vec()),
+            _ => {}
+        }
+        words.push(case.text.clone());
+        words.push(case.action.clone().unwrap_or_default());
+    }
+    list_of(interp, &words)
+}
+
+/// A Tcl list of `words`, quoted as Tcl quotes list elements.
+fn list_of(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+    const SCRATCH: &str = "::ptychat::list";
+    interp
+        .set_var(SCRATCH, None, b"", Scope::Global)
+        .map_err(|e| text(&e))?;
+    for word in words {
+        interp
+            .append_list_element(SCRATCH, word, Scope::Global)
+            .map_err(|e| text(&e))?;
+    }
+    Ok(interp
+        .get_var(SCRATCH, None, Scope::Global)
+        .unwrap_or_default())
+}
+
 fn expect_before(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
-    background(state, interp, words, true)
+    background(state, interp, words, Lasting::Before)
 }
 
 fn expect_after(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
-    background(state, interp, words, false)
+    background(state, interp, words, Lasting::After)
 }
 
 /// `exp_continue [-continue_timer]`: in an expect action, wait again.

@@ -290,7 +290,7 @@ pub(crate) fn pattern(branch: &Branch) -> Result<Pattern, String> {
 }
 
 /// The engine's pattern for a case, from the cache; `-notransfer` keeps the output.
-fn compile(state: &mut super::state::State, case: &Case) -> Result<Pattern, String> {
+pub(crate) fn compile(state: &mut super::state::State, case: &Case) -> Result<Pattern, String> {
     let compiled = state.pattern(case)?;
     Ok(if case.notransfer {
         compiled.keep()
@@ -310,7 +310,7 @@ struct Wait {
 }
 
 /// How a wait ended.
-enum Outcome {
+pub(crate) enum Outcome {
     /// A branch matched (its index in the combined list), in spawn id `id`.
     Matched {
         branch: usize,
@@ -384,7 +384,7 @@ pub(crate) fn run(state: &Shared, interp: InterpRef<'_>, call: &Call) -> Code {
             }
         };
         let branch = &branches[branch];
-        if let Err(message) = set_expect_out(interp, branch, &id, &found) {
+        if let Err(message) = set_expect_out(interp, branch, &id, &found, Scope::Current) {
             return error(interp, &message);
         }
         let Some(action) = &branch.action else {
@@ -456,11 +456,8 @@ fn wait(
     }
     if ids.iter().any(|id| id == USER_SPAWN_ID) {
         if ids.len() > 1 {
-            return Err(
-                "ptychat expect cannot wait on user_spawn_id and spawned programs in \
-                        one expect yet (see docs/TCL.md)"
-                    .into(),
-            );
+            let outcome = super::mixed::mixed_wait(&mut state, &branches, &owners, &ids, timeout)?;
+            return Ok((branches, outcome));
         }
         return user_wait(&mut state, branches, timeout);
     }
@@ -641,15 +638,16 @@ fn user_wait(
 /// Sets `expect_out` as Expect does after a match: `buffer` (the output up to the end of
 /// the match), `0,string`, `N,string` for a regex's groups, `N,start` / `N,end` with
 /// `-indices`, and `spawn_id`. A timeout sets nothing; the end of output sets `buffer`.
-fn set_expect_out(
+pub(crate) fn set_expect_out(
     interp: InterpRef<'_>,
     branch: &Branch,
     id: &str,
     found: &Match,
+    scope: Scope,
 ) -> Result<(), String> {
     let set = |index: &str, value: &[u8]| {
         interp
-            .set_var("expect_out", Some(index), value, Scope::Current)
+            .set_var("expect_out", Some(index), value, scope)
             .map_err(|e| String::from_utf8_lossy(&e).into_owned())
     };
     if found.is_timeout() {

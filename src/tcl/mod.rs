@@ -21,10 +21,12 @@
 //! the interpreter itself is `sys::tcl`. Like `script`, it sits at the top of the crate and
 //! uses the public API.
 
+mod background;
 mod commands;
 mod expect;
 mod extras;
 mod interact;
+mod mixed;
 mod state;
 mod streams;
 

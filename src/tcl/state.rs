@@ -43,6 +43,10 @@ pub(crate) struct State {
     /// `expect_before` and `expect_after` branches, each with the spawn ids it watches.
     pub(crate) before: Vec<Case>,
     pub(crate) after: Vec<Case>,
+    /// `expect_background` branches, and the Tcl file handler of each spawn id they
+    /// watch.
+    pub(crate) background: Vec<Case>,
+    pub(crate) watchers: HashMap<String, crate::sys::tcl::FileHandler>,
     /// Programs given up by `wait -nowait`, reaped when the script ends.
     pub(crate) unwaited: Vec<PtySession>,
     /// `remove_nulls -d`: whether NUL bytes are removed from the output of programs
@@ -73,6 +77,8 @@ impl State {
             strict,
             before: Vec::new(),
             after: Vec::new(),
+            background: Vec::new(),
+            watchers: HashMap::new(),
             unwaited: Vec::new(),
             remove_nulls: true,
             match_max: None,
@@ -117,6 +123,8 @@ impl State {
 
     /// Takes the session of spawn id `id` out.
     pub(crate) fn remove(&mut self, id: &str) -> Option<PtySession> {
+        // Its background patterns stop watching (the fd is about to close).
+        self.watchers.remove(id);
         let place = self.ids.remove(id)?;
         self.group.remove(place)
     }
@@ -150,6 +158,22 @@ impl State {
             self.user = Some(session);
         }
         Ok(self.user.as_mut().expect("opened above"))
+    }
+
+    /// The fds to poll for the output of spawn ids `ids` (`$user_spawn_id`: our
+    /// standard input, once opened).
+    pub(crate) fn read_fds(&self, ids: &[String]) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        use crate::Transport;
+        ids.iter()
+            .filter_map(|id| match id.as_str() {
+                USER_SPAWN_ID => self.user.as_ref().map(|s| s.transport().read_fd()),
+                id => self
+                    .ids
+                    .get(id)
+                    .and_then(|place| self.group.get(*place))
+                    .map(|s| s.transport().read_fd()),
+            })
+            .collect()
     }
 
     /// The compiled pattern of `branch`, from the cache when it was compiled before.
