@@ -299,3 +299,32 @@ fn one_expect_over_user_spawn_id_and_a_spawned_program() {
         "user <typed> 1\ncat <from-cat> 1\ntimeout\ncat-eof\n"
     );
 }
+
+#[test]
+fn expect_tty_and_send_tty_use_the_terminal_whatever_stdout_is() {
+    require("expect");
+    let path = temp_path("tcl-keywords", "tty.exp");
+    std::fs::write(
+        &path,
+        concat!(
+            "puts {not on the terminal}\n",
+            "send_tty \"ready\\n\"\n",
+            "expect_tty -re {(h\\S*o)} { send_tty \"got <$expect_out(1,string)> $expect_out(spawn_id)\\n\" }\n",
+        ),
+    )
+    .unwrap();
+    let run = |expect: &str| {
+        let mut command = ptychat::Command::new("sh");
+        command.args(["-c", &format!("{expect} {} > /dev/null", path.display())]);
+        let mut session = common::spawn(&mut command);
+        session.expect("ready").unwrap();
+        session.send("hello\r").unwrap();
+        let out = common::read_to_eof(&mut session);
+        session.wait().unwrap();
+        String::from_utf8_lossy(&out).replace('\r', "")
+    };
+    let theirs = run("expect");
+    let ours = run(&format!("{BIN} expect"));
+    assert_eq!(theirs, ours);
+    assert!(ours.ends_with("got <hello> exp3\n"), "{ours}");
+}

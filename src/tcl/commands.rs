@@ -31,7 +31,6 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 /// Expect commands ptychat does not provide (yet): each fails with a message naming it.
 const MISSING: &[&str] = &[
-    "expect_tty",
     "disconnect",
     "overlay",
     "fork",
@@ -82,6 +81,7 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         ("send_log", super::streams::send_log),
         ("send_tty", super::streams::send_tty),
         ("expect_background", super::background::expect_background),
+        ("expect_tty", expect_tty),
     ];
     for (name, handler) in commands {
         let handler = *handler;
@@ -379,13 +379,35 @@ fn expect_cmd(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code 
 
 /// `expect_user`: `expect` on our standard input.
 fn expect_user(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    expect_on(state, interp, words, USER_SPAWN_ID, "expect_user")
+}
+
+/// `expect_tty`: `expect` on our terminal, `/dev/tty`.
+fn expect_tty(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    expect_on(
+        state,
+        interp,
+        words,
+        super::state::TTY_SPAWN_ID,
+        "expect_tty",
+    )
+}
+
+/// An `expect` whose every branch is on spawn id `id`.
+fn expect_on(
+    state: &Shared,
+    interp: InterpRef<'_>,
+    words: &[Vec<u8>],
+    id: &str,
+    name: &str,
+) -> Code {
     match expect::parse(interp, words) {
         Ok(mut call) => {
             for branch in &mut call.branches {
-                branch.ids = vec![USER_SPAWN_ID.to_owned()];
+                branch.ids = vec![id.to_owned()];
             }
             if call.branches.is_empty() {
-                return error(interp, "usage: expect_user pattern [action]...");
+                return error(interp, &format!("usage: {name} pattern [action]..."));
             }
             expect::run(state, interp, &call)
         }

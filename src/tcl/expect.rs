@@ -10,7 +10,7 @@ use crate::group::SessionId;
 use crate::sys::tcl::{Code, InterpRef, Scope};
 use crate::{Error, Match, Pattern};
 
-use super::state::{Shared, USER_SPAWN_ID, expect_var, spawn_id};
+use super::state::{Shared, TTY_SPAWN_ID, USER_SPAWN_ID, expect_var, spawn_id};
 
 /// The code `exp_continue` returns (Expect's own value).
 pub(crate) const EXP_CONTINUE: i32 = -101;
@@ -459,7 +459,17 @@ fn wait(
             let outcome = super::mixed::mixed_wait(&mut state, &branches, &owners, &ids, timeout)?;
             return Ok((branches, outcome));
         }
-        return user_wait(&mut state, branches, timeout);
+        return user_wait(&mut state, branches, timeout, USER_SPAWN_ID);
+    }
+    if ids.iter().any(|id| id == TTY_SPAWN_ID) {
+        if ids.len() > 1 {
+            return Err(
+                "ptychat expect cannot wait on /dev/tty (expect_tty) and other spawn ids \
+                 in one expect (see docs/TCL.md)"
+                    .into(),
+            );
+        }
+        return user_wait(&mut state, branches, timeout, TTY_SPAWN_ID);
     }
     let mut waits: Vec<Wait> = Vec::with_capacity(ids.len());
     for id in ids {
@@ -600,11 +610,13 @@ fn wait_on(
     }
 }
 
-/// The wait of `expect_user` (or `expect` before any spawn): on our standard input.
+/// The wait of `expect_user` (or `expect` before any spawn): on our standard input; with
+/// `id` [`TTY_SPAWN_ID`], `expect_tty`'s on our terminal.
 fn user_wait(
     state: &mut super::state::State,
     branches: Vec<Case>,
     timeout: Option<Duration>,
+    id: &str,
 ) -> Result<(Vec<Case>, Outcome), String> {
     let mut patterns = Vec::new();
     let mut owners = Vec::new();
@@ -619,12 +631,15 @@ fn user_wait(
     if patterns.is_empty() {
         patterns = vec![Pattern::eof(), Pattern::timeout()];
     }
-    let session = state.user()?;
+    let session = match id {
+        TTY_SPAWN_ID => state.tty()?,
+        _ => state.user()?,
+    };
     let outcome = match session.expect_timeout(&patterns, timeout) {
         Ok(found) => match owners.get(found.index()) {
             Some(&branch) => Outcome::Matched {
                 branch,
-                id: USER_SPAWN_ID.to_owned(),
+                id: id.to_owned(),
                 found,
             },
             None => Outcome::Idle,

@@ -25,6 +25,9 @@ const PATTERN_CACHE: usize = 256;
 /// The spawn ids of our own standard input, output and error, as Expect names them.
 pub(crate) const USER_SPAWN_ID: &str = "exp0";
 pub(crate) const ERROR_SPAWN_ID: &str = "exp2";
+/// The spawn id of our terminal, `/dev/tty` (`expect_tty`), as Expect names it (the
+/// first spawned program is `exp4` here, so the name is free).
+pub(crate) const TTY_SPAWN_ID: &str = "exp3";
 
 /// The state of one `ptychat expect` interpreter, shared by its commands.
 pub(crate) type Shared = Rc<RefCell<State>>;
@@ -59,6 +62,8 @@ pub(crate) struct State {
     /// Our standard input and output as a session (`$user_spawn_id`), opened by the first
     /// `expect_user`.
     user: Option<Session<FdPair>>,
+    /// Our terminal as a session, opened by the first `expect_tty`.
+    tty: Option<Session<FdPair>>,
     /// Compiled patterns by (kind, text, nocase): a loop of expects compiles each once,
     /// as Expect caches its regexes.
     patterns: HashMap<(Kind, Vec<u8>, bool), Pattern>,
@@ -84,6 +89,7 @@ impl State {
             match_max: None,
             exit_code: None,
             user: None,
+            tty: None,
             patterns: HashMap::new(),
             extras: super::extras::Extras::default(),
         }))
@@ -134,30 +140,42 @@ impl State {
     /// stays off the descriptions our shell shares.
     pub(crate) fn user(&mut self) -> Result<&mut Session<FdPair>, String> {
         if self.user.is_none() {
-            let open = |path: &str, write: bool| {
-                std::fs::OpenOptions::new()
-                    .read(!write)
-                    .write(write)
-                    .open(path)
-                    .map(OwnedFd::from)
-                    .map_err(|e| {
-                        format!(
-                            "opening our standard {}: {e}",
-                            if write { "output" } else { "input" }
-                        )
-                    })
-            };
-            let mut session = Session::from_fds(
-                open("/proc/self/fd/0", false)?,
-                open("/proc/self/fd/1", true)?,
-            )
-            .map_err(|e| e.to_string())?;
-            session.set_match_order(crate::MatchOrder::ListOrder);
-            session.set_timeout(None);
-            session.set_remove_nulls(self.remove_nulls);
+            let session = self.open_pair("/proc/self/fd/0", "/proc/self/fd/1", "our standard")?;
             self.user = Some(session);
         }
         Ok(self.user.as_mut().expect("opened above"))
+    }
+
+    /// The session of our terminal (`/dev/tty`), opened on first use.
+    pub(crate) fn tty(&mut self) -> Result<&mut Session<FdPair>, String> {
+        if self.tty.is_none() {
+            let session = self.open_pair("/dev/tty", "/dev/tty", "/dev/tty:")?;
+            self.tty = Some(session);
+        }
+        Ok(self.tty.as_mut().expect("opened above"))
+    }
+
+    /// A session reading `input` and writing `output`, opened anew (see `user`).
+    fn open_pair(&self, input: &str, output: &str, what: &str) -> Result<Session<FdPair>, String> {
+        let open = |path: &str, write: bool| {
+            std::fs::OpenOptions::new()
+                .read(!write)
+                .write(write)
+                .open(path)
+                .map(OwnedFd::from)
+                .map_err(|e| {
+                    format!(
+                        "opening {what} {}: {e}",
+                        if write { "output" } else { "input" }
+                    )
+                })
+        };
+        let mut session = Session::from_fds(open(input, false)?, open(output, true)?)
+            .map_err(|e| e.to_string())?;
+        session.set_match_order(crate::MatchOrder::ListOrder);
+        session.set_timeout(None);
+        session.set_remove_nulls(self.remove_nulls);
+        Ok(session)
     }
 
     /// The fds to poll for the output of spawn ids `ids` (`$user_spawn_id`: our
