@@ -328,3 +328,28 @@ fn expect_tty_and_send_tty_use_the_terminal_whatever_stdout_is() {
     assert_eq!(theirs, ours);
     assert!(ours.ends_with("got <hello> exp3\n"), "{ours}");
 }
+
+#[test]
+fn a_background_action_may_expect_in_the_foreground_and_close_ends_the_watch() {
+    let (theirs, ours) = both_text(concat!(
+        "log_user 0\n",
+        "set stty_init -echo\n",
+        "spawn -noecho cat\n",
+        "expect_background -re {([a-z]+)\\r\\n} {\n",
+        "    lappend ::seen $expect_out(1,string)\n",
+        "    if {$expect_out(1,string) eq {b}} { send \"c\\r\"; expect -re {c\\r\\n}; lappend ::seen fg-c }\n",
+        "    set ::got 1\n",
+        "    exp_continue\n",
+        "}\n",
+        "send \"a\\r\"; vwait got\n",
+        "send \"b\\r\"; vwait got\n",
+        "puts $seen\n",
+        "close\n",
+        "puts [lrange [wait] 2 3]\n",
+        "spawn -noecho cat\n",
+        "expect_background -re . {}\n",
+        "puts [llength [expect_background -info]]\n",
+    ));
+    assert_same(&theirs, &ours);
+    assert_eq!(stdout(&ours), "a b fg-c\n0 0\n3\n");
+}

@@ -12,7 +12,7 @@ use crate::sys::tcl::{Code, InterpRef, Scope};
 use crate::{Match, Pattern, Transport};
 
 use super::commands::{Lasting, background};
-use super::expect::{Case, Kind, compile, set_expect_out};
+use super::expect::{Case, EXP_CONTINUE, EXP_CONTINUE_TIMER, Kind, compile, set_expect_out};
 use super::state::{Shared, State, USER_SPAWN_ID};
 
 /// `expect_background [expect_args]`, and `expect_background -info ...`.
@@ -116,7 +116,8 @@ fn check(state: &Shared, interp: InterpRef<'_>, id: &str, read: bool) {
         }
         if let Some(action) = &case.action {
             match interp.eval_global(action) {
-                Code::Ok => {}
+                // `exp_continue`: matching goes on anyway.
+                Code::Ok | Code::Other(EXP_CONTINUE | EXP_CONTINUE_TIMER) => {}
                 code => interp.background_error(code),
             }
         }

@@ -129,8 +129,12 @@ impl State {
 
     /// Takes the session of spawn id `id` out.
     pub(crate) fn remove(&mut self, id: &str) -> Option<PtySession> {
-        // Its background patterns stop watching (the fd is about to close).
+        // Its background patterns go, as in Expect (the fd is about to close).
         self.watchers.remove(id);
+        for case in &mut self.background {
+            case.ids.retain(|i| i != id);
+        }
+        self.background.retain(|case| !case.ids.is_empty());
         let place = self.ids.remove(id)?;
         self.group.remove(place)
     }
