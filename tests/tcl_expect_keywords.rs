@@ -353,3 +353,25 @@ fn a_background_action_may_expect_in_the_foreground_and_close_ends_the_watch() {
     assert_same(&theirs, &ours);
     assert_eq!(stdout(&ours), "a b fg-c\n0 0\n3\n");
 }
+
+#[test]
+fn expect_background_on_our_standard_input() {
+    // Expect closes `$user_spawn_id` (standard input and output) at its end, so its eof
+    // action cannot print; here it can. The typed line is one event, the end another.
+    let output = run_with_input(
+        BIN,
+        &[
+            "expect",
+            "-c",
+            concat!(
+                "expect_background -i $user_spawn_id -re {(\\S+)\\n} { puts \"typed <$expect_out(1,string)>\"; set ::got 1 } eof { puts user-eof; set ::got eof }\n",
+                "vwait got\n",
+                "vwait got\n",
+                "puts \"got $got\"\n",
+            ),
+        ],
+        b"one\n",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "typed <one>\nuser-eof\ngot eof\n");
+}

@@ -85,14 +85,16 @@ enum Found {
 }
 
 /// Reads what spawn id `id` has (with `read`; else only what is buffered) and runs the
-/// action of each background match, until nothing more matches.
+/// action of each background match, until nothing more that was read matches (the next
+/// read is the next event's, as in Expect).
 fn check(state: &Shared, interp: InterpRef<'_>, id: &str, read: bool) {
+    let mut read = read;
     loop {
         // A command holding the state while Tcl runs its event loop: try again later.
         let Ok(mut st) = state.try_borrow_mut() else {
             return;
         };
-        let found = look(&mut st, id, read);
+        let found = look(&mut st, id, std::mem::take(&mut read));
         let (case, found) = match found {
             Found::Branch(case, found) => (case, found),
             Found::Nothing => return,
@@ -179,6 +181,10 @@ fn look(st: &mut State, id: &str, read: bool) -> Found {
         }
     };
     match result {
+        // An end of output seen by an earlier read is the next event's, as in Expect
+        // (the fd stays readable at its end).
+        Ok(found) if found.is_eof() && !read => Found::Nothing,
+        Err(e) if e.is_eof() && !read => Found::Nothing,
         Ok(found) => match cases.get(found.index()) {
             Some(case) => Found::Branch(case.clone(), found),
             None => Found::Nothing,
