@@ -1123,8 +1123,6 @@ impl<T: Transport> Session<T> {
     }
 }
 
-/// The error of a send whose deadline passed after the program read `written` of `len`
-/// bytes.
 /// Removes the NUL bytes of `fresh` in place; returns how many bytes are left.
 fn remove_nulls(fresh: &mut [u8]) -> usize {
     let mut kept = 0;
@@ -1137,6 +1135,8 @@ fn remove_nulls(fresh: &mut [u8]) -> usize {
     kept
 }
 
+/// The error of a send whose deadline passed after the program read `written` of `len`
+/// bytes.
 pub(crate) fn send_timed_out(deadline: &Deadline, written: usize, len: usize) -> Error {
     let message = format!(
         "timed out after {:?}: the program read {written} of {len} bytes",

@@ -375,7 +375,7 @@ pub(crate) fn run(state: &Shared, interp: InterpRef<'_>, call: &Call) -> Code {
                 let patterns = call
                     .branches
                     .iter()
-                    .any(|b| matches!(b.kind, Kind::Glob | Kind::Regex | Kind::Exact));
+                    .any(|b| matches!(b.kind, Kind::Glob | Kind::Regex | Kind::Exact | Kind::Null));
                 if patterns && state.borrow().strict {
                     return error(interp, &e.to_string());
                 }
