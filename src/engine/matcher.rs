@@ -581,4 +581,21 @@ mod tests {
         assert_eq!(take(MatchOrder::Earliest), (1, b"".to_vec()));
         assert_eq!(take(MatchOrder::ListOrder), (0, b"one ".to_vec()));
     }
+
+    #[test]
+    fn a_kept_match_leaves_the_buffer_and_the_set_moves_past_it() {
+        let patterns = [Pattern::exact("ab").keep()];
+        let mut buffer = Buffer::new(0);
+        buffer.extend(b"xabyab");
+        let mut set = MatchSet::new(&patterns, buffer.base());
+        let m = set.take_match(&mut buffer).unwrap();
+        assert_eq!((m.before(), m.matched()), (&b"x"[..], &b"ab"[..]));
+        assert_eq!(buffer.as_slice(), b"xabyab");
+        let m = set.take_match(&mut buffer).unwrap();
+        assert_eq!(m.before(), b"xaby", "the second one, not the first again");
+        // A stream watch (interact's hooks) takes every match, kept or not.
+        let mut set = MatchSet::new(&patterns, buffer.base()).consuming();
+        set.take_match(&mut buffer).unwrap();
+        assert_eq!(buffer.as_slice(), b"yab");
+    }
 }
