@@ -193,10 +193,7 @@ fn piped_input_matches_and_its_end_returns() {
 #[test]
 fn what_is_not_provided_is_refused_by_name() {
     for (script, message) in [
-        (
-            "interact timeout 5 return",
-            "interact timeout is not supported",
-        ),
+        ("interact -input x", "interact -input is not supported"),
         ("interact -u exp4", "interact -u with a spawned program"),
         ("interact -iwrite x y", "interact -iwrite is not supported"),
         ("interact ~~", "has no action"),
@@ -244,4 +241,84 @@ fn interact_shows_the_output_once_whatever_log_user_says() {
     );
     assert!(rest.ends_with("bye\r\n[AFTER]"), "{rest:?}");
     assert_eq!(rest.matches("bye").count(), 1, "{rest:?}");
+}
+
+/// `/usr/bin/expect SCRIPT` on a terminal of its own, to compare.
+fn expect_user_of(script: &str) -> PtySession {
+    let path = temp("script.exp");
+    std::fs::write(&path, script).unwrap();
+    spawn(
+        Command::new("expect")
+            .arg(path.to_str().unwrap())
+            .echo(false),
+    )
+}
+
+/// Several matches completed by one read: every action runs, in order, as in Expect.
+#[test]
+fn every_match_of_one_read_runs_its_action_in_order() {
+    let script = concat!(
+        "log_user 0\n",
+        "spawn -noecho cat\n",
+        "interact aa {send_user {[A]}} bb {send_user {[B]}} ~q return\n",
+        "send_user {[AFTER]}\n",
+    );
+    for mut user in [user_of(script), expect_user_of(script)] {
+        // One write: usually one read by interact; the actions are the same either way.
+        user.send("xaabbaay~q").unwrap();
+        let shown = see(&mut user, "[AFTER]");
+        let actions: String = shown
+            .split('[')
+            .skip(1)
+            .filter_map(|s| s.split(']').next())
+            .collect();
+        assert_eq!(actions, "ABA", "{shown:?}");
+        exits_with(&mut user, 0);
+    }
+}
+
+/// `timeout N ACTION` before `-o`: the user typed nothing for N seconds; after `-o`: the
+/// program wrote nothing. The action runs again after each silence.
+#[test]
+fn timeout_actions_run_when_a_side_is_silent() {
+    let script = concat!(
+        "log_user 0\n",
+        "spawn -noecho cat\n",
+        "set n 0\n",
+        "interact timeout 1 {send_user \"\\[IDLE [incr n]\\]\"; if {$n == 2} return}\n",
+        "send_user {[AFTER]}\n",
+    );
+    for mut user in [user_of(script), expect_user_of(script)] {
+        see(&mut user, "[IDLE 1]");
+        see(&mut user, "[IDLE 2][AFTER]");
+        exits_with(&mut user, 0);
+    }
+    let script = concat!(
+        "log_user 0\n",
+        "spawn -noecho sh -c {read x; echo \"<$x>\"; read y}\n",
+        "interact -o timeout 1 {send \"quiet\\r\"} \"<quiet>\" {send_user {[SEEN]}; return}\n",
+        "send_user {[AFTER]}\n",
+    );
+    for mut user in [user_of(script), expect_user_of(script)] {
+        see(&mut user, "[SEEN][AFTER]");
+        exits_with(&mut user, 0);
+    }
+}
+
+/// `null` matches an ASCII NUL typed by the user.
+#[test]
+fn null_matches_a_typed_nul() {
+    let script = concat!(
+        "log_user 0\n",
+        "spawn -noecho cat\n",
+        "interact null {send_user {[NUL]}} ~q return\n",
+        "send_user {[AFTER]}\n",
+    );
+    for mut user in [user_of(script), expect_user_of(script)] {
+        user.send("a\0b").unwrap();
+        see(&mut user, "[NUL]");
+        user.send("~q").unwrap();
+        see(&mut user, "[AFTER]");
+        exits_with(&mut user, 0);
+    }
 }

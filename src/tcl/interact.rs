@@ -12,6 +12,7 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use crate::sys::tcl::{Code, InterpRef, Scope};
 use crate::{Flow, Interact, InteractOutcome, Match, Pattern};
@@ -43,6 +44,9 @@ struct Call {
     /// `eof` actions for the user's input and the program's output (after `-o`).
     input_eof: Option<Vec<u8>>,
     output_eof: Option<Vec<u8>>,
+    /// `timeout N ACTION` for the user's input and the program's output (after `-o`).
+    input_timeout: Option<(Duration, Vec<u8>)>,
+    output_timeout: Option<(Duration, Vec<u8>)>,
     echo: bool,
 }
 
@@ -113,8 +117,30 @@ fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, String> {
                 }
                 continue;
             }
-            "timeout" => return Err(refuse("timeout")),
-            "null" => return Err(refuse("null")),
+            "timeout" => {
+                let seconds = words
+                    .next()
+                    .ok_or("interact: timeout needs a number of seconds")?;
+                let after = text(&seconds)
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "interact: timeout needs a number of seconds, not \"{}\"",
+                            text(&seconds)
+                        )
+                    })?;
+                let action = words.next().ok_or("interact: timeout needs an action")?;
+                match output {
+                    true => call.output_timeout = Some((after, action)),
+                    false => call.input_timeout = Some((after, action)),
+                }
+                continue;
+            }
+            // An ASCII NUL, as an exact pattern.
+            "null" => vec![0],
             _ if flag.starts_with('-') => return Err(refuse(&flag)),
             _ => word,
         };
@@ -245,7 +271,8 @@ pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
     let output_holder = RefCell::new(Holder::new(&call.output, false));
     let mut acted = false;
     loop {
-        let hit: RefCell<Option<(Side, usize, Match)>> = RefCell::new(None);
+        // Every match (and silence) one run of the library's interact saw, in order.
+        let hits: RefCell<Vec<Hit>> = RefCell::new(Vec::new());
         let outcome = {
             let mut state = state.borrow_mut();
             if let Err(message) = state.session(&id) {
@@ -259,9 +286,9 @@ pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
             let mut options = Interact::new().escape(None);
             for (side, rules) in [(Side::Input, &call.input), (Side::Output, &call.output)] {
                 for (i, rule) in rules.iter().enumerate() {
-                    let hit = &hit;
+                    let hits = &hits;
                     let hook = move |m: &Match, _: &mut crate::Reply| {
-                        *hit.borrow_mut() = Some((side, i, m.clone()));
+                        hits.borrow_mut().push(Hit::Match(side, i, m.clone()));
                         Flow::Stop
                     };
                     options = match side {
@@ -269,6 +296,19 @@ pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
                         Side::Output => options.on_output(rule.pattern.clone(), hook),
                     };
                 }
+            }
+            let hits_ref = &hits;
+            if let Some((after, _)) = &call.input_timeout {
+                options = options.on_input_idle(*after, move |_| {
+                    hits_ref.borrow_mut().push(Hit::Timeout(Side::Input));
+                    Flow::Stop
+                });
+            }
+            if let Some((after, _)) = &call.output_timeout {
+                options = options.on_output_idle(*after, move |_| {
+                    hits_ref.borrow_mut().push(Hit::Timeout(Side::Output));
+                    Flow::Stop
+                });
             }
             if !input_holder.borrow().needles.is_empty() {
                 options = options.input_filter(|b| input_holder.borrow_mut().filter(b));
@@ -291,50 +331,96 @@ pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
             state.log_user.store(log_user, Ordering::Relaxed);
             outcome
         };
-        let action = match outcome {
+        let outcome = match outcome {
             Err(e) => return error(interp, &e.to_string()),
-            Ok(InteractOutcome::Stopped) => {
-                let Some((side, i, found)) = hit.into_inner() else {
-                    return error(interp, "interact stopped without a match");
-                };
-                let rule = match side {
-                    Side::Input => &call.input[i],
-                    Side::Output => &call.output[i],
-                };
+            Ok(outcome) => outcome,
+        };
+        // The actions of every match, in order (as Expect runs each action a read
+        // completes), then the end's.
+        let mut actions = Vec::new();
+        for hit in hits.into_inner() {
+            let action = match hit {
+                Hit::Match(side, i, found) => {
+                    let rule = match side {
+                        Side::Input => &call.input[i],
+                        Side::Output => &call.output[i],
+                    };
+                    (&rule.action, Some((rule, found)))
+                }
+                Hit::Timeout(side) => {
+                    let timeout = match side {
+                        Side::Input => &call.input_timeout,
+                        Side::Output => &call.output_timeout,
+                    };
+                    match timeout {
+                        Some((_, action)) => (action, None),
+                        None => continue,
+                    }
+                }
+            };
+            actions.push(action);
+        }
+        // The default eof action is `return`, as in Expect.
+        let end = match outcome {
+            InteractOutcome::Stopped => None,
+            InteractOutcome::InputEnded => Some(call.input_eof.as_ref()),
+            InteractOutcome::Exited(_) | InteractOutcome::Eof => Some(call.output_eof.as_ref()),
+            _ => Some(None),
+        };
+        if end.is_none() && actions.is_empty() {
+            return error(interp, "interact stopped without a match");
+        }
+        for (action, found) in actions {
+            if let Some((rule, found)) = found {
                 if let Err(message) = set_interact_out(interp, rule, &found) {
                     return error(interp, &message);
                 }
-                (rule.action.clone(), false)
             }
-            // The default eof action is `return`, as in Expect.
-            Ok(InteractOutcome::InputEnded) => match &call.input_eof {
-                Some(action) => (action.clone(), true),
-                None => break,
-            },
-            Ok(InteractOutcome::Exited(_) | InteractOutcome::Eof) => match &call.output_eof {
-                Some(action) => (action.clone(), true),
-                None => break,
-            },
-            Ok(_) => break,
-        };
-        let (action, eof) = action;
-        acted = true;
-        match interp.eval(&action) {
-            Code::Ok => {}
-            Code::Return => break,
-            Code::Other(INTER_RETURN) => {
-                interp.set_result(b"");
-                return Code::Return;
+            acted = true;
+            match run(interp, action) {
+                Some(code) => return code,
+                None => continue,
             }
-            code => return code,
         }
-        // After an end there is nothing left to interact with.
-        if eof {
-            break;
+        match end {
+            None => {}
+            // After an end there is nothing left to interact with.
+            Some(None) => break,
+            Some(Some(action)) => {
+                if let Some(code) = run(interp, action) {
+                    return code;
+                }
+                break;
+            }
         }
     }
     interp.set_result(b"");
     Code::Ok
+}
+
+/// One thing an action runs for.
+enum Hit {
+    /// The `i`th pattern of a side matched.
+    Match(Side, usize, Match),
+    /// A side's `timeout` passed.
+    Timeout(Side),
+}
+
+/// Runs an action: `None` to go on interacting, else the code interact returns with (a
+/// `return` in the action ends interact, `inter_return` makes its caller return).
+fn run(interp: InterpRef<'_>, action: &[u8]) -> Option<Code> {
+    match interp.eval(action) {
+        Code::Ok => None,
+        Code::Return => {
+            interp.set_result(b"");
+            Some(Code::Ok)
+        }
+        Code::Other(INTER_RETURN) => {
+            interp.set_result(b"");
+            Some(Code::Return)
+        }
+        code => Some(code),
+    }
 }
 
 /// `inter_return`: ends interact and makes its caller return.
