@@ -36,8 +36,12 @@ pub(crate) struct Extras {
     /// `exp_internal`: whether sessions trace to stderr, and the `-f` file.
     trace_stderr: bool,
     trace_file: Option<Arc<Mutex<File>>>,
-    /// The terminal mode before the first `stty` that changed it, put back at the end.
+    /// The terminal mode before the first `stty` (or `interact`) that changed it, put back
+    /// at the end.
     saved_tty: Option<Termios>,
+    /// `interact` holds our terminal in raw mode (its actions run in it, as in Expect):
+    /// `send_user` and `send_error` then write a newline as `\r\n`, unless `-raw`.
+    pub(crate) user_raw: bool,
 }
 
 impl Drop for Extras {
@@ -49,6 +53,29 @@ impl Drop for Extras {
 }
 
 impl Extras {
+    /// Keeps `mode` to put back at the end, unless an earlier change kept one.
+    pub(crate) fn remember_tty(&mut self, mode: &Termios) {
+        if self.saved_tty.is_none() {
+            self.saved_tty = Some(mode.clone());
+        }
+    }
+
+    /// What `send_user` / `send_error` write for `string`: newlines as `\r\n` while
+    /// interact holds the terminal raw (Expect's translation), unless `raw`.
+    pub(crate) fn cook<'s>(&self, string: &'s [u8], raw: bool) -> std::borrow::Cow<'s, [u8]> {
+        if raw || !self.user_raw || !string.contains(&b'\n') {
+            return std::borrow::Cow::Borrowed(string);
+        }
+        let mut cooked = Vec::with_capacity(string.len() + 8);
+        for &b in string {
+            if b == b'\n' {
+                cooked.push(b'\r');
+            }
+            cooked.push(b);
+        }
+        std::borrow::Cow::Owned(cooked)
+    }
+
     /// The signals with a `trap` action.
     pub(crate) fn trapped(&self) -> Vec<Signal> {
         self.actions
@@ -510,5 +537,37 @@ pub(crate) fn exp_internal(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u
             }
         }
         Ok(Vec::new())
+    })
+}
+
+/// `remove_nulls [-d] [-i ID] [0|1]`: ptychat keeps NUL bytes in a program's output (as
+/// Expect's `remove_nulls 0`); `1` is refused, and without a value the answer is `0`.
+pub(crate) fn remove_nulls(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let mut words = words.iter().map(|w| text(w));
+        let mut value = None;
+        while let Some(word) = words.next() {
+            match word.as_str() {
+                "-d" => {}
+                "-i" => {
+                    words.next().ok_or("remove_nulls: -i needs a spawn id")?;
+                }
+                _ if value.is_none() => value = Some(word),
+                _ => return Err("usage: remove_nulls [-d] [-i spawn_id] [0|1]".into()),
+            }
+        }
+        match value.as_deref().map(str::trim) {
+            None | Some("0") => Ok(if value.is_none() {
+                b"0".to_vec()
+            } else {
+                Vec::new()
+            }),
+            Some("1") => Err(
+                "remove_nulls 1 is not supported by ptychat expect yet: NUL bytes \
+                              are kept in the output (see docs/TCL.md)"
+                    .into(),
+            ),
+            Some(other) => Err(format!("remove_nulls: expected 0 or 1, got \"{other}\"")),
+        }
     })
 }
