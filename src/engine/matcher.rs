@@ -60,6 +60,9 @@ pub(crate) struct MatchSet<'p> {
     patterns: &'p [Pattern],
     scanners: Vec<Scanner<'p>>,
     order: MatchOrder,
+    /// Whether [`Pattern::keep`] leaves matches in the buffer (not for a stream watch,
+    /// which takes every match it finds).
+    keeps: bool,
 }
 
 impl<'p> MatchSet<'p> {
@@ -69,7 +72,14 @@ impl<'p> MatchSet<'p> {
             patterns,
             scanners: patterns.iter().map(|p| Scanner::new(p, base)).collect(),
             order: MatchOrder::Earliest,
+            keeps: true,
         }
+    }
+
+    /// The same set, consuming every match, [`Pattern::keep`] or not.
+    pub(crate) fn consuming(mut self) -> Self {
+        self.keeps = false;
+        self
     }
 
     /// The same set with `order` deciding between matches.
@@ -111,6 +121,18 @@ impl<'p> MatchSet<'p> {
             }
             None => (Vec::new(), Arc::from([])),
         };
+        if self.keeps && self.patterns[index].keep {
+            // Nothing is consumed (`Pattern::keep`): copies, and the buffer stays as it
+            // was for the next expect; this set goes on after the match.
+            let bytes = buffer.as_slice();
+            let before = bytes[..start].to_vec();
+            let matched = bytes[start..found.range.end].to_vec();
+            let after = buffer.base() + found.range.end as u64;
+            for scanner in &mut self.scanners {
+                scanner.restart(after);
+            }
+            return Some(Match::data(index, before, matched, groups, names));
+        }
         let before = buffer.take_front(start);
         let matched = buffer.take_front(found.range.len());
         // Matches do not overlap: the next one starts after this one.

@@ -44,6 +44,9 @@ pub(crate) struct Output {
     /// Text mode: escape sequences are removed from what is read, after it was shown to
     /// the transcripts and the output model.
     pub(crate) strip: Option<EscapeStripper>,
+    /// NUL bytes are removed from what is read, after it was shown to the transcripts
+    /// (`Session::set_remove_nulls`).
+    pub(crate) remove_nulls: bool,
 }
 
 impl Output {
@@ -52,6 +55,7 @@ impl Output {
             buffer: Buffer::new(DEFAULT_MAX_BUFFER),
             eof: false,
             strip: None,
+            remove_nulls: false,
         }
     }
 

@@ -31,6 +31,8 @@ use crate::escape::escape;
 #[derive(Clone, Debug)]
 pub struct Pattern {
     pub(crate) kind: Kind,
+    /// A match leaves the buffer as it was ([`Pattern::keep`]).
+    pub(crate) keep: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -51,6 +53,7 @@ impl Pattern {
         let finder = memmem::Finder::new(needle.as_ref()).into_owned();
         Pattern {
             kind: Kind::Exact(Arc::new(finder)),
+            keep: false,
         }
     }
 
@@ -74,6 +77,7 @@ impl Pattern {
         let scan = IncrementalDfa::build(pattern);
         Ok(Pattern {
             kind: Kind::Regex(Arc::new(CompiledRegex::new(regex, scan))),
+            keep: false,
         })
     }
 
@@ -107,6 +111,7 @@ impl Pattern {
         compiled.shown = Some(format!("glob \"{}\"", escape(glob.as_bytes())));
         Ok(Pattern {
             kind: Kind::Regex(Arc::new(compiled)),
+            keep: false,
         })
     }
 
@@ -171,13 +176,36 @@ impl Pattern {
         compiled.shown = Some(format!("{shown} (escapes stripped)"));
         Ok(Pattern {
             kind: Kind::Regex(Arc::new(compiled)),
+            keep: self.keep,
         })
+    }
+
+    /// The same pattern, whose match leaves the output where it is: `before` and
+    /// `matched` are copies, the buffer keeps them, and the next `expect` sees the same
+    /// output again (Tcl Expect's `expect -notransfer`). For a peek at what came, or to
+    /// hand the same output to a second `expect`.
+    ///
+    /// ```
+    /// use ptychat::{Command, Pattern};
+    /// let mut s = Command::new("echo").arg("user: ann").spawn()?;
+    /// let m = s.expect(Pattern::exact("user: ").keep())?;
+    /// assert_eq!(m.matched(), b"user: ");
+    /// let name = s.expect(Pattern::regex(r"user: (\w+)")?)?;  // the same output, again
+    /// assert_eq!(name.group(1), Some(&b"ann"[..]));
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn keep(mut self) -> Self {
+        self.keep = true;
+        self
     }
 
     /// Matches when the program has closed its output (for a pty: all its processes closed
     /// the terminal, usually by exiting). `before` is everything that was still unmatched.
     pub fn eof() -> Self {
-        Pattern { kind: Kind::Eof }
+        Pattern {
+            kind: Kind::Eof,
+            keep: false,
+        }
     }
 
     /// Matches as soon as `n` bytes are buffered, whatever they are; `matched` is those `n`
@@ -185,6 +213,7 @@ impl Pattern {
     pub fn nbytes(n: usize) -> Self {
         Pattern {
             kind: Kind::NBytes(n),
+            keep: false,
         }
     }
 
@@ -194,6 +223,7 @@ impl Pattern {
     pub fn timeout() -> Self {
         Pattern {
             kind: Kind::Timeout,
+            keep: false,
         }
     }
 
@@ -228,6 +258,7 @@ impl Pattern {
     pub fn signal(signal: nix::sys::signal::Signal) -> Self {
         Pattern {
             kind: Kind::Signal(signal),
+            keep: false,
         }
     }
 }
@@ -272,6 +303,7 @@ impl From<regex::bytes::Regex> for Pattern {
         compiled.source_known = false;
         Pattern {
             kind: Kind::Regex(Arc::new(compiled)),
+            keep: false,
         }
     }
 }

@@ -251,6 +251,26 @@ impl<T: Transport> Session<T> {
         }
     }
 
+    /// From now on, NUL bytes are removed from the main output before it is matched (Tcl
+    /// Expect's `remove_nulls 1`, its default), so `"ab"` matches `a\0b`. Transcripts
+    /// and the trace still see every byte. Off by default.
+    ///
+    /// ```
+    /// let mut s = ptychat::Command::new("printf").arg(r"a\0b\0c").spawn()?;
+    /// s.set_remove_nulls(true);
+    /// assert!(s.remove_nulls());
+    /// s.expect("abc")?;
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn set_remove_nulls(&mut self, on: bool) {
+        self.outputs.main.remove_nulls = on;
+    }
+
+    /// Whether NUL bytes are removed (see [`set_remove_nulls`](Session::set_remove_nulls)).
+    pub fn remove_nulls(&self) -> bool {
+        self.outputs.main.remove_nulls
+    }
+
     /// Which match wins when several patterns match: the earliest (the default, as
     /// pexpect) or the first listed (Tcl Expect's rule). See [`MatchOrder`].
     pub fn set_match_order(&mut self, order: MatchOrder) {
@@ -806,10 +826,16 @@ impl<T: Transport> Session<T> {
         if let Some(n) = read {
             self.observe_read(stream, n);
             let output = self.outputs.get_mut(stream);
+            let mut fresh = n;
             if let Some(strip) = &mut output.strip {
+                let len = output.buffer.len();
                 output
                     .buffer
                     .rewrite_tail(n, |fresh| strip.strip_in_place(fresh));
+                fresh -= len - output.buffer.len();
+            }
+            if output.remove_nulls {
+                output.buffer.rewrite_tail(fresh, remove_nulls);
             }
         }
         Ok(read)
@@ -1099,6 +1125,18 @@ impl<T: Transport> Session<T> {
 
 /// The error of a send whose deadline passed after the program read `written` of `len`
 /// bytes.
+/// Removes the NUL bytes of `fresh` in place; returns how many bytes are left.
+fn remove_nulls(fresh: &mut [u8]) -> usize {
+    let mut kept = 0;
+    for i in 0..fresh.len() {
+        if fresh[i] != 0 {
+            fresh[kept] = fresh[i];
+            kept += 1;
+        }
+    }
+    kept
+}
+
 pub(crate) fn send_timed_out(deadline: &Deadline, written: usize, len: usize) -> Error {
     let message = format!(
         "timed out after {:?}: the program read {written} of {len} bytes",

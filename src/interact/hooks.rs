@@ -93,7 +93,7 @@ impl<'p> Watch<'p> {
             .fold(0, usize::max);
         Watch {
             window: Buffer::new(keep),
-            set: MatchSet::new(patterns, 0),
+            set: MatchSet::new(patterns, 0).consuming(),
         }
     }
 

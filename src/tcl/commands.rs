@@ -33,15 +33,12 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 const MISSING: &[&str] = &[
     "expect_tty",
     "expect_background",
-    "send_tty",
     "disconnect",
     "overlay",
     "fork",
-    "parity",
     "debug",
     "getpid",
     "interpreter",
-    "send_log",
     "system",
     "strace",
     "exp_open",
@@ -81,7 +78,10 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         ("stty", super::extras::stty),
         ("log_file", super::extras::log_file),
         ("exp_internal", super::extras::exp_internal),
-        ("remove_nulls", super::extras::remove_nulls),
+        ("remove_nulls", super::streams::remove_nulls),
+        ("parity", super::streams::parity),
+        ("send_log", super::streams::send_log),
+        ("send_tty", super::streams::send_tty),
     ];
     for (name, handler) in commands {
         let handler = *handler;
@@ -114,12 +114,12 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
 
 /// Leading flags of a command: `(flag, value)` pairs for the flags in `with_value`, other
 /// known flags with no value, up to the first non-flag or `--`.
-struct Flags {
+pub(super) struct Flags {
     given: Vec<(String, Option<Vec<u8>>)>,
 }
 
 impl Flags {
-    fn take<'w>(
+    pub(super) fn take<'w>(
         command: &str,
         words: &'w [Vec<u8>],
         known: &[&str],
@@ -152,11 +152,11 @@ impl Flags {
         Ok((Flags { given }, rest))
     }
 
-    fn has(&self, flag: &str) -> bool {
+    pub(super) fn has(&self, flag: &str) -> bool {
         self.given.iter().any(|(f, _)| f == flag)
     }
 
-    fn value(&self, flag: &str) -> Option<&[u8]> {
+    pub(super) fn value(&self, flag: &str) -> Option<&[u8]> {
         self.given
             .iter()
             .rev()
@@ -283,15 +283,25 @@ fn send(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
             &["-raw", "-null", "-break", "-s", "-h"],
             &["-i"],
         )?;
-        for refused in ["-null", "-break"] {
-            if flags.has(refused) {
-                return Err(format!(
-                    "send {refused} is not supported by ptychat expect yet (see docs/TCL.md)"
-                ));
-            }
+        // `-break`: a break on a pty is nothing (Linux's pty has no break), and Expect
+        // sends nothing else then.
+        if flags.has("-break") {
+            return Ok(Vec::new());
         }
-        let [string] = rest else {
-            return Err("usage: send [args] string".into());
+        // `-null [COUNT]`: COUNT NUL bytes (one by default), in place of a string.
+        let nulls;
+        let string: &[u8] = match (flags.has("-null"), rest) {
+            (true, []) => &[0],
+            (true, [count]) => {
+                let count: usize = text(count)
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("expected integer but got \"{}\"", text(count)))?;
+                nulls = vec![0; count];
+                &nulls
+            }
+            (false, [string]) => string,
+            _ => return Err("usage: send [args] string".into()),
         };
         let id = spawn_id(interp, flags.value("-i"))?;
         // `-s` and `-h` type as Expect's send_slow and send_human variables say.
@@ -486,11 +496,23 @@ fn wait(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
         if !rest.is_empty() {
             return Err("usage: wait [-i spawn_id] [-nowait]".into());
         }
-        if flags.has("-nowait") {
-            return Err("wait -nowait is not supported by ptychat expect (see docs/TCL.md)".into());
-        }
         let id = spawn_id(interp, flags.value("-i"))?;
         let mut state = state.borrow_mut();
+        if flags.has("-nowait") {
+            // As in Expect: returns at once as if the program ended well, and the
+            // program is reaped when it ends (here: when the script ends).
+            let pid = match state.closed.remove(&id) {
+                Some((pid, _)) => pid,
+                None => {
+                    let pid = state.session(&id)?.pid();
+                    if let Some(session) = state.remove(&id) {
+                        state.unwaited.push(session);
+                    }
+                    pid
+                }
+            };
+            return Ok(format!("{pid} {id} 0 0").into_bytes());
+        }
         let (pid, status) = match state.closed.remove(&id) {
             Some(ended) => ended,
             None => {
@@ -570,11 +592,21 @@ fn match_max(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
             return Ok(current.to_string().into_bytes());
         }
         let id = spawn_id(interp, flags.value("-i"))?;
-        let session = state.session(&id)?;
-        if let Some(size) = size {
-            session.set_max_buffer(size, BufferFull::DiscardOldest);
-        }
-        Ok(session.max_buffer().to_string().into_bytes())
+        // Before any spawn, `match_max` is our standard input's, as in Expect.
+        let max = if id == USER_SPAWN_ID {
+            let session = state.user()?;
+            if let Some(size) = size {
+                session.set_max_buffer(size, BufferFull::DiscardOldest);
+            }
+            session.max_buffer()
+        } else {
+            let session = state.session(&id)?;
+            if let Some(size) = size {
+                session.set_max_buffer(size, BufferFull::DiscardOldest);
+            }
+            session.max_buffer()
+        };
+        Ok(max.to_string().into_bytes())
     })
 }
 

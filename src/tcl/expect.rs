@@ -3,6 +3,7 @@
 //! `expect_out` array, and the actions with `exp_continue`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::group::SessionId;
@@ -31,6 +32,10 @@ pub(crate) enum Kind {
     Eof,
     /// `default`: timeout or eof.
     Default,
+    /// `full_buffer`: the unmatched output reached `match_max`.
+    FullBuffer,
+    /// `null`: a NUL byte (seen only with `remove_nulls 0`).
+    Null,
 }
 
 /// A pattern of an `expect` with its action.
@@ -45,11 +50,32 @@ pub(crate) struct Branch {
     pub(crate) action: Option<Vec<u8>>,
 }
 
+/// A branch of an `expect` with the options only `expect` has (not `interact`).
+#[derive(Debug, Clone)]
+pub(crate) struct Case {
+    pub(crate) branch: Branch,
+    /// `-notransfer`: a match leaves the output buffered for the next expect.
+    pub(crate) notransfer: bool,
+}
+
+impl std::ops::Deref for Case {
+    type Target = Branch;
+    fn deref(&self) -> &Branch {
+        &self.branch
+    }
+}
+
+impl std::ops::DerefMut for Case {
+    fn deref_mut(&mut self) -> &mut Branch {
+        &mut self.branch
+    }
+}
+
 /// The arguments of one `expect` call.
 #[derive(Debug, Default)]
 pub(crate) struct Call {
     pub(crate) timeout: Option<i64>,
-    pub(crate) branches: Vec<Branch>,
+    pub(crate) branches: Vec<Case>,
 }
 
 /// Reads an expect's arguments (without the command name) as Expect does: a single
@@ -65,7 +91,7 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
     let mut ids: Vec<String> = Vec::new();
     let mut words = words.into_iter();
     let mut kind = None;
-    let (mut nocase, mut indices) = (false, false);
+    let mut flags = PatternFlags::default();
     while let Some(word) = words.next() {
         let mut text = String::from_utf8_lossy(&word).into_owned();
         let flagged = kind.is_some();
@@ -94,8 +120,9 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
             "-glob" if !flagged => kind = Some(Kind::Glob),
             "-regexp" if !flagged => kind = Some(Kind::Regex),
             "-exact" if !flagged => kind = Some(Kind::Exact),
-            "-nocase" => nocase = true,
-            "-indices" => indices = true,
+            "-nocase" => flags.nocase = true,
+            "-indices" => flags.indices = true,
+            "-notransfer" => flags.notransfer = true,
             "-brace" | "-nobrace" => {}
             "--" => {
                 let pattern = words.next().ok_or("-- needs a pattern after it")?;
@@ -105,25 +132,20 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
                     &ids,
                     kind.take(),
                     pattern,
-                    nocase,
-                    indices,
+                    std::mem::take(&mut flags),
                 );
-                (nocase, indices) = (false, false);
             }
-            "-notransfer" | "-iread" | "-iwrite" | "-continue_timer" => {
+            "-iread" | "-iwrite" | "-continue_timer" => {
                 return Err(format!(
                     "expect {text} is not supported by ptychat expect (see docs/TCL.md)"
                 ));
             }
-            "full_buffer" | "null" if !flagged => {
-                return Err(format!(
-                    "expect pattern `{text}` is not supported by ptychat expect (see docs/TCL.md)"
-                ));
-            }
-            "timeout" | "eof" | "default" if !flagged => {
+            "timeout" | "eof" | "default" | "full_buffer" | "null" if !flagged => {
                 let special = match text.as_str() {
                     "timeout" => Kind::Timeout,
                     "eof" => Kind::Eof,
+                    "full_buffer" => Kind::FullBuffer,
+                    "null" => Kind::Null,
                     _ => Kind::Default,
                 };
                 push(
@@ -132,10 +154,8 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
                     &ids,
                     Some(special),
                     word,
-                    nocase,
-                    indices,
+                    std::mem::take(&mut flags),
                 );
-                (nocase, indices) = (false, false);
             }
             flag if flag.starts_with('-') && flag.len() > 1 && !flagged && is_flag(flag) => {
                 return Err(format!("bad flag \"{flag}\""));
@@ -147,10 +167,8 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
                     &ids,
                     kind.take(),
                     word,
-                    nocase,
-                    indices,
+                    std::mem::take(&mut flags),
                 );
-                (nocase, indices) = (false, false);
             }
         }
     }
@@ -196,22 +214,32 @@ fn is_flag(word: &str) -> bool {
         .all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// The flags that apply to the next pattern only.
+#[derive(Debug, Default, Clone, Copy)]
+struct PatternFlags {
+    nocase: bool,
+    indices: bool,
+    notransfer: bool,
+}
+
 fn push(
     call: &mut Call,
     words: &mut impl Iterator<Item = Vec<u8>>,
     ids: &[String],
     kind: Option<Kind>,
     text: Vec<u8>,
-    nocase: bool,
-    indices: bool,
+    flags: PatternFlags,
 ) {
-    call.branches.push(Branch {
-        ids: ids.to_vec(),
-        kind: kind.unwrap_or(Kind::Glob),
-        text,
-        nocase,
-        indices,
-        action: words.next(),
+    call.branches.push(Case {
+        branch: Branch {
+            ids: ids.to_vec(),
+            kind: kind.unwrap_or(Kind::Glob),
+            text,
+            nocase: flags.nocase,
+            indices: flags.indices,
+            action: words.next(),
+        },
+        notransfer: flags.notransfer,
     });
 }
 
@@ -239,13 +267,10 @@ pub(crate) fn pattern(branch: &Branch) -> Result<Pattern, String> {
     let text = String::from_utf8_lossy(&branch.text).into_owned();
     let compiled = match (&branch.kind, branch.nocase) {
         (Kind::Glob, false) => Pattern::glob(&text),
-        (Kind::Glob, true) => {
-            return Err(
-                "expect -nocase with a glob pattern is not supported by ptychat \
-                        expect; use -re or -ex (see docs/TCL.md)"
-                    .into(),
-            );
-        }
+        // Expect compares both in lower case.
+        (Kind::Glob, true) => crate::engine::glob::to_regex(&text)
+            .map_err(Error::InvalidArgument)
+            .and_then(|source| Pattern::regex(&format!("(?i){source}"))),
         // Tcl's `.` matches a newline; Rust's needs (?s).
         (Kind::Regex, nocase) => {
             Pattern::regex(&format!("(?s{}){text}", if nocase { "i" } else { "" }))
@@ -254,10 +279,23 @@ pub(crate) fn pattern(branch: &Branch) -> Result<Pattern, String> {
         (Kind::Exact, true) => Pattern::regex(&format!("(?i){}", regex::escape(&text))),
         (Kind::Timeout, _) => Ok(Pattern::timeout()),
         (Kind::Eof, _) | (Kind::Default, _) => Ok(Pattern::eof()),
+        (Kind::Null, _) => Ok(Pattern::exact([0])),
+        // Not a pattern: the wait watches the buffer's size for it.
+        (Kind::FullBuffer, _) => Ok(Pattern::nbytes(usize::MAX)),
     };
     compiled.map_err(|e| match e {
         Error::Regex(e) => format!("couldn't compile regular expression pattern: {e}"),
         e => e.to_string(),
+    })
+}
+
+/// The engine's pattern for a case, from the cache; `-notransfer` keeps the output.
+fn compile(state: &mut super::state::State, case: &Case) -> Result<Pattern, String> {
+    let compiled = state.pattern(case)?;
+    Ok(if case.notransfer {
+        compiled.keep()
+    } else {
+        compiled
     })
 }
 
@@ -267,6 +305,8 @@ struct Wait {
     place: SessionId,
     patterns: Vec<Pattern>,
     branches: Vec<usize>,
+    /// The first `full_buffer` branch for this session.
+    full: Option<usize>,
 }
 
 /// How a wait ended.
@@ -369,7 +409,7 @@ fn wait(
     interp: InterpRef<'_>,
     call: &Call,
     timeout: Option<Duration>,
-) -> Result<(Vec<Branch>, Outcome), String> {
+) -> Result<(Vec<Case>, Outcome), String> {
     // Read before the state is borrowed: a Tcl trace on the variable may run commands.
     let default = spawn_id(interp, None)?;
     let default_id = || -> Result<String, String> { Ok(default.clone()) };
@@ -399,9 +439,9 @@ fn wait(
         place_of.insert(id.clone(), 0);
         ids.push(id);
     }
-    let mut branches: Vec<Branch> = Vec::new();
+    let mut branches: Vec<Case> = Vec::new();
     let mut owners: Vec<Vec<String>> = Vec::new();
-    let watched = |branch: &Branch| branch.ids.iter().any(|i| place_of.contains_key(i));
+    let watched = |branch: &Case| branch.ids.iter().any(|i| place_of.contains_key(i));
     for branch in state.before.iter().filter(|b| watched(b)) {
         owners.push(branch.ids.clone());
         branches.push(branch.clone());
@@ -433,18 +473,25 @@ fn wait(
             place,
             patterns: Vec::new(),
             branches: Vec::new(),
+            full: None,
         });
     }
     for (b, branch) in branches.iter().enumerate() {
-        let compiled = state.pattern(branch)?;
+        let compiled = compile(&mut state, branch)?;
         for owner in &owners[b] {
             // An id an `expect_before` names but this expect does not watch is skipped.
             let Some(&k) = place_of.get(owner) else {
                 continue;
             };
             let wait = &mut waits[k];
-            if wait.branches.last() == Some(&b) {
+            if wait.branches.last() == Some(&b) || wait.full == Some(b) {
                 continue; // named twice in one -i list
+            }
+            if branch.kind == Kind::FullBuffer {
+                // Not a pattern: the session stops reading at `match_max` instead of
+                // dropping the oldest output, and the wait ends there.
+                wait.full.get_or_insert(b);
+                continue;
             }
             wait.patterns.push(compiled.clone());
             wait.branches.push(b);
@@ -460,7 +507,71 @@ fn wait(
         wait.patterns = vec![Pattern::eof(), Pattern::timeout()];
         wait.branches = vec![NO_BRANCH, NO_BRANCH];
     }
-    let found = if let [only] = &waits[..] {
+    let full = |on: bool| match on {
+        true => crate::BufferFull::Error,
+        false => crate::BufferFull::DiscardOldest,
+    };
+    for wait in waits.iter().filter(|w| w.full.is_some()) {
+        let session = state.group.get_mut(wait.place).expect("a live session");
+        session.set_max_buffer(session.max_buffer(), full(true));
+    }
+    let found = wait_on(&mut state, &waits, timeout);
+    let mut full_branch = None;
+    for (k, wait) in waits.iter().enumerate() {
+        if let Some(b) = wait.full {
+            let session = state.group.get_mut(wait.place).expect("a live session");
+            let max = session.max_buffer();
+            session.set_max_buffer(max, full(false));
+            if full_branch.is_none() && session.buffer().len() >= max {
+                full_branch = Some((k, b));
+            }
+        }
+    }
+    let found = match (found, full_branch) {
+        (Err(Error::BufferFull { .. }), Some((k, b))) => {
+            let session = state.group.get_mut(waits[k].place).expect("a live session");
+            let before = session.take_buffer();
+            return Ok((
+                branches,
+                Outcome::Matched {
+                    branch: b,
+                    id: waits[k].id.clone(),
+                    found: Match::data(0, before, Vec::new(), Vec::new(), Arc::from([])),
+                },
+            ));
+        }
+        (Ok(Waited::Trapped), _) => return Ok((branches, Outcome::Trapped)),
+        (Ok(Waited::Found(k, m)), _) => Ok((k, m)),
+        (Err(e), _) => Err(e),
+    };
+    let outcome = match found {
+        Ok((k, found)) if waits[k].branches[found.index()] == NO_BRANCH => Outcome::Idle,
+        Ok((k, found)) => Outcome::Matched {
+            branch: waits[k].branches[found.index()],
+            id: waits[k].id.clone(),
+            found,
+        },
+        Err(e) if e.is_timeout() || e.is_eof() => Outcome::Unmatched(e),
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok((branches, outcome))
+}
+
+/// How the engine's wait ended.
+enum Waited {
+    /// A pattern of `waits[k]` matched.
+    Found(usize, Match),
+    /// A trapped signal arrived.
+    Trapped,
+}
+
+/// The engine's wait on the sessions of `waits`.
+fn wait_on(
+    state: &mut super::state::State,
+    waits: &[Wait],
+    timeout: Option<Duration>,
+) -> Result<Waited, Error> {
+    if let [only] = waits {
         // Trapped signals end the wait (their actions run, then it goes on): the pipe is
         // lent to the session for the wait.
         let trapped = state.extras.trapped();
@@ -479,40 +590,29 @@ fn wait(
         match found {
             Ok(m) if m.index() >= only.patterns.len() => {
                 state.extras.arrived(m.signal());
-                return Ok((branches, Outcome::Trapped));
+                Ok(Waited::Trapped)
             }
-            found => found.map(|m| (0, m)),
+            found => found.map(|m| Waited::Found(0, m)),
         }
     } else {
         let lists = waits.iter().map(|w| (w.place, w.patterns.as_slice()));
         state.group.expect_timeout(lists, timeout).map(|g| {
             let k = waits.iter().position(|w| w.place == g.id());
-            (k.expect("a session of the wait"), g.into_match())
+            Waited::Found(k.expect("a session of the wait"), g.into_match())
         })
-    };
-    let outcome = match found {
-        Ok((k, found)) if waits[k].branches[found.index()] == NO_BRANCH => Outcome::Idle,
-        Ok((k, found)) => Outcome::Matched {
-            branch: waits[k].branches[found.index()],
-            id: waits[k].id.clone(),
-            found,
-        },
-        Err(e) if e.is_timeout() || e.is_eof() => Outcome::Unmatched(e),
-        Err(e) => return Err(e.to_string()),
-    };
-    Ok((branches, outcome))
+    }
 }
 
 /// The wait of `expect_user` (or `expect` before any spawn): on our standard input.
 fn user_wait(
     state: &mut super::state::State,
-    branches: Vec<Branch>,
+    branches: Vec<Case>,
     timeout: Option<Duration>,
-) -> Result<(Vec<Branch>, Outcome), String> {
+) -> Result<(Vec<Case>, Outcome), String> {
     let mut patterns = Vec::new();
     let mut owners = Vec::new();
     for (b, branch) in branches.iter().enumerate() {
-        patterns.push(state.pattern(branch)?);
+        patterns.push(compile(state, branch)?);
         owners.push(b);
         if branch.kind == Kind::Default {
             patterns.push(Pattern::timeout());
@@ -559,7 +659,7 @@ fn set_expect_out(
     let mut buffer = found.before().to_vec();
     buffer.extend_from_slice(found.matched());
     set("buffer", &buffer)?;
-    if found.is_eof() {
+    if found.is_eof() || branch.kind == Kind::FullBuffer {
         return Ok(());
     }
     let groups = match branch.kind {

@@ -539,35 +539,3 @@ pub(crate) fn exp_internal(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u
         Ok(Vec::new())
     })
 }
-
-/// `remove_nulls [-d] [-i ID] [0|1]`: ptychat keeps NUL bytes in a program's output (as
-/// Expect's `remove_nulls 0`); `1` is refused, and without a value the answer is `0`.
-pub(crate) fn remove_nulls(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
-    tcl(interp, || {
-        let mut words = words.iter().map(|w| text(w));
-        let mut value = None;
-        while let Some(word) = words.next() {
-            match word.as_str() {
-                "-d" => {}
-                "-i" => {
-                    words.next().ok_or("remove_nulls: -i needs a spawn id")?;
-                }
-                _ if value.is_none() => value = Some(word),
-                _ => return Err("usage: remove_nulls [-d] [-i spawn_id] [0|1]".into()),
-            }
-        }
-        match value.as_deref().map(str::trim) {
-            None | Some("0") => Ok(if value.is_none() {
-                b"0".to_vec()
-            } else {
-                Vec::new()
-            }),
-            Some("1") => Err(
-                "remove_nulls 1 is not supported by ptychat expect yet: NUL bytes \
-                              are kept in the output (see docs/TCL.md)"
-                    .into(),
-            ),
-            Some(other) => Err(format!("remove_nulls: expected 0 or 1, got \"{other}\"")),
-        }
-    })
-}

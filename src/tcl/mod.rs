@@ -26,6 +26,7 @@ mod expect;
 mod extras;
 mod interact;
 mod state;
+mod streams;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -59,7 +60,8 @@ impl ExpectOptions {
 /// Runs the Tcl Expect script `file` (after the `-c` commands of `options`; with no file,
 /// only those) with `args` as its `argv`; the result is the script's exit code (`exit N`,
 /// or 0 at its end). A Tcl error ends the script with a [`ScriptError::Message`] holding
-/// Tcl's `errorInfo` and the script's line. Programs still open at the end are hung up
+/// Tcl's `errorInfo` and the script's line; the error of a `-c` command is printed to
+/// stderr and the run goes on, as in Expect (unless `strict`). Programs still open at the end are hung up
 /// and reaped.
 ///
 /// Without Tcl 8.6 installed the error says which package to install.
@@ -115,6 +117,12 @@ pub fn run_expect(
             return Ok(exit);
         }
         if code == Code::Error {
+            // As in Expect, a failing `-c` command is reported and the run goes on
+            // (`--strict` stops there).
+            if source == "-c" && !options.strict {
+                eprintln!("ptychat: {}", tcl_error(handle, &source));
+                continue;
+            }
             return Err(tcl_error(handle, &source));
         }
     }

@@ -16,7 +16,7 @@ use crate::transport::pty::{Pty, PtySession};
 use crate::transport::stream::FdPair;
 use crate::{ExitStatus, Session, Transcript};
 
-use super::expect::{Branch, Kind};
+use super::expect::{Branch, Case, Kind};
 use crate::Pattern;
 
 /// How many compiled patterns are kept.
@@ -41,8 +41,13 @@ pub(crate) struct State {
     /// `--strict`: an expect that times out or meets EOF without a branch for it fails.
     pub(crate) strict: bool,
     /// `expect_before` and `expect_after` branches, each with the spawn ids it watches.
-    pub(crate) before: Vec<Branch>,
-    pub(crate) after: Vec<Branch>,
+    pub(crate) before: Vec<Case>,
+    pub(crate) after: Vec<Case>,
+    /// Programs given up by `wait -nowait`, reaped when the script ends.
+    pub(crate) unwaited: Vec<PtySession>,
+    /// `remove_nulls -d`: whether NUL bytes are removed from the output of programs
+    /// spawned from now on (and of our standard input); Expect's default is yes.
+    pub(crate) remove_nulls: bool,
     /// `match_max` for programs spawned from now on (`match_max -d`).
     pub(crate) match_max: Option<usize>,
     /// The code `exit` asked for, once it was called.
@@ -68,6 +73,8 @@ impl State {
             strict,
             before: Vec::new(),
             after: Vec::new(),
+            unwaited: Vec::new(),
+            remove_nulls: true,
             match_max: None,
             exit_code: None,
             user: None,
@@ -85,6 +92,7 @@ impl State {
         if let Some(sink) = self.extras.trace_sink() {
             session.set_trace(Some(sink));
         }
+        session.set_remove_nulls(self.remove_nulls);
         if let Some(max) = self.match_max {
             session.set_max_buffer(max, crate::BufferFull::DiscardOldest);
         }
@@ -138,6 +146,7 @@ impl State {
             .map_err(|e| e.to_string())?;
             session.set_match_order(crate::MatchOrder::ListOrder);
             session.set_timeout(None);
+            session.set_remove_nulls(self.remove_nulls);
             self.user = Some(session);
         }
         Ok(self.user.as_mut().expect("opened above"))

@@ -1,0 +1,137 @@
+//! Expect's commands on what passes through a spawn id besides `send` and `expect`:
+//! `remove_nulls` and `parity` (what is done to output before it is matched),
+//! `send_log` (to the log file) and `send_tty` (to our terminal).
+
+use std::io::Write;
+
+use crate::sys::tcl::{Code, InterpRef};
+
+use super::commands::{Flags, tcl};
+use super::state::{Shared, USER_SPAWN_ID, spawn_id};
+use super::text;
+
+/// A Tcl boolean (`remove_nulls`' value): a number (not 0 is true), or `yes`, `true`,
+/// `on`, `no`, `false`, `off`.
+fn boolean(value: &[u8]) -> Result<bool, String> {
+    let word = text(value).trim().to_ascii_lowercase();
+    if let Ok(number) = word.parse::<f64>() {
+        return Ok(number != 0.0);
+    }
+    match word.as_str() {
+        "yes" | "true" | "on" => Ok(true),
+        "no" | "false" | "off" => Ok(false),
+        _ => Err(format!(
+            "expected boolean value but got \"{}\"",
+            text(value)
+        )),
+    }
+}
+
+/// An integer (`parity`'s value): not 0 is true.
+fn integer(value: &[u8]) -> Result<bool, String> {
+    text(value)
+        .trim()
+        .parse::<i64>()
+        .map(|n| n != 0)
+        .map_err(|_| format!("expected integer but got \"{}\"", text(value)))
+}
+
+/// `remove_nulls [-d] [-i ID] [0|1]`: whether NUL bytes are removed from a program's
+/// output before it is matched (Expect's default: removed); with `-d` for programs
+/// spawned from now on. Returns the value when none is given.
+pub(crate) fn remove_nulls(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (flags, rest) = Flags::take("remove_nulls", words, &["-d"], &["-i"])?;
+        let value = match rest {
+            [] => None,
+            [value] => Some(boolean(value)?),
+            _ => return Err("usage: remove_nulls [-d] [-i spawn_id] [0|1]".into()),
+        };
+        let mut state = state.borrow_mut();
+        let on = if flags.has("-d") {
+            if let Some(on) = value {
+                state.remove_nulls = on;
+            }
+            state.remove_nulls
+        } else {
+            let id = spawn_id(interp, flags.value("-i"))?;
+            let apply = |on: Option<bool>, current: bool| on.unwrap_or(current);
+            if id == USER_SPAWN_ID {
+                let session = state.user()?;
+                let on = apply(value, session.remove_nulls());
+                session.set_remove_nulls(on);
+                on
+            } else {
+                let session = state.session(&id)?;
+                let on = apply(value, session.remove_nulls());
+                session.set_remove_nulls(on);
+                on
+            }
+        };
+        // As in Expect, setting returns nothing.
+        Ok(match value {
+            Some(_) => Vec::new(),
+            None if on => b"1".to_vec(),
+            None => b"0".to_vec(),
+        })
+    })
+}
+
+/// `parity [-d] [-i ID] [0|1]`: Expect's 1 (the 8th bit of the output is kept) is the
+/// only value provided; `parity 0` (stripping it) is refused.
+pub(crate) fn parity(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (flags, rest) = Flags::take("parity", words, &["-d"], &["-i"])?;
+        let set = match rest {
+            [] => false,
+            [value] if integer(value)? => true,
+            [_] => {
+                return Err(
+                    "parity 0 (stripping the 8th bit of the output) is not provided by \
+                     ptychat expect (see docs/TCL.md)"
+                        .into(),
+                );
+            }
+            _ => return Err("usage: parity [-d] [-i spawn_id] [0|1]".into()),
+        };
+        if !flags.has("-d") {
+            let id = spawn_id(interp, flags.value("-i"))?;
+            if id != USER_SPAWN_ID {
+                state.borrow_mut().session(&id)?;
+            }
+        }
+        Ok(if set { Vec::new() } else { b"1".to_vec() })
+    })
+}
+
+/// `send_log [--] STRING`: to the log file, if one is open.
+pub(crate) fn send_log(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (_, rest) = Flags::take("send_log", words, &[], &[])?;
+        let [string] = rest else {
+            return Err("usage: send_log [--] string".into());
+        };
+        state.borrow().extras.log.write(string, true, true);
+        Ok(Vec::new())
+    })
+}
+
+/// `send_tty [-raw] [--] STRING`: to our terminal (`/dev/tty`), whatever our standard
+/// output is; logged as `send_user` is.
+pub(crate) fn send_tty(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (_, rest) = Flags::take("send_tty", words, &["-raw"], &[])?;
+        let [string] = rest else {
+            return Err("usage: send_tty [args] string".into());
+        };
+        let mut tty = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/tty")
+            .map_err(|e| format!("send_tty: opening /dev/tty: {e}"))?;
+        state.borrow().extras.log.write(string, true, true);
+        tty.write_all(string)
+            .and_then(|()| tty.flush())
+            .map_err(|e| format!("send_tty: {e}"))?;
+        Ok(Vec::new())
+    })
+}

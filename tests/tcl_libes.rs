@@ -1,0 +1,259 @@
+//! Don Libes' Expect tools (Debian installs them as `/usr/bin/expect_*`) under
+//! `ptychat expect`, on real terminals, against real servers, compared with Expect:
+//! `expect_passmass` over ssh to a private `sshd` with a throwaway user, and the tools that
+//! cannot run here failing at once with an error naming what they need.
+#![cfg(feature = "cli")]
+
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod common;
+
+use common::{LONG, assert_success, require, stdout, temp_path};
+use ptychat::{Command, Pattern, PipeSession, Signal, StderrMode};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// A throwaway local user with a password, deleted with its home on drop; needs root.
+struct ThrowawayUser {
+    name: String,
+}
+
+/// useradd, chpasswd and userdel lock /etc/passwd and /etc/shadow: one at a time here.
+static USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl ThrowawayUser {
+    fn new(password: &str) -> Self {
+        require("useradd");
+        require("chpasswd");
+        let uid = stdout(&std::process::Command::new("id").arg("-u").output().unwrap());
+        assert!(
+            uid.trim() == "0",
+            "the passmass test creates a throwaway user and needs root (as CI runs)"
+        );
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "ptypm{}x{}",
+            std::process::id() % 100_000,
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        );
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        let made = std::process::Command::new("useradd")
+            .args(["-m", "-s", "/bin/bash", &name])
+            .output()
+            .unwrap();
+        assert_success(&made);
+        let user = ThrowawayUser { name };
+        let mut chpasswd = std::process::Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(chpasswd.stdin.take().unwrap(), "{}:{password}", user.name).unwrap();
+        assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
+        user
+    }
+
+    /// The password hash in /etc/shadow.
+    fn hash(&self) -> String {
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = std::process::Command::new("getent")
+            .args(["shadow", &self.name])
+            .output()
+            .unwrap();
+        assert_success(&entry);
+        stdout(&entry).split(':').nth(1).unwrap().to_owned()
+    }
+}
+
+impl Drop for ThrowawayUser {
+    fn drop(&mut self) {
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = std::process::Command::new("userdel")
+            .args(["-r", "-f", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A private sshd on 127.0.0.1 (own directory, host key, config and port, password
+/// logins), and an `ssh` on a PATH of its own that reaches it as host `pmhost` without
+/// asking about its key.
+struct Sshd {
+    dir: PathBuf,
+    process: PipeSession,
+}
+
+impl Sshd {
+    fn start() -> Self {
+        require("ssh");
+        require("ssh-keygen");
+        assert!(
+            Path::new(SSHD).is_file(),
+            "`{SSHD}` is not installed (bash .ci/run installs openssh-server)"
+        );
+        fs::create_dir_all("/run/sshd").expect("creating /run/sshd");
+        let dir = temp_path("tcl-libes", "sshd");
+        fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("host_key");
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert_success(&made);
+        // A free port can be taken between the check and sshd's bind: try again then.
+        for _ in 0..10 {
+            let port = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let config = format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile {dir}/sshd.pid\n\
+                 StrictModes no\nUsePAM no\nPasswordAuthentication yes\n\
+                 KbdInteractiveAuthentication no\nPermitRootLogin no\nPrintMotd no\n\
+                 PrintLastLog no\n",
+                key = key.display(),
+                dir = dir.display()
+            );
+            fs::write(dir.join("sshd_config"), config).unwrap();
+            let mut process = Command::new(SSHD)
+                .args(["-D", "-e", "-f"])
+                .arg(dir.join("sshd_config"))
+                .timeout(Some(LONG))
+                .spawn_piped(StderrMode::Merge)
+                .unwrap_or_else(|e| panic!("starting sshd: {e}"));
+            let m = process
+                .expect(["Server listening on ".into(), Pattern::eof()])
+                .unwrap_or_else(|e| panic!("waiting for sshd to listen: {e}"));
+            if m.index() == 1 {
+                let log = m.before_str().into_owned();
+                assert!(log.contains("Address already in use"), "sshd failed: {log}");
+                continue;
+            }
+            fs::write(
+                dir.join("ssh_config"),
+                format!(
+                    "Host pmhost\n  HostName 127.0.0.1\n  Port {port}\n\
+                     StrictHostKeyChecking no\nUserKnownHostsFile /dev/null\n\
+                     GlobalKnownHostsFile /dev/null\nLogLevel ERROR\n\
+                     PubkeyAuthentication no\nPreferredAuthentications password\n"
+                ),
+            )
+            .unwrap();
+            let ssh = dir.join("ssh");
+            fs::write(
+                &ssh,
+                format!(
+                    "#!/bin/sh\nexec /usr/bin/ssh -F {} \"$@\"\n",
+                    dir.join("ssh_config").display()
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&ssh, fs::Permissions::from_mode(0o755)).unwrap();
+            return Sshd { dir, process };
+        }
+        panic!("no free port for sshd in 10 tries");
+    }
+
+    /// The PATH that finds our `ssh` first.
+    fn path(&self) -> String {
+        format!("{}:/usr/bin:/bin", self.dir.display())
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        // Not SIGHUP (sshd restarts on it).
+        let _ = self.process.kill(Signal::SIGTERM);
+        let _ = self.process.wait_timeout(Some(LONG));
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The lines passmass itself writes about each host.
+fn verdicts(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter(|l| l.contains("password not changed on") || l.contains("failed to set"))
+        .map(|l| {
+            l.trim_matches(|c: char| c.is_whitespace() || c == '\x07')
+                .to_string()
+        })
+        .collect()
+}
+
+/// `expect_passmass -ssh -user NAME pmhost`: the passwords are typed at its prompts, it
+/// logs in over ssh with the old one, gets the shell prompt, and runs `passwd`. Today's
+/// `passwd` (pam_unix) asks for the "Current password:", a prompt passmass (1990s) does
+/// not know: under Expect as under `ptychat expect` it gives up at its `-timeout` and
+/// reports the host; the password is unchanged.
+#[test]
+fn libes_passmass_logs_in_over_ssh_as_under_expect() {
+    require("expect");
+    let old = "Old-pw-4rt!";
+    let user = ThrowawayUser::new(old);
+    let sshd = Sshd::start();
+    let before = user.hash();
+    let (path, name) = (sshd.path(), user.name.clone());
+    let run = |program: &str, args: &[&str]| {
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .arg("/usr/bin/expect_passmass")
+            .args(["-ssh", "-user", &name, "-timeout", "10", "pmhost"])
+            .env("PATH", &path)
+            .timeout(Some(LONG * 2));
+        let mut session = common::spawn(&mut command);
+        for (prompt, answer) in [
+            ("old password: ", old),
+            ("new password: ", "New-pw-8yu?"),
+            ("retype new password: ", "New-pw-8yu?"),
+        ] {
+            session.expect(prompt).unwrap();
+            session.send_line(answer).unwrap();
+        }
+        let out = common::read_to_eof(&mut session);
+        let status = session.wait().unwrap();
+        (
+            status.code(),
+            String::from_utf8_lossy(&out).replace('\r', ""),
+        )
+    };
+    let ours = std::thread::scope(|scope| {
+        let theirs = scope.spawn(|| run("expect", &[]));
+        let ours = run(BIN, &["expect"]);
+        let theirs = theirs.join().unwrap();
+        assert_eq!(
+            ours.0, theirs.0,
+            "exit status: {}\n---\n{}",
+            ours.1, theirs.1
+        );
+        assert_eq!(
+            verdicts(&ours.1),
+            verdicts(&theirs.1),
+            "{}\n---\n{}",
+            ours.1,
+            theirs.1
+        );
+        ours
+    });
+    let text = &ours.1;
+    // Logged in (the shell ran passwd), and passwd asked for the current password.
+    assert!(text.contains("Current password:"), "{text}");
+    assert_eq!(
+        verdicts(text),
+        [
+            "password not changed on pmhost - could not recognize prompt for password",
+            "failed to set password on pmhost",
+        ],
+        "{text}"
+    );
+    assert_eq!(user.hash(), before);
+}
