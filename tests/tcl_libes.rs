@@ -257,3 +257,61 @@ fn libes_passmass_logs_in_over_ssh_as_under_expect() {
     );
     assert_eq!(user.hash(), before);
 }
+
+/// Runs `program args` without a terminal, standard input empty.
+fn run(program: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"))
+}
+
+/// `expect_kibitz USER` asks USER (with `write`, through `system`) to join; a user who is
+/// not logged in makes it give up and remove its fifos, under Expect as here.
+#[test]
+fn libes_kibitz_asks_a_user_who_is_not_there_as_under_expect() {
+    require("expect");
+    require("write");
+    let mut outputs = Vec::new();
+    for (program, args) in [(BIN, &["expect"][..]), ("expect", &[])] {
+        let mut all = args.to_vec();
+        all.extend(["/usr/bin/expect_kibitz", "nobody"]);
+        let output = run(program, &all);
+        let text = stdout(&output);
+        let pid = text
+            .trim()
+            .strip_prefix("asking nobody to type:  kibitz -")
+            .unwrap_or_else(|| panic!("{program}: {text:?}"));
+        for fifo in [format!("/tmp/exp0.{pid}"), format!("/tmp/exp1.{pid}")] {
+            assert!(!Path::new(&fifo).exists(), "{fifo} left behind");
+        }
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(err.contains("nobody is not logged in"), "{program}: {err}");
+        outputs.push((output.status.code(), err));
+    }
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+/// `expect_kibitz -PID` (the user asked to join) reads the other side through
+/// `spawn -open`, which `ptychat expect` does not provide: it fails at once, naming it
+/// (its `interact -input` / `-output` between several programs is not provided either).
+#[test]
+fn libes_kibitz_joining_fails_at_once_naming_spawn_open() {
+    let pid = format!("{}{}", 9, std::process::id());
+    let fifo = format!("/tmp/exp1.{pid}");
+    // The other kibitz's fifo; a plain empty file here, so opening it does not wait for a
+    // writer (kibitz only checks that it is readable).
+    fs::write(&fifo, "").unwrap();
+    let output = run(
+        BIN,
+        &["expect", "/usr/bin/expect_kibitz", &format!("-{pid}")],
+    );
+    let _ = fs::remove_file(&fifo);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("spawn -open is not supported by ptychat expect"),
+        "{err}"
+    );
+}

@@ -539,3 +539,21 @@ pub(crate) fn exp_internal(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u
         Ok(Vec::new())
     })
 }
+
+/// `system ARGS`: runs the words, joined by spaces, with `/bin/sh -c` on our own standard
+/// input, output and error (a program that must talk to the terminal can), and waits for
+/// it. A failure is an error, as `exec`'s: "child process exited abnormally".
+pub(crate) fn system(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let line: Vec<String> = words.iter().map(|w| text(w)).collect();
+        let status = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(line.join(" "))
+            .status()
+            .map_err(|e| format!("system: couldn't run /bin/sh: {e}"))?;
+        match status.success() {
+            true => Ok(Vec::new()),
+            false => Err("child process exited abnormally".into()),
+        }
+    })
+}
