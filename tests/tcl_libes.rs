@@ -189,6 +189,39 @@ fn verdicts(output: &str) -> Vec<String> {
         .collect()
 }
 
+/// Runs `PROGRAM [OURS...] /usr/bin/expect_passmass ARGS` on a terminal with `path` as
+/// PATH, types the old, new and retyped passwords at its prompts; how it ended, and what it
+/// showed (without `\r`).
+fn passmass(
+    program: &str,
+    ours: &[&str],
+    path: &str,
+    args: &[&str],
+    typed: [&str; 3],
+) -> (Option<i32>, String) {
+    let mut command = Command::new(program);
+    command
+        .args(ours)
+        .arg("/usr/bin/expect_passmass")
+        .args(args)
+        .env("PATH", path)
+        .timeout(Some(LONG * 2));
+    let mut session = common::spawn(&mut command);
+    for (prompt, answer) in ["old password: ", "new password: ", "retype new password: "]
+        .into_iter()
+        .zip(typed)
+    {
+        session.expect(prompt).unwrap();
+        session.send_line(answer).unwrap();
+    }
+    let out = common::read_to_eof(&mut session);
+    let status = session.wait().unwrap();
+    (
+        status.code(),
+        String::from_utf8_lossy(&out).replace('\r', ""),
+    )
+}
+
 /// `expect_passmass -ssh -user NAME pmhost`: the passwords are typed at its prompts, it
 /// logs in over ssh with the old one, gets the shell prompt, and runs `passwd`. Today's
 /// `passwd` (pam_unix) asks for the "Current password:", a prompt passmass (1990s) does
@@ -201,31 +234,10 @@ fn libes_passmass_logs_in_over_ssh_as_under_expect() {
     let user = ThrowawayUser::new(old);
     let sshd = Sshd::start();
     let before = user.hash();
-    let (path, name) = (sshd.path(), user.name.clone());
-    let run = |program: &str, args: &[&str]| {
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .arg("/usr/bin/expect_passmass")
-            .args(["-ssh", "-user", &name, "-timeout", "10", "pmhost"])
-            .env("PATH", &path)
-            .timeout(Some(LONG * 2));
-        let mut session = common::spawn(&mut command);
-        for (prompt, answer) in [
-            ("old password: ", old),
-            ("new password: ", "New-pw-8yu?"),
-            ("retype new password: ", "New-pw-8yu?"),
-        ] {
-            session.expect(prompt).unwrap();
-            session.send_line(answer).unwrap();
-        }
-        let out = common::read_to_eof(&mut session);
-        let status = session.wait().unwrap();
-        (
-            status.code(),
-            String::from_utf8_lossy(&out).replace('\r', ""),
-        )
-    };
+    let path = sshd.path();
+    let args = ["-ssh", "-user", &user.name, "-timeout", "10", "pmhost"];
+    let typed = [old, "New-pw-8yu?", "New-pw-8yu?"];
+    let run = |program: &str, ours: &[&str]| passmass(program, ours, &path, &args, typed);
     let ours = std::thread::scope(|scope| {
         let theirs = scope.spawn(|| run("expect", &[]));
         let ours = run(BIN, &["expect"]);
@@ -314,4 +326,66 @@ fn libes_kibitz_joining_fails_at_once_naming_spawn_open() {
         err.contains("spawn -open is not supported by ptychat expect"),
         "{err}"
     );
+}
+
+/// The `passwd` passmass knows asks for the "Old password:"; today's asks for the
+/// "Current password:". This one asks as the old one did, then has the real `passwd` make
+/// the change (its answers on a pipe).
+const OLD_STYLE_PASSWD: &str = r#"#!/bin/bash
+stty -echo
+printf 'Old password: '; read -r old; printf '\n'
+printf 'New password: '; read -r new; printf '\n'
+printf 'Retype new password: '; read -r again; printf '\n'
+stty echo
+if printf '%s\n%s\n%s\n' "$old" "$new" "$again" | passwd >/dev/null 2>&1; then
+    echo 'password changed'
+else
+    echo 'password not changed'
+fi
+"#;
+
+/// Whether `password` is the user's password: the shadow hash recomputed by the C
+/// library's crypt (through perl, which has it built in).
+fn has_password(user: &ThrowawayUser, password: &str) -> bool {
+    require("perl");
+    let hash = user.hash();
+    let check = std::process::Command::new("perl")
+        .args([
+            "-e",
+            "print crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? 'yes' : 'no'",
+            password,
+            &hash,
+        ])
+        .output()
+        .unwrap();
+    assert_success(&check);
+    stdout(&check) == "yes"
+}
+
+/// With a `passwd` that asks as passmass expects (`-program`), passmass changes the
+/// password over ssh: under `ptychat expect`, then again under Expect, each checked in
+/// /etc/shadow.
+#[test]
+fn libes_passmass_changes_the_password_over_ssh_as_under_expect() {
+    require("expect");
+    let user = ThrowawayUser::new("Old-pw-4rt!");
+    let sshd = Sshd::start();
+    let program = format!("/home/{}/old-style-passwd", user.name);
+    fs::write(&program, OLD_STYLE_PASSWD).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = sshd.path();
+    let args = ["-ssh", "-user", &user.name, "-program", &program, "pmhost"];
+    let mut old = "Old-pw-4rt!";
+    for (runner, ours, new) in [
+        (BIN, &["expect"][..], "Ptychat-9z?w"),
+        ("expect", &[], "Tcl-Expect-7q!"),
+    ] {
+        let (status, text) = passmass(runner, ours, &path, &args, [old, new, new]);
+        assert_eq!(status, Some(0), "{runner}: {text}");
+        assert!(verdicts(&text).is_empty(), "{runner}: {text}");
+        assert!(text.contains("password changed"), "{runner}: {text}");
+        assert!(has_password(&user, new), "{runner}: {text}");
+        old = new;
+    }
 }
