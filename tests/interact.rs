@@ -487,3 +487,81 @@ fn output_that_ended_before_interact_is_still_shown() {
     assert_eq!(outcome, InteractOutcome::Exited(ExitStatus::Exited(4)));
     assert_eq!(user.screen(), b"done\r\n");
 }
+
+/// A stop takes effect after the hooks of every match the same read completed have run,
+/// in stream order (as Expect's `interact` runs every action a read completes).
+#[test]
+fn a_stop_still_runs_the_other_hooks_of_the_same_read() {
+    // Written before interact starts, in one write smaller than a pipe's atomic size:
+    // interact reads it in one read.
+    let user = User::typing(b"a1 stop a2 a3\n", false);
+    let seen = RefCell::new(Vec::new());
+    let mut s = spawn(Command::new("cat").echo(false));
+    let outcome = s
+        .interact_with(
+            user.options()
+                .on_input("stop", |_, _| {
+                    seen.borrow_mut().push("stop".to_string());
+                    Flow::Stop
+                })
+                .on_input(Pattern::regex(r"a\d").unwrap(), |m, _| {
+                    seen.borrow_mut().push(text(m.matched()));
+                    Flow::Continue
+                }),
+        )
+        .unwrap();
+    assert_eq!(outcome, InteractOutcome::Stopped);
+    assert_eq!(*seen.borrow(), ["a1", "stop", "a2", "a3"]);
+    s.send_eof().unwrap();
+    s.expect(Pattern::eof()).unwrap();
+}
+
+/// An input idle hook runs when the user types nothing; an output idle hook when the
+/// program writes nothing, again after each silence.
+#[test]
+fn idle_hooks_run_after_silence() {
+    // The user's keyboard stays open, and nothing is typed.
+    let user = User::typing(b"", false);
+    let calls = Cell::new(0);
+    let mut s = spawn(&mut Command::shell("read x; echo \"got $x\""));
+    let outcome = s
+        .interact_with(user.options().on_input_idle(
+            std::time::Duration::from_millis(50),
+            |reply| {
+                calls.set(calls.get() + 1);
+                reply.send("nobody\r");
+                Flow::Continue
+            },
+        ))
+        .unwrap();
+    assert_eq!(outcome, InteractOutcome::Exited(ExitStatus::Exited(0)));
+    assert!(calls.get() >= 1);
+    assert!(contains(&user.screen(), b"got nobody"));
+
+    // Silence: ping the program; once it answered, silence again stops.
+    let user = User::typing(b"", false);
+    let (sent, answered) = (Cell::new(false), Cell::new(false));
+    let mut s = spawn(Command::new("cat").echo(false));
+    let outcome = s
+        .interact_with(
+            user.options()
+                .on_output("ping", |_, _| {
+                    answered.set(true);
+                    Flow::Continue
+                })
+                .on_output_idle(std::time::Duration::from_millis(50), |reply| {
+                    if answered.get() {
+                        return Flow::Stop;
+                    }
+                    if !sent.replace(true) {
+                        reply.send("ping\n");
+                    }
+                    Flow::Continue
+                }),
+        )
+        .unwrap();
+    assert_eq!(outcome, InteractOutcome::Stopped);
+    assert!(contains(&user.screen(), b"ping\r\n"));
+    s.send_eof().unwrap();
+    s.expect(Pattern::eof()).unwrap();
+}

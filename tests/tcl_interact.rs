@@ -100,10 +100,11 @@ fn output_patterns_interact_out_and_the_eof_action() {
         "secret {send_user {[HIDDEN]}} eof {send_user {[EOF]}}\n",
         "send_user {[AFTER]}\n",
     ));
-    // The exact output pattern is not shown (as in Expect); the regex one is.
+    // What an output pattern matches is not shown (as in Expect).
     see(&mut user, "a  b\r\n[HIDDEN]");
     user.send("hi\r").unwrap();
-    see(&mut user, "<hi>\r\n[OUT hi]");
+    let before = see(&mut user, "[OUT hi]");
+    assert!(!before.contains("<hi>"), "{before:?}");
     let rest = exits_with(&mut user, 0);
     assert_eq!(rest, "[EOF][AFTER]");
 }
@@ -193,10 +194,7 @@ fn piped_input_matches_and_its_end_returns() {
 #[test]
 fn what_is_not_provided_is_refused_by_name() {
     for (script, message) in [
-        (
-            "interact timeout 5 return",
-            "interact timeout is not supported",
-        ),
+        ("interact -input x", "interact -input is not supported"),
         ("interact -u exp4", "interact -u with a spawned program"),
         ("interact -iwrite x y", "interact -iwrite is not supported"),
         ("interact ~~", "has no action"),
@@ -244,4 +242,188 @@ fn interact_shows_the_output_once_whatever_log_user_says() {
     );
     assert!(rest.ends_with("bye\r\n[AFTER]"), "{rest:?}");
     assert_eq!(rest.matches("bye").count(), 1, "{rest:?}");
+}
+
+/// `/usr/bin/expect SCRIPT` on a terminal of its own, to compare.
+fn expect_user_of(script: &str) -> PtySession {
+    let path = temp("script.exp");
+    std::fs::write(&path, script).unwrap();
+    spawn(
+        Command::new("expect")
+            .arg(path.to_str().unwrap())
+            .echo(false),
+    )
+}
+
+/// Several matches completed by one read: every action runs, in order, as in Expect.
+#[test]
+fn every_match_of_one_read_runs_its_action_in_order() {
+    let script = concat!(
+        "log_user 0\n",
+        "spawn -noecho cat\n",
+        "interact aa {send_user {[A]}} bb {send_user {[B]}} ~q return\n",
+        "send_user {[AFTER]}\n",
+    );
+    for mut user in [user_of(script), expect_user_of(script)] {
+        // One write: usually one read by interact; the actions are the same either way.
+        user.send("xaabbaay~q").unwrap();
+        let shown = see(&mut user, "[AFTER]");
+        let actions: String = shown
+            .split('[')
+            .skip(1)
+            .filter_map(|s| s.split(']').next())
+            .collect();
+        assert_eq!(actions, "ABA", "{shown:?}");
+        exits_with(&mut user, 0);
+    }
+}
+
+/// `timeout N ACTION` before `-o`: the user typed nothing for N seconds; after `-o`: the
+/// program wrote nothing. The action runs again after each silence.
+#[test]
+fn timeout_actions_run_when_a_side_is_silent() {
+    let script = concat!(
+        "log_user 0\n",
+        "spawn -noecho cat\n",
+        "set n 0\n",
+        "interact timeout 1 {send_user \"\\[IDLE [incr n]\\]\"; if {$n == 2} return}\n",
+        "send_user {[AFTER]}\n",
+    );
+    for mut user in [user_of(script), expect_user_of(script)] {
+        see(&mut user, "[IDLE 1]");
+        see(&mut user, "[IDLE 2][AFTER]");
+        exits_with(&mut user, 0);
+    }
+    let script = concat!(
+        "log_user 0\n",
+        "spawn -noecho sh -c {read x; echo \"<$x>\"; read y}\n",
+        "interact -o timeout 1 {send \"quiet\\r\"} \"<quiet>\" {send_user {[SEEN]}; return}\n",
+        "send_user {[AFTER]}\n",
+    );
+    for mut user in [user_of(script), expect_user_of(script)] {
+        see(&mut user, "[SEEN][AFTER]");
+        exits_with(&mut user, 0);
+    }
+}
+
+/// `null` matches an ASCII NUL typed by the user.
+#[test]
+fn null_matches_a_typed_nul() {
+    let script = concat!(
+        "log_user 0\n",
+        "spawn -noecho cat\n",
+        "interact null {send_user {[NUL]}} ~q return\n",
+        "send_user {[AFTER]}\n",
+    );
+    for mut user in [user_of(script), expect_user_of(script)] {
+        user.send("a\0b").unwrap();
+        see(&mut user, "[NUL]");
+        user.send("~q").unwrap();
+        see(&mut user, "[AFTER]");
+        exits_with(&mut user, 0);
+    }
+}
+
+/// A session in `dir` with a plain `sh` (prompt `$ `, no rc file): the environment both
+/// recording and replaying get.
+fn in_dir<'c>(command: &'c mut Command, dir: &Path) -> &'c mut Command {
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("PS1", "$ ")
+        .env("TERM", "dumb")
+        .env("HOME", dir)
+}
+
+/// Libes' autoexpect (`/usr/bin/expect_autoexpect`, unchanged) under `ptychat expect`:
+/// the test is the user who runs a shell through it, creates a file and exits. The script
+/// it records is the one Expect's autoexpect records for the same session, and replaying
+/// it (with `ptychat expect`, and with Expect) does the same again.
+#[test]
+fn autoexpect_records_a_session_that_replays() {
+    let mut recorded = Vec::new();
+    for recorder in [&[BIN, "expect"][..], &["expect"][..]] {
+        let dir = temp("autoexpect");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut user = spawn(
+            in_dir(&mut Command::new(recorder[0]), &dir)
+                .args(&recorder[1..])
+                .args(["/usr/bin/expect_autoexpect", "-f", "rec.exp", "sh"])
+                .echo(false),
+        );
+        see(&mut user, "autoexpect started, file is rec.exp");
+        see(&mut user, "$ ");
+        user.send("echo made > made.txt\r").unwrap();
+        see(&mut user, "$ ");
+        user.send("exit\r").unwrap();
+        see(&mut user, "autoexpect done, file is rec.exp");
+        exits_with(&mut user, 0);
+        let made = dir.join("made.txt");
+        assert_eq!(std::fs::read_to_string(&made).unwrap(), "made\n");
+        std::fs::remove_file(&made).unwrap();
+
+        let script = std::fs::read_to_string(dir.join("rec.exp")).unwrap();
+        for line in [
+            "spawn sh",
+            "send -- \"echo made > made.txt\\r\"",
+            "send -- \"exit\\r\"",
+            "expect eof",
+        ] {
+            assert!(script.lines().any(|l| l == line), "{line:?} in {script}");
+        }
+        // The commands, without the comments (one has the time).
+        let commands: Vec<String> = script
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        recorded.push((dir, commands));
+    }
+    assert_eq!(recorded[0].1, recorded[1].1, "ptychat expect vs expect");
+
+    // Each recording replays: under `ptychat expect`, and ptychat's under Expect too.
+    let (ours, expects) = (&recorded[0].0, &recorded[1].0);
+    for (dir, player) in [
+        (ours, &[BIN, "expect"][..]),
+        (expects, &[BIN, "expect"]),
+        (ours, &["expect"]),
+    ] {
+        let mut replay = spawn(
+            in_dir(&mut Command::new(player[0]), dir)
+                .args(&player[1..])
+                .arg("rec.exp"),
+        );
+        exits_with(&mut replay, 0);
+        let made = dir.join("made.txt");
+        assert_eq!(
+            std::fs::read_to_string(&made).unwrap(),
+            "made\n",
+            "{player:?}"
+        );
+        std::fs::remove_file(&made).unwrap();
+    }
+}
+
+/// Actions run with the terminal raw, as in Expect: `send_user` writes a newline as
+/// `\r\n` (`-raw` as it is); a `-reset` action runs in the terminal's own mode.
+#[test]
+fn actions_run_with_the_terminal_raw_unless_reset() {
+    let script = concat!(
+        "log_user 0\n",
+        "spawn -noecho cat\n",
+        "interact ~r {send_user \"raw\\n\"; send_user -raw \"x\\n\"} ",
+        "-reset ~c {send_user \"cooked\\n\"} ~q return\n",
+        "send_user {[AFTER]}\n",
+    );
+    for mut user in [user_of(script), expect_user_of(script)] {
+        user.send("~r").unwrap();
+        see(&mut user, "raw\r\nx\n");
+        user.send("~c").unwrap();
+        // The terminal's own output processing makes the \r\n.
+        see(&mut user, "cooked\r\n");
+        user.send("~q").unwrap();
+        see(&mut user, "[AFTER]");
+        exits_with(&mut user, 0);
+    }
 }

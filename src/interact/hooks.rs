@@ -18,7 +18,9 @@ pub enum Flow {
     /// Keep interacting.
     Continue,
     /// Stop interacting: [`interact`](Session::interact) returns
-    /// [`InteractOutcome::Stopped`] with the program still running.
+    /// [`InteractOutcome::Stopped`] with the program still running. The hooks of the
+    /// other matches completed by the same read still run first (as Expect runs every
+    /// action a read completes).
     Stop,
 }
 
@@ -109,18 +111,19 @@ impl<'p> Watch<'p> {
     }
 }
 
-/// Runs the callbacks of `matches` in order until one says stop.
+/// Runs the callbacks of all `matches` in order; [`Flow::Stop`] if any said stop.
 pub(super) fn run_hooks(
     callbacks: &mut [Callback<'_>],
     matches: &[Match],
     reply: &mut Reply,
 ) -> Flow {
+    let mut flow = Flow::Continue;
     for m in matches {
         if (callbacks[m.index()])(m, reply) == Flow::Stop {
-            return Flow::Stop;
+            flow = Flow::Stop;
         }
     }
-    Flow::Continue
+    flow
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! `sys`; nothing below it names it.
 
 mod hooks;
+mod idle;
 mod interactive;
 mod options;
 mod outcome;
@@ -41,6 +42,7 @@ pub use options::{DEFAULT_ESCAPE, Interact};
 pub use outcome::InteractOutcome;
 
 use hooks::{Callback, Watch, check_hook_pattern};
+use idle::Idle;
 use relay::{Ended, Relay};
 use signals::{TERMINATING, hand_back_signals};
 
@@ -112,8 +114,8 @@ impl<T: Interactive> Session<T> {
     ///   before it is still written to the program (output meanwhile is passed on), for up
     ///   to the session's timeout, then interact returns with the session usable.
     /// - **Waiting** is one `poll(2)` over the user's input, the program's output (and
-    ///   input, while bytes wait to be written) and the signal pipe: no threads, no
-    ///   sleeping, no busy loop.
+    ///   input, while bytes wait to be written) and the signal pipe, up to the time an idle
+    ///   hook is due: no threads, no sleeping, no busy loop.
     ///
     /// Fails with [`Error::InvalidArgument`] for a hook pattern that is `eof`, `timeout`
     /// or a signal, or that matches empty text.
@@ -149,6 +151,8 @@ impl<T: Interactive> Session<T> {
             output_hooks,
             input_filter,
             output_filter,
+            input_idle,
+            output_idle,
             stdin,
             stdout,
             stderr,
@@ -210,6 +214,8 @@ impl<T: Interactive> Session<T> {
             output_callbacks,
             input_filter,
             output_filter,
+            input_idle: input_idle.map(|(after, callback)| Idle::new(after, callback)),
+            output_idle: output_idle.map(|(after, callback)| Idle::new(after, callback)),
             pending: Vec::new(),
             input_open: true,
             eof_to_forward: false,

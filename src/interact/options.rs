@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
 
 use crate::engine::matched::Match;
 use crate::engine::pattern::Pattern;
@@ -14,6 +15,7 @@ use crate::sys;
 use crate::sys::term::is_terminal;
 
 use super::hooks::{Callback, Flow, Reply};
+use super::idle::IdleCallback;
 #[cfg(doc)]
 use super::outcome::InteractOutcome;
 
@@ -57,9 +59,20 @@ pub(super) type Filter<'a> = Box<dyn FnMut(&[u8]) -> Vec<u8> + 'a>;
 /// unmatched bytes, so a match that spans reads must fit in that; `^` and `\A` refer to
 /// the start of that window, use `(?m)^` for line starts.
 ///
-/// Each read is handled as a whole: it is passed on (filtered), then the callbacks of the
-/// matches it completed run in order until one returns [`Flow::Stop`]; then what they sent
-/// is queued for the program and what they showed is written to the user.
+/// Each read is handled as a whole: it is passed on (filtered), then the callbacks of all
+/// the matches it completed run, in stream order (a [`Flow::Stop`] from one of them takes
+/// effect after the others have run, as Expect's `interact` runs every action a read
+/// completes); then what they sent is queued for the program and what they showed is
+/// written to the user.
+///
+/// # Idle hooks
+///
+/// [`on_input_idle`](Interact::on_input_idle) and
+/// [`on_output_idle`](Interact::on_output_idle) run a callback when the user has typed
+/// nothing, or the program has written nothing, for a while (Expect's `interact timeout`).
+/// The silence is counted from the start of interact, the last byte that passed that way
+/// or the callback's last run, whichever is latest: the callback runs again after each
+/// further silence of the same length.
 ///
 /// # Filters
 ///
@@ -72,6 +85,8 @@ pub struct Interact<'a> {
     pub(super) output_hooks: Vec<(Pattern, Callback<'a>)>,
     pub(super) input_filter: Option<Filter<'a>>,
     pub(super) output_filter: Option<Filter<'a>>,
+    pub(super) input_idle: Option<(Duration, IdleCallback<'a>)>,
+    pub(super) output_idle: Option<(Duration, IdleCallback<'a>)>,
     pub(super) stdin: Option<BorrowedFd<'a>>,
     pub(super) stdout: Option<BorrowedFd<'a>>,
     pub(super) stderr: Option<BorrowedFd<'a>>,
@@ -88,6 +103,14 @@ impl fmt::Debug for Interact<'_> {
             .field("output_hooks", &patterns(&self.output_hooks))
             .field("input_filter", &self.input_filter.is_some())
             .field("output_filter", &self.output_filter.is_some())
+            .field(
+                "input_idle",
+                &self.input_idle.as_ref().map(|(after, _)| after),
+            )
+            .field(
+                "output_idle",
+                &self.output_idle.as_ref().map(|(after, _)| after),
+            )
             .field("stdin", &self.stdin)
             .field("stdout", &self.stdout)
             .field("stderr", &self.stderr)
@@ -111,6 +134,8 @@ impl<'a> Interact<'a> {
             output_hooks: Vec::new(),
             input_filter: None,
             output_filter: None,
+            input_idle: None,
+            output_idle: None,
             stdin: None,
             stdout: None,
             stderr: None,
@@ -144,6 +169,47 @@ impl<'a> Interact<'a> {
         callback: impl FnMut(&Match, &mut Reply) -> Flow + 'a,
     ) -> Self {
         self.output_hooks.push((pattern.into(), Box::new(callback)));
+        self
+    }
+
+    /// Runs `callback` when the user has typed nothing for `after` (see
+    /// [Idle hooks](Interact#idle-hooks)); a second call replaces the first.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ptychat::{Command, Flow, Interact, InteractOutcome};
+    ///
+    /// // The user (an open pipe here) types nothing: the program is told so, and ends.
+    /// let (user_in, _keyboard) = nix::unistd::pipe()?;
+    /// let mut s = Command::shell("read line; echo \"got $line\"").spawn()?;
+    /// let outcome = s.interact_with(
+    ///     Interact::new()
+    ///         .stdin(std::os::fd::AsFd::as_fd(&user_in))
+    ///         .on_input_idle(Duration::from_millis(100), |reply| {
+    ///             reply.send("nobody there\r");
+    ///             Flow::Continue
+    ///         }),
+    /// )?;
+    /// assert!(matches!(outcome, InteractOutcome::Exited(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_input_idle(
+        mut self,
+        after: Duration,
+        callback: impl FnMut(&mut Reply) -> Flow + 'a,
+    ) -> Self {
+        self.input_idle = Some((after, Box::new(callback)));
+        self
+    }
+
+    /// Runs `callback` when the program has written nothing for `after` (see
+    /// [Idle hooks](Interact#idle-hooks)); a second call replaces the first.
+    pub fn on_output_idle(
+        mut self,
+        after: Duration,
+        callback: impl FnMut(&mut Reply) -> Flow + 'a,
+    ) -> Self {
+        self.output_idle = Some((after, Box::new(callback)));
         self
     }
 

@@ -18,6 +18,7 @@ use crate::signals::SignalPipe;
 use crate::sys;
 
 use super::hooks::{Callback, Flow, Reply, Watch, run_hooks};
+use super::idle::Idle;
 use super::interactive::Interactive;
 use super::options::Filter;
 use super::outcome::{InteractOutcome, finish};
@@ -58,6 +59,8 @@ pub(super) struct Relay<'a, 'p> {
     pub(super) output_callbacks: Vec<Callback<'a>>,
     pub(super) input_filter: Option<Filter<'a>>,
     pub(super) output_filter: Option<Filter<'a>>,
+    pub(super) input_idle: Option<Idle<'a>>,
+    pub(super) output_idle: Option<Idle<'a>>,
     /// Bytes waiting to be written to the program.
     pub(super) pending: Vec<u8>,
     /// Still reading the user's input.
@@ -116,11 +119,14 @@ impl Relay<'_, '_> {
                     return Ok(Ended::Outcome(outcome));
                 }
                 deadline = stop_at;
+            } else if let Some(due) = self.idle_due() {
+                deadline = Deadline::at(due);
             }
             let stderr_open =
                 session.transport().stderr_fd().is_some() && !session.stderr().is_eof();
             let Some(ready) = self.poll(session, signals.as_deref(), stderr_open, &deadline)?
             else {
+                self.run_idle_hooks(session)?;
                 continue;
             };
             if ready.signals {
@@ -158,7 +164,42 @@ impl Relay<'_, '_> {
             if ready.writable || !self.pending.is_empty() {
                 self.write_pending(session);
             }
+            self.run_idle_hooks(session)?;
         }
+    }
+
+    /// When the first idle hook is due.
+    fn idle_due(&self) -> Option<std::time::Instant> {
+        [&self.input_idle, &self.output_idle]
+            .into_iter()
+            .flatten()
+            .filter_map(Idle::due)
+            .min()
+    }
+
+    /// Runs the idle hooks that are due (not once interact is ending).
+    fn run_idle_hooks<T: Interactive>(&mut self, session: &mut Session<T>) -> Result<()> {
+        if self.stopping.is_some() {
+            return Ok(());
+        }
+        let mut reply = Reply::default();
+        let mut flow = Flow::Continue;
+        for idle in [&mut self.input_idle, &mut self.output_idle]
+            .into_iter()
+            .flatten()
+        {
+            if idle.run_if_due(&mut reply) == Flow::Stop {
+                flow = Flow::Stop;
+            }
+        }
+        self.apply(reply)?;
+        if !self.pending.is_empty() {
+            self.write_pending(session);
+        }
+        if flow == Flow::Stop {
+            self.stop(session, InteractOutcome::Stopped);
+        }
+        Ok(())
     }
 
     /// Waits for something to do. `None` at the deadline.
@@ -222,6 +263,9 @@ impl Relay<'_, '_> {
         if data.is_empty() {
             return Ok(Flow::Continue);
         }
+        if let Some(idle) = &mut self.output_idle {
+            idle.touch();
+        }
         let matches = self.output_watch.feed(data);
         let shown = match &mut self.output_filter {
             Some(filter) => Cow::Owned(filter(data)),
@@ -248,6 +292,9 @@ impl Relay<'_, '_> {
             self.input_open = false;
             self.eof_to_forward = true;
             return Ok(());
+        }
+        if let Some(idle) = &mut self.input_idle {
+            idle.touch();
         }
         let chunk = &buf[..n];
         let (typed, escaped) = match self.escape.and_then(|e| memchr::memchr(e, chunk)) {

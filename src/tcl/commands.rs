@@ -37,7 +37,6 @@ const MISSING: &[&str] = &[
     "debug",
     "getpid",
     "interpreter",
-    "system",
     "strace",
     "exp_open",
     "prompt1",
@@ -76,6 +75,7 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         ("stty", super::extras::stty),
         ("log_file", super::extras::log_file),
         ("exp_internal", super::extras::exp_internal),
+        ("system", super::extras::system),
         ("remove_nulls", super::streams::remove_nulls),
         ("parity", super::streams::parity),
         ("send_log", super::streams::send_log),
@@ -348,24 +348,27 @@ fn write_to(mut out: impl Write, bytes: &[u8]) {
 /// `send_user [-raw] [--] STRING`.
 fn send_user(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     tcl(interp, || {
-        let (_, rest) = Flags::take("send_user", words, &["-raw"], &[])?;
+        let (flags, rest) = Flags::take("send_user", words, &["-raw"], &[])?;
         let [string] = rest else {
             return Err("usage: send_user [args] string".into());
         };
-        state.borrow().extras.log.write(string, true, true);
-        write_to(std::io::stdout().lock(), string);
+        let state = state.borrow();
+        state.extras.log.write(string, true, true);
+        let cooked = state.extras.cook(string, flags.has("-raw"));
+        write_to(std::io::stdout().lock(), &cooked);
         Ok(Vec::new())
     })
 }
 
 /// `send_error [-raw] [--] STRING`.
-fn send_error(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+fn send_error(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     tcl(interp, || {
-        let (_, rest) = Flags::take("send_error", words, &["-raw"], &[])?;
+        let (flags, rest) = Flags::take("send_error", words, &["-raw"], &[])?;
         let [string] = rest else {
             return Err("usage: send_error [args] string".into());
         };
-        write_to(std::io::stderr().lock(), string);
+        let cooked = state.borrow().extras.cook(string, flags.has("-raw"));
+        write_to(std::io::stderr().lock(), &cooked);
         Ok(Vec::new())
     })
 }

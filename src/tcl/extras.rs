@@ -36,8 +36,12 @@ pub(crate) struct Extras {
     /// `exp_internal`: whether sessions trace to stderr, and the `-f` file.
     trace_stderr: bool,
     trace_file: Option<Arc<Mutex<File>>>,
-    /// The terminal mode before the first `stty` that changed it, put back at the end.
+    /// The terminal mode before the first `stty` (or `interact`) that changed it, put back
+    /// at the end.
     saved_tty: Option<Termios>,
+    /// `interact` holds our terminal in raw mode (its actions run in it, as in Expect):
+    /// `send_user` and `send_error` then write a newline as `\r\n`, unless `-raw`.
+    pub(crate) user_raw: bool,
 }
 
 impl Drop for Extras {
@@ -49,6 +53,29 @@ impl Drop for Extras {
 }
 
 impl Extras {
+    /// Keeps `mode` to put back at the end, unless an earlier change kept one.
+    pub(crate) fn remember_tty(&mut self, mode: &Termios) {
+        if self.saved_tty.is_none() {
+            self.saved_tty = Some(mode.clone());
+        }
+    }
+
+    /// What `send_user` / `send_error` write for `string`: newlines as `\r\n` while
+    /// interact holds the terminal raw (Expect's translation), unless `raw`.
+    pub(crate) fn cook<'s>(&self, string: &'s [u8], raw: bool) -> std::borrow::Cow<'s, [u8]> {
+        if raw || !self.user_raw || !string.contains(&b'\n') {
+            return std::borrow::Cow::Borrowed(string);
+        }
+        let mut cooked = Vec::with_capacity(string.len() + 8);
+        for &b in string {
+            if b == b'\n' {
+                cooked.push(b'\r');
+            }
+            cooked.push(b);
+        }
+        std::borrow::Cow::Owned(cooked)
+    }
+
     /// The signals with a `trap` action.
     pub(crate) fn trapped(&self) -> Vec<Signal> {
         self.actions
@@ -510,5 +537,23 @@ pub(crate) fn exp_internal(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u
             }
         }
         Ok(Vec::new())
+    })
+}
+
+/// `system ARGS`: runs the words, joined by spaces, with `/bin/sh -c` on our own standard
+/// input, output and error (a program that must talk to the terminal can), and waits for
+/// it. A failure is an error, as `exec`'s: "child process exited abnormally".
+pub(crate) fn system(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let line: Vec<String> = words.iter().map(|w| text(w)).collect();
+        let status = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(line.join(" "))
+            .status()
+            .map_err(|e| format!("system: couldn't run /bin/sh: {e}"))?;
+        match status.success() {
+            true => Ok(Vec::new()),
+            false => Err("child process exited abnormally".into()),
+        }
     })
 }

@@ -11,7 +11,11 @@
 
 use std::cell::RefCell;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 
 use crate::sys::tcl::{Code, InterpRef, Scope};
 use crate::{Flow, Interact, InteractOutcome, Match, Pattern};
@@ -26,11 +30,12 @@ pub(crate) const INTER_RETURN: i32 = -103;
 /// One string-body pair.
 struct Rule {
     pattern: Pattern,
-    /// The text of an exact pattern (held back while it may still match), unless
-    /// `-nobuffer`.
-    held: Option<Vec<u8>>,
+    /// What a match of this pattern removes from the stream (unless `-nobuffer`).
+    consumed: Option<Needle>,
     regex: bool,
     indices: bool,
+    /// `-reset`: the action runs with the terminal in its mode from before interact.
+    reset: bool,
     action: Vec<u8>,
 }
 
@@ -43,6 +48,9 @@ struct Call {
     /// `eof` actions for the user's input and the program's output (after `-o`).
     input_eof: Option<Vec<u8>>,
     output_eof: Option<Vec<u8>>,
+    /// `timeout N ACTION` for the user's input and the program's output (after `-o`).
+    input_timeout: Option<(Duration, Vec<u8>)>,
+    output_timeout: Option<(Duration, Vec<u8>)>,
     echo: bool,
 }
 
@@ -67,7 +75,8 @@ fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, String> {
     let mut call = Call::default();
     let mut words = words.into_iter();
     let mut output = false;
-    let (mut kind, mut echo, mut nobuffer, mut indices) = (None, false, false, false);
+    let (mut kind, mut echo, mut nobuffer, mut indices, mut reset) =
+        (None, false, false, false, false);
     while let Some(word) = words.next() {
         let flag = text(&word);
         let pattern = match flag.as_str() {
@@ -103,8 +112,10 @@ fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, String> {
                 indices = true;
                 continue;
             }
-            // Actions already run in the terminal's own mode.
-            "-reset" => continue,
+            "-reset" => {
+                reset = true;
+                continue;
+            }
             "eof" => {
                 let action = words.next().unwrap_or_else(|| b"return".to_vec());
                 match output {
@@ -113,8 +124,30 @@ fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, String> {
                 }
                 continue;
             }
-            "timeout" => return Err(refuse("timeout")),
-            "null" => return Err(refuse("null")),
+            "timeout" => {
+                let seconds = words
+                    .next()
+                    .ok_or("interact: timeout needs a number of seconds")?;
+                let after = text(&seconds)
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "interact: timeout needs a number of seconds, not \"{}\"",
+                            text(&seconds)
+                        )
+                    })?;
+                let action = words.next().ok_or("interact: timeout needs an action")?;
+                match output {
+                    true => call.output_timeout = Some((after, action)),
+                    false => call.input_timeout = Some((after, action)),
+                }
+                continue;
+            }
+            // An ASCII NUL, as an exact pattern.
+            "null" => vec![0],
             _ if flag.starts_with('-') => return Err(refuse(&flag)),
             _ => word,
         };
@@ -140,11 +173,21 @@ fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, String> {
         if pattern.is_empty() {
             return Err("interact: an empty pattern would match forever".into());
         }
+        let consumed = match (nobuffer, regex) {
+            (true, _) => None,
+            (false, false) => Some(Needle::Exact(pattern)),
+            // The same regex as the pattern's (Tcl's `.` matches a newline).
+            (false, true) => Some(Needle::Regex(
+                regex::bytes::Regex::new(&format!("(?s){}", text(&pattern)))
+                    .map_err(|e| format!("couldn't compile regular expression pattern: {e}"))?,
+            )),
+        };
         let rule = Rule {
             pattern: expect::pattern(&branch)?,
-            held: (!regex && !nobuffer).then_some(pattern),
+            consumed,
             regex,
             indices,
+            reset,
             action,
         };
         call.echo |= echo && !output;
@@ -152,7 +195,7 @@ fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, String> {
             true => call.output.push(rule),
             false => call.input.push(rule),
         }
-        (echo, nobuffer, indices) = (false, false, false);
+        (echo, nobuffer, indices, reset) = (false, false, false, false);
     }
     if kind.is_some() {
         return Err("interact: -ex or -re needs a pattern after it".into());
@@ -160,10 +203,41 @@ fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, String> {
     Ok(call)
 }
 
-/// What could still become a match of an exact pattern is held back; a whole match is
-/// dropped (its action runs instead), the rest is passed on.
+/// What a pattern removes from the stream when it matches.
+#[derive(Clone)]
+enum Needle {
+    /// An exact string: what could still become one is held back.
+    Exact(Vec<u8>),
+    /// A regex: what it matches within what is not passed on yet (nothing is held back
+    /// for it).
+    Regex(regex::bytes::Regex),
+}
+
+impl Needle {
+    /// The first non-empty match in `haystack`.
+    fn find(&self, haystack: &[u8]) -> Option<(usize, usize)> {
+        match self {
+            Needle::Exact(n) => find(haystack, n).map(|start| (start, start + n.len())),
+            Needle::Regex(re) => re
+                .find_iter(haystack)
+                .find(|m| !m.is_empty())
+                .map(|m| (m.start(), m.end())),
+        }
+    }
+
+    /// Whether `tail` (the end of the stream) could still become a longer match.
+    fn may_start(&self, tail: &[u8]) -> bool {
+        match self {
+            Needle::Exact(n) => n.len() > tail.len() && n.starts_with(tail),
+            Needle::Regex(_) => false,
+        }
+    }
+}
+
+/// What could still become a match of an exact pattern is held back; a whole match (of an
+/// exact pattern or a regex) is dropped (its action runs instead), the rest is passed on.
 struct Holder {
-    needles: Vec<Vec<u8>>,
+    needles: Vec<Needle>,
     held: Vec<u8>,
     /// Show the user what is held or matched as it is typed (`-echo`).
     echo: bool,
@@ -172,7 +246,7 @@ struct Holder {
 impl Holder {
     fn new(rules: &[Rule], echo: bool) -> Self {
         Holder {
-            needles: rules.iter().filter_map(|r| r.held.clone()).collect(),
+            needles: rules.iter().filter_map(|r| r.consumed.clone()).collect(),
             held: Vec::new(),
             echo,
         }
@@ -189,9 +263,8 @@ impl Holder {
             let first = self
                 .needles
                 .iter()
-                .filter_map(|n| {
-                    find(&self.held[at..], n).map(|start| (at + start, at + start + n.len()))
-                })
+                .filter_map(|n| n.find(&self.held[at..]))
+                .map(|(start, end)| (at + start, at + end))
                 .min();
             let Some((start, end)) = first else { break };
             out.extend_from_slice(&self.held[at..start]);
@@ -203,9 +276,7 @@ impl Holder {
             .rev()
             .find(|&k| {
                 let tail = &rest[rest.len() - k..];
-                self.needles
-                    .iter()
-                    .any(|n| n.len() > k && n.starts_with(tail))
+                self.needles.iter().any(|n| n.may_start(tail))
             })
             .unwrap_or(0);
         let pass = self.held.len() - keep;
@@ -241,14 +312,80 @@ pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
         Ok(id) => id,
         Err(message) => return error(interp, &message),
     };
+    let raw = RawTerminal::enter(state);
+    let code = relay(state, interp, &call, &id, raw.as_ref());
+    if let Some(raw) = raw {
+        raw.leave(state);
+    }
+    code
+}
+
+/// Our terminal held in raw mode for the whole of one `interact` (as Expect does): the
+/// actions run in it, and what the user types meanwhile waits, untranslated.
+struct RawTerminal {
+    /// The mode before.
+    before: Termios,
+    /// Whether an outer interact held it raw already.
+    was_raw: bool,
+}
+
+impl RawTerminal {
+    /// `None` if standard input is not a terminal (or its mode cannot be set).
+    fn enter(state: &Shared) -> Option<Self> {
+        let stdin = std::io::stdin();
+        let fd = stdin.as_fd();
+        if !crate::sys::term::is_terminal(fd) {
+            return None;
+        }
+        let before = tcgetattr(fd).ok()?;
+        let mut raw = before.clone();
+        cfmakeraw(&mut raw);
+        tcsetattr(fd, SetArg::TCSANOW, &raw).ok()?;
+        let mut state = state.borrow_mut();
+        // Put back at the end even if an action ends the script.
+        state.extras.remember_tty(&before);
+        let was_raw = std::mem::replace(&mut state.extras.user_raw, true);
+        Some(RawTerminal { before, was_raw })
+    }
+
+    /// Runs `action` with the terminal in its mode from before (`-reset`).
+    fn reset<T>(&self, state: &Shared, action: impl FnOnce() -> T) -> T {
+        let stdin = std::io::stdin();
+        let fd = stdin.as_fd();
+        let raw = tcgetattr(fd).ok();
+        let _ = tcsetattr(fd, SetArg::TCSANOW, &self.before);
+        state.borrow_mut().extras.user_raw = self.was_raw;
+        let result = action();
+        state.borrow_mut().extras.user_raw = true;
+        if let Some(raw) = raw {
+            let _ = tcsetattr(fd, SetArg::TCSANOW, &raw);
+        }
+        result
+    }
+
+    fn leave(self, state: &Shared) {
+        let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.before);
+        state.borrow_mut().extras.user_raw = self.was_raw;
+    }
+}
+
+/// Interact's loop: the library's interact until something to act on, the actions, again.
+fn relay(
+    state: &Shared,
+    interp: InterpRef<'_>,
+    call: &Call,
+    id: &str,
+    raw: Option<&RawTerminal>,
+) -> Code {
     let input_holder = RefCell::new(Holder::new(&call.input, call.echo));
     let output_holder = RefCell::new(Holder::new(&call.output, false));
     let mut acted = false;
     loop {
-        let hit: RefCell<Option<(Side, usize, Match)>> = RefCell::new(None);
+        // Every match (and silence) one run of the library's interact saw, in order.
+        let hits: RefCell<Vec<Hit>> = RefCell::new(Vec::new());
         let outcome = {
             let mut state = state.borrow_mut();
-            if let Err(message) = state.session(&id) {
+            if let Err(message) = state.session(id) {
                 drop(state);
                 // An action closed the program: nothing left to interact with.
                 if acted {
@@ -259,9 +396,9 @@ pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
             let mut options = Interact::new().escape(None);
             for (side, rules) in [(Side::Input, &call.input), (Side::Output, &call.output)] {
                 for (i, rule) in rules.iter().enumerate() {
-                    let hit = &hit;
+                    let hits = &hits;
                     let hook = move |m: &Match, _: &mut crate::Reply| {
-                        *hit.borrow_mut() = Some((side, i, m.clone()));
+                        hits.borrow_mut().push(Hit::Match(side, i, m.clone()));
                         Flow::Stop
                     };
                     options = match side {
@@ -269,6 +406,19 @@ pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
                         Side::Output => options.on_output(rule.pattern.clone(), hook),
                     };
                 }
+            }
+            let hits_ref = &hits;
+            if let Some((after, _)) = &call.input_timeout {
+                options = options.on_input_idle(*after, move |_| {
+                    hits_ref.borrow_mut().push(Hit::Timeout(Side::Input));
+                    Flow::Stop
+                });
+            }
+            if let Some((after, _)) = &call.output_timeout {
+                options = options.on_output_idle(*after, move |_| {
+                    hits_ref.borrow_mut().push(Hit::Timeout(Side::Output));
+                    Flow::Stop
+                });
             }
             if !input_holder.borrow().needles.is_empty() {
                 options = options.input_filter(|b| input_holder.borrow_mut().filter(b));
@@ -279,7 +429,7 @@ pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
             // Interact shows the output itself: the `log_user` copy would show it twice
             // (and show what an `-o` pattern holds back). Expect ignores `log_user` here too.
             let log_user = state.log_user.swap(false, Ordering::Relaxed);
-            let session = match state.session(&id) {
+            let session = match state.session(id) {
                 Ok(session) => session,
                 Err(message) => {
                     state.log_user.store(log_user, Ordering::Relaxed);
@@ -291,50 +441,100 @@ pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
             state.log_user.store(log_user, Ordering::Relaxed);
             outcome
         };
-        let action = match outcome {
+        let outcome = match outcome {
             Err(e) => return error(interp, &e.to_string()),
-            Ok(InteractOutcome::Stopped) => {
-                let Some((side, i, found)) = hit.into_inner() else {
-                    return error(interp, "interact stopped without a match");
-                };
-                let rule = match side {
-                    Side::Input => &call.input[i],
-                    Side::Output => &call.output[i],
-                };
+            Ok(outcome) => outcome,
+        };
+        // The actions of every match, in order (as Expect runs each action a read
+        // completes), then the end's.
+        let mut actions = Vec::new();
+        for hit in hits.into_inner() {
+            let action = match hit {
+                Hit::Match(side, i, found) => {
+                    let rule = match side {
+                        Side::Input => &call.input[i],
+                        Side::Output => &call.output[i],
+                    };
+                    (&rule.action, Some((rule, found)))
+                }
+                Hit::Timeout(side) => {
+                    let timeout = match side {
+                        Side::Input => &call.input_timeout,
+                        Side::Output => &call.output_timeout,
+                    };
+                    match timeout {
+                        Some((_, action)) => (action, None),
+                        None => continue,
+                    }
+                }
+            };
+            actions.push(action);
+        }
+        // The default eof action is `return`, as in Expect.
+        let end = match outcome {
+            InteractOutcome::Stopped => None,
+            InteractOutcome::InputEnded => Some(call.input_eof.as_ref()),
+            InteractOutcome::Exited(_) | InteractOutcome::Eof => Some(call.output_eof.as_ref()),
+            _ => Some(None),
+        };
+        if end.is_none() && actions.is_empty() {
+            return error(interp, "interact stopped without a match");
+        }
+        for (action, found) in actions {
+            let reset = found.as_ref().is_some_and(|(rule, _)| rule.reset);
+            if let Some((rule, found)) = found {
                 if let Err(message) = set_interact_out(interp, rule, &found) {
                     return error(interp, &message);
                 }
-                (rule.action.clone(), false)
             }
-            // The default eof action is `return`, as in Expect.
-            Ok(InteractOutcome::InputEnded) => match &call.input_eof {
-                Some(action) => (action.clone(), true),
-                None => break,
-            },
-            Ok(InteractOutcome::Exited(_) | InteractOutcome::Eof) => match &call.output_eof {
-                Some(action) => (action.clone(), true),
-                None => break,
-            },
-            Ok(_) => break,
-        };
-        let (action, eof) = action;
-        acted = true;
-        match interp.eval(&action) {
-            Code::Ok => {}
-            Code::Return => break,
-            Code::Other(INTER_RETURN) => {
-                interp.set_result(b"");
-                return Code::Return;
+            acted = true;
+            let code = match raw {
+                Some(raw) if reset => raw.reset(state, || run(interp, action)),
+                _ => run(interp, action),
+            };
+            if let Some(code) = code {
+                return code;
             }
-            code => return code,
         }
-        // After an end there is nothing left to interact with.
-        if eof {
-            break;
+        match end {
+            None => {}
+            // After an end there is nothing left to interact with.
+            Some(None) => break,
+            Some(Some(action)) => {
+                if let Some(code) = run(interp, action) {
+                    return code;
+                }
+                break;
+            }
         }
     }
     interp.set_result(b"");
     Code::Ok
+}
+
+/// One thing an action runs for.
+enum Hit {
+    /// The `i`th pattern of a side matched.
+    Match(Side, usize, Match),
+    /// A side's `timeout` passed.
+    Timeout(Side),
+}
+
+/// Runs an action: `None` to go on interacting, else the code interact returns with (a
+/// `return` in the action ends interact, `inter_return` makes its caller return).
+fn run(interp: InterpRef<'_>, action: &[u8]) -> Option<Code> {
+    match interp.eval(action) {
+        Code::Ok => None,
+        Code::Return => {
+            interp.set_result(b"");
+            Some(Code::Ok)
+        }
+        Code::Other(INTER_RETURN) => {
+            interp.set_result(b"");
+            Some(Code::Return)
+        }
+        code => Some(code),
+    }
 }
 
 /// `inter_return`: ends interact and makes its caller return.
@@ -374,7 +574,10 @@ mod tests {
 
     fn holder(needles: &[&str]) -> Holder {
         Holder {
-            needles: needles.iter().map(|n| n.as_bytes().to_vec()).collect(),
+            needles: needles
+                .iter()
+                .map(|n| Needle::Exact(n.as_bytes().to_vec()))
+                .collect(),
             held: Vec::new(),
             echo: false,
         }
@@ -398,5 +601,15 @@ mod tests {
         assert_eq!(h.filter(b"fox"), b"fox");
         assert_eq!(h.filter(b"fo"), b"");
         assert_eq!(h.filter(b"b"), b"f");
+    }
+
+    #[test]
+    fn a_regex_match_is_dropped_and_nothing_is_held_for_it() {
+        let mut h = holder(&["~~"]);
+        h.needles
+            .push(Needle::Regex(regex::bytes::Regex::new(r"x\d+|\b").unwrap()));
+        assert_eq!(h.filter(b"ax12b~"), b"ab");
+        assert_eq!(h.filter(b"x"), b"~x");
+        assert_eq!(h.filter(b"~~x3"), b"");
     }
 }

@@ -166,6 +166,11 @@ fn set_globals(
         state::ERROR_SPAWN_ID.as_bytes(),
         Scope::Global,
     )?;
+    // Expect's library directories: ptychat has none (empty, so `$exp_library/FILE`
+    // names no file).
+    for name in ["exp_library", "exp_exec_library"] {
+        interp.set_var(name, None, b"", Scope::Global)?;
+    }
     Ok(())
 }
 

@@ -1,0 +1,391 @@
+//! Don Libes' Expect tools (Debian installs them as `/usr/bin/expect_*`) under
+//! `ptychat expect`, on real terminals, against real servers, compared with Expect:
+//! `expect_passmass` over ssh to a private `sshd` with a throwaway user, and the tools that
+//! cannot run here failing at once with an error naming what they need.
+#![cfg(feature = "cli")]
+
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod common;
+
+use common::{LONG, assert_success, require, stdout, temp_path};
+use ptychat::{Command, Pattern, PipeSession, Signal, StderrMode};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// A throwaway local user with a password, deleted with its home on drop; needs root.
+struct ThrowawayUser {
+    name: String,
+}
+
+/// useradd, chpasswd and userdel lock /etc/passwd and /etc/shadow: one at a time here.
+static USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl ThrowawayUser {
+    fn new(password: &str) -> Self {
+        require("useradd");
+        require("chpasswd");
+        let uid = stdout(&std::process::Command::new("id").arg("-u").output().unwrap());
+        assert!(
+            uid.trim() == "0",
+            "the passmass test creates a throwaway user and needs root (as CI runs)"
+        );
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "ptypm{}x{}",
+            std::process::id() % 100_000,
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        );
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        let made = std::process::Command::new("useradd")
+            .args(["-m", "-s", "/bin/bash", &name])
+            .output()
+            .unwrap();
+        assert_success(&made);
+        let user = ThrowawayUser { name };
+        let mut chpasswd = std::process::Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(chpasswd.stdin.take().unwrap(), "{}:{password}", user.name).unwrap();
+        assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
+        user
+    }
+
+    /// The password hash in /etc/shadow.
+    fn hash(&self) -> String {
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = std::process::Command::new("getent")
+            .args(["shadow", &self.name])
+            .output()
+            .unwrap();
+        assert_success(&entry);
+        stdout(&entry).split(':').nth(1).unwrap().to_owned()
+    }
+}
+
+impl Drop for ThrowawayUser {
+    fn drop(&mut self) {
+        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = std::process::Command::new("userdel")
+            .args(["-r", "-f", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A private sshd on 127.0.0.1 (own directory, host key, config and port, password
+/// logins), and an `ssh` on a PATH of its own that reaches it as host `pmhost` without
+/// asking about its key.
+struct Sshd {
+    dir: PathBuf,
+    process: PipeSession,
+}
+
+impl Sshd {
+    fn start() -> Self {
+        require("ssh");
+        require("ssh-keygen");
+        assert!(
+            Path::new(SSHD).is_file(),
+            "`{SSHD}` is not installed (bash .ci/run installs openssh-server)"
+        );
+        fs::create_dir_all("/run/sshd").expect("creating /run/sshd");
+        let dir = temp_path("tcl-libes", "sshd");
+        fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("host_key");
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert_success(&made);
+        // A free port can be taken between the check and sshd's bind: try again then.
+        for _ in 0..10 {
+            let port = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let config = format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile {dir}/sshd.pid\n\
+                 StrictModes no\nUsePAM no\nPasswordAuthentication yes\n\
+                 KbdInteractiveAuthentication no\nPermitRootLogin no\nPrintMotd no\n\
+                 PrintLastLog no\n",
+                key = key.display(),
+                dir = dir.display()
+            );
+            fs::write(dir.join("sshd_config"), config).unwrap();
+            let mut process = Command::new(SSHD)
+                .args(["-D", "-e", "-f"])
+                .arg(dir.join("sshd_config"))
+                .timeout(Some(LONG))
+                .spawn_piped(StderrMode::Merge)
+                .unwrap_or_else(|e| panic!("starting sshd: {e}"));
+            let m = process
+                .expect(["Server listening on ".into(), Pattern::eof()])
+                .unwrap_or_else(|e| panic!("waiting for sshd to listen: {e}"));
+            if m.index() == 1 {
+                let log = m.before_str().into_owned();
+                assert!(log.contains("Address already in use"), "sshd failed: {log}");
+                continue;
+            }
+            fs::write(
+                dir.join("ssh_config"),
+                format!(
+                    "Host pmhost\n  HostName 127.0.0.1\n  Port {port}\n\
+                     StrictHostKeyChecking no\nUserKnownHostsFile /dev/null\n\
+                     GlobalKnownHostsFile /dev/null\nLogLevel ERROR\n\
+                     PubkeyAuthentication no\nPreferredAuthentications password\n"
+                ),
+            )
+            .unwrap();
+            let ssh = dir.join("ssh");
+            fs::write(
+                &ssh,
+                format!(
+                    "#!/bin/sh\nexec /usr/bin/ssh -F {} \"$@\"\n",
+                    dir.join("ssh_config").display()
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&ssh, fs::Permissions::from_mode(0o755)).unwrap();
+            return Sshd { dir, process };
+        }
+        panic!("no free port for sshd in 10 tries");
+    }
+
+    /// The PATH that finds our `ssh` first.
+    fn path(&self) -> String {
+        format!("{}:/usr/bin:/bin", self.dir.display())
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        // Not SIGHUP (sshd restarts on it).
+        let _ = self.process.kill(Signal::SIGTERM);
+        let _ = self.process.wait_timeout(Some(LONG));
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The lines passmass itself writes about each host.
+fn verdicts(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter(|l| l.contains("password not changed on") || l.contains("failed to set"))
+        .map(|l| {
+            l.trim_matches(|c: char| c.is_whitespace() || c == '\x07')
+                .to_string()
+        })
+        .collect()
+}
+
+/// Runs `PROGRAM [OURS...] /usr/bin/expect_passmass ARGS` on a terminal with `path` as
+/// PATH, types the old, new and retyped passwords at its prompts; how it ended, and what it
+/// showed (without `\r`).
+fn passmass(
+    program: &str,
+    ours: &[&str],
+    path: &str,
+    args: &[&str],
+    typed: [&str; 3],
+) -> (Option<i32>, String) {
+    let mut command = Command::new(program);
+    command
+        .args(ours)
+        .arg("/usr/bin/expect_passmass")
+        .args(args)
+        .env("PATH", path)
+        .timeout(Some(LONG * 2));
+    let mut session = common::spawn(&mut command);
+    for (prompt, answer) in ["old password: ", "new password: ", "retype new password: "]
+        .into_iter()
+        .zip(typed)
+    {
+        session.expect(prompt).unwrap();
+        session.send_line(answer).unwrap();
+    }
+    let out = common::read_to_eof(&mut session);
+    let status = session.wait().unwrap();
+    (
+        status.code(),
+        String::from_utf8_lossy(&out).replace('\r', ""),
+    )
+}
+
+/// `expect_passmass -ssh -user NAME pmhost`: the passwords are typed at its prompts, it
+/// logs in over ssh with the old one, gets the shell prompt, and runs `passwd`. Today's
+/// `passwd` (pam_unix) asks for the "Current password:", a prompt passmass (1990s) does
+/// not know: under Expect as under `ptychat expect` it gives up at its `-timeout` and
+/// reports the host; the password is unchanged.
+#[test]
+fn libes_passmass_logs_in_over_ssh_as_under_expect() {
+    require("expect");
+    let old = "Old-pw-4rt!";
+    let user = ThrowawayUser::new(old);
+    let sshd = Sshd::start();
+    let before = user.hash();
+    let path = sshd.path();
+    let args = ["-ssh", "-user", &user.name, "-timeout", "10", "pmhost"];
+    let typed = [old, "New-pw-8yu?", "New-pw-8yu?"];
+    let run = |program: &str, ours: &[&str]| passmass(program, ours, &path, &args, typed);
+    let ours = std::thread::scope(|scope| {
+        let theirs = scope.spawn(|| run("expect", &[]));
+        let ours = run(BIN, &["expect"]);
+        let theirs = theirs.join().unwrap();
+        assert_eq!(
+            ours.0, theirs.0,
+            "exit status: {}\n---\n{}",
+            ours.1, theirs.1
+        );
+        assert_eq!(
+            verdicts(&ours.1),
+            verdicts(&theirs.1),
+            "{}\n---\n{}",
+            ours.1,
+            theirs.1
+        );
+        ours
+    });
+    let text = &ours.1;
+    // Logged in (the shell ran passwd), and passwd asked for the current password.
+    assert!(text.contains("Current password:"), "{text}");
+    assert_eq!(
+        verdicts(text),
+        [
+            "password not changed on pmhost - could not recognize prompt for password",
+            "failed to set password on pmhost",
+        ],
+        "{text}"
+    );
+    assert_eq!(user.hash(), before);
+}
+
+/// Runs `program args` without a terminal, standard input empty.
+fn run(program: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"))
+}
+
+/// `expect_kibitz USER` asks USER (with `write`, through `system`) to join; a user who is
+/// not logged in makes it give up and remove its fifos, under Expect as here.
+#[test]
+fn libes_kibitz_asks_a_user_who_is_not_there_as_under_expect() {
+    require("expect");
+    require("write");
+    let mut outputs = Vec::new();
+    for (program, args) in [(BIN, &["expect"][..]), ("expect", &[])] {
+        let mut all = args.to_vec();
+        all.extend(["/usr/bin/expect_kibitz", "nobody"]);
+        let output = run(program, &all);
+        let text = stdout(&output);
+        let pid = text
+            .trim()
+            .strip_prefix("asking nobody to type:  kibitz -")
+            .unwrap_or_else(|| panic!("{program}: {text:?}"));
+        for fifo in [format!("/tmp/exp0.{pid}"), format!("/tmp/exp1.{pid}")] {
+            assert!(!Path::new(&fifo).exists(), "{fifo} left behind");
+        }
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(err.contains("nobody is not logged in"), "{program}: {err}");
+        outputs.push((output.status.code(), err));
+    }
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+/// `expect_kibitz -PID` (the user asked to join) reads the other side through
+/// `spawn -open`, which `ptychat expect` does not provide: it fails at once, naming it
+/// (its `interact -input` / `-output` between several programs is not provided either).
+#[test]
+fn libes_kibitz_joining_fails_at_once_naming_spawn_open() {
+    let pid = format!("{}{}", 9, std::process::id());
+    let fifo = format!("/tmp/exp1.{pid}");
+    // The other kibitz's fifo; a plain empty file here, so opening it does not wait for a
+    // writer (kibitz only checks that it is readable).
+    fs::write(&fifo, "").unwrap();
+    let output = run(
+        BIN,
+        &["expect", "/usr/bin/expect_kibitz", &format!("-{pid}")],
+    );
+    let _ = fs::remove_file(&fifo);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("spawn -open is not supported by ptychat expect"),
+        "{err}"
+    );
+}
+
+/// The `passwd` passmass knows asks for the "Old password:"; today's asks for the
+/// "Current password:". This one asks as the old one did, then has the real `passwd` make
+/// the change (its answers on a pipe).
+const OLD_STYLE_PASSWD: &str = r#"#!/bin/bash
+stty -echo
+printf 'Old password: '; read -r old; printf '\n'
+printf 'New password: '; read -r new; printf '\n'
+printf 'Retype new password: '; read -r again; printf '\n'
+stty echo
+if printf '%s\n%s\n%s\n' "$old" "$new" "$again" | passwd >/dev/null 2>&1; then
+    echo 'password changed'
+else
+    echo 'password not changed'
+fi
+"#;
+
+/// Whether `password` is the user's password: the shadow hash recomputed by the C
+/// library's crypt (through perl, which has it built in).
+fn has_password(user: &ThrowawayUser, password: &str) -> bool {
+    require("perl");
+    let hash = user.hash();
+    let check = std::process::Command::new("perl")
+        .args([
+            "-e",
+            "print crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? 'yes' : 'no'",
+            password,
+            &hash,
+        ])
+        .output()
+        .unwrap();
+    assert_success(&check);
+    stdout(&check) == "yes"
+}
+
+/// With a `passwd` that asks as passmass expects (`-program`), passmass changes the
+/// password over ssh: under `ptychat expect`, then again under Expect, each checked in
+/// /etc/shadow.
+#[test]
+fn libes_passmass_changes_the_password_over_ssh_as_under_expect() {
+    require("expect");
+    let user = ThrowawayUser::new("Old-pw-4rt!");
+    let sshd = Sshd::start();
+    let program = format!("/home/{}/old-style-passwd", user.name);
+    fs::write(&program, OLD_STYLE_PASSWD).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = sshd.path();
+    let args = ["-ssh", "-user", &user.name, "-program", &program, "pmhost"];
+    let mut old = "Old-pw-4rt!";
+    for (runner, ours, new) in [
+        (BIN, &["expect"][..], "Ptychat-9z?w"),
+        ("expect", &[], "Tcl-Expect-7q!"),
+    ] {
+        let (status, text) = passmass(runner, ours, &path, &args, [old, new, new]);
+        assert_eq!(status, Some(0), "{runner}: {text}");
+        assert!(verdicts(&text).is_empty(), "{runner}: {text}");
+        assert!(text.contains("password changed"), "{runner}: {text}");
+        assert!(has_password(&user, new), "{runner}: {text}");
+        old = new;
+    }
+}
