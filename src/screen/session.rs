@@ -14,6 +14,10 @@ use crate::screen::keys::{KeyPress, MouseButton, mouse_bytes};
 use crate::screen::pattern::{ScreenMatch, ScreenPatterns};
 use crate::screen::terminal::Screen;
 
+/// The most a screen expectation reads before it looks at the screen again: under a flood
+/// that never pauses, it still looks (and sees its deadline) every MiB.
+const BATCH: usize = 1024 * 1024;
+
 /// The screen as the session keeps it.
 pub(crate) struct ScreenModel {
     pub(crate) screen: Screen,
@@ -179,6 +183,7 @@ impl<T: Transport> Session<T> {
         let mut last_change = Instant::now();
         let mut fingerprint = quiet.and_then(|_| Some(self.screen()?.fingerprint()));
         let mut eof = false;
+        let mut deadline_passed = false;
         loop {
             let screen = self.screen().ok_or_else(no_screen)?;
             if let Some(before) = fingerprint {
@@ -208,32 +213,38 @@ impl<T: Transport> Session<T> {
                 None => deadline,
             };
             match self.fill_main(&step)? {
-                // Take what else is there before looking again: under a flood of output
-                // the screen is checked once per batch, not once per read.
+                // Take what else is there (up to a batch) before looking again: under a
+                // flood the screen is checked once per batch, not once per read, and a
+                // flood that never pauses does not hold the deadline off.
+                Filled::Data if deadline.has_passed() => {
+                    self.read_available_up_to(BATCH)?;
+                    deadline_passed = true;
+                }
                 Filled::Data => {
-                    self.read_available()?;
+                    self.read_available_up_to(BATCH)?;
                 }
                 Filled::Signals => {}
                 Filled::Eof => eof = true,
-                Filled::DeadlinePassed if deadline.has_passed() => {
-                    // Output may have come with the deadline; look once more.
-                    let screen = self.screen().ok_or_else(no_screen)?;
-                    let quiet_for = last_change.elapsed();
-                    if let Some((index, found)) = patterns
-                        .iter()
-                        .enumerate()
-                        .find_map(|(i, p)| Some((i, p.check(screen, quiet_for)?)))
-                    {
-                        return Ok(ScreenMatch {
-                            index,
-                            position: found.position,
-                            text: found.text,
-                            groups: found.groups,
-                        });
-                    }
-                    return Err(self.screen_failure(&patterns, &deadline, false));
-                }
+                Filled::DeadlinePassed if deadline.has_passed() => deadline_passed = true,
                 Filled::DeadlinePassed => {}
+            }
+            if deadline_passed {
+                // Output may have come with the deadline; look once more.
+                let screen = self.screen().ok_or_else(no_screen)?;
+                let quiet_for = last_change.elapsed();
+                if let Some((index, found)) = patterns
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, p)| Some((i, p.check(screen, quiet_for)?)))
+                {
+                    return Ok(ScreenMatch {
+                        index,
+                        position: found.position,
+                        text: found.text,
+                        groups: found.groups,
+                    });
+                }
+                return Err(self.screen_failure(&patterns, &deadline, false));
             }
         }
     }
