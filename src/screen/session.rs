@@ -183,7 +183,6 @@ impl<T: Transport> Session<T> {
         let mut last_change = Instant::now();
         let mut fingerprint = quiet.and_then(|_| Some(self.screen()?.fingerprint()));
         let mut eof = false;
-        let mut deadline_passed = false;
         loop {
             let screen = self.screen().ok_or_else(no_screen)?;
             if let Some(before) = fingerprint {
@@ -212,22 +211,21 @@ impl<T: Transport> Session<T> {
                 Some(quiet) => deadline.within(quiet.saturating_sub(quiet_for)),
                 None => deadline,
             };
-            match self.fill_main(&step)? {
+            let deadline_passed = match self.fill_main(&step)? {
                 // Take what else is there (up to a batch) before looking again: under a
                 // flood the screen is checked once per batch, not once per read, and a
                 // flood that never pauses does not hold the deadline off.
-                Filled::Data if deadline.has_passed() => {
-                    self.read_available_up_to(BATCH)?;
-                    deadline_passed = true;
-                }
                 Filled::Data => {
                     self.read_available_up_to(BATCH)?;
+                    deadline.has_passed()
                 }
-                Filled::Signals => {}
-                Filled::Eof => eof = true,
-                Filled::DeadlinePassed if deadline.has_passed() => deadline_passed = true,
-                Filled::DeadlinePassed => {}
-            }
+                Filled::Signals => false,
+                Filled::Eof => {
+                    eof = true;
+                    false
+                }
+                Filled::DeadlinePassed => deadline.has_passed(),
+            };
             if deadline_passed {
                 // Output may have come with the deadline; look once more.
                 let screen = self.screen().ok_or_else(no_screen)?;
