@@ -875,11 +875,23 @@ impl<T: Transport> Session<T> {
 
     /// Reads everything available on `stream` without waiting.
     fn drain(&mut self, stream: Stream) -> Result<usize> {
+        self.drain_up_to(stream, usize::MAX)
+    }
+
+    /// Reads what is available on the main output without waiting, stopping once `limit`
+    /// bytes were read (one read may pass it): a bounded batch.
+    #[cfg_attr(not(feature = "screen"), allow(dead_code))]
+    pub(crate) fn read_available_up_to(&mut self, limit: usize) -> Result<usize> {
+        self.drain_up_to(Stream::Main, limit)
+    }
+
+    /// Reads what is available on `stream` without waiting, until `limit` bytes.
+    fn drain_up_to(&mut self, stream: Stream, limit: usize) -> Result<usize> {
         let mut total = 0;
         let on_full = self.on_full;
         loop {
             let output = self.output(stream);
-            if !output.is_open() || output.blocks_reading(on_full) {
+            if !output.is_open() || output.blocks_reading(on_full) || total >= limit {
                 return Ok(total);
             }
             match self.read_once(stream)? {

@@ -14,6 +14,10 @@ use crate::screen::keys::{KeyPress, MouseButton, mouse_bytes};
 use crate::screen::pattern::{ScreenMatch, ScreenPatterns};
 use crate::screen::terminal::Screen;
 
+/// The most a screen expectation reads before it looks at the screen again: under a flood
+/// that never pauses, it still looks (and sees its deadline) every MiB.
+const BATCH: usize = 1024 * 1024;
+
 /// The screen as the session keeps it.
 pub(crate) struct ScreenModel {
     pub(crate) screen: Screen,
@@ -207,33 +211,38 @@ impl<T: Transport> Session<T> {
                 Some(quiet) => deadline.within(quiet.saturating_sub(quiet_for)),
                 None => deadline,
             };
-            match self.fill_main(&step)? {
-                // Take what else is there before looking again: under a flood of output
-                // the screen is checked once per batch, not once per read.
+            let deadline_passed = match self.fill_main(&step)? {
+                // Take what else is there (up to a batch) before looking again: under a
+                // flood the screen is checked once per batch, not once per read, and a
+                // flood that never pauses does not hold the deadline off.
                 Filled::Data => {
-                    self.read_available()?;
+                    self.read_available_up_to(BATCH)?;
+                    deadline.has_passed()
                 }
-                Filled::Signals => {}
-                Filled::Eof => eof = true,
-                Filled::DeadlinePassed if deadline.has_passed() => {
-                    // Output may have come with the deadline; look once more.
-                    let screen = self.screen().ok_or_else(no_screen)?;
-                    let quiet_for = last_change.elapsed();
-                    if let Some((index, found)) = patterns
-                        .iter()
-                        .enumerate()
-                        .find_map(|(i, p)| Some((i, p.check(screen, quiet_for)?)))
-                    {
-                        return Ok(ScreenMatch {
-                            index,
-                            position: found.position,
-                            text: found.text,
-                            groups: found.groups,
-                        });
-                    }
-                    return Err(self.screen_failure(&patterns, &deadline, false));
+                Filled::Signals => false,
+                Filled::Eof => {
+                    eof = true;
+                    false
                 }
-                Filled::DeadlinePassed => {}
+                Filled::DeadlinePassed => deadline.has_passed(),
+            };
+            if deadline_passed {
+                // Output may have come with the deadline; look once more.
+                let screen = self.screen().ok_or_else(no_screen)?;
+                let quiet_for = last_change.elapsed();
+                if let Some((index, found)) = patterns
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, p)| Some((i, p.check(screen, quiet_for)?)))
+                {
+                    return Ok(ScreenMatch {
+                        index,
+                        position: found.position,
+                        text: found.text,
+                        groups: found.groups,
+                    });
+                }
+                return Err(self.screen_failure(&patterns, &deadline, false));
             }
         }
     }
