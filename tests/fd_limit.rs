@@ -167,8 +167,9 @@ fn spawning_at_the_fd_limit_names_the_limit_and_leaves_nothing_behind() {
             Ok(session) => sessions.push(session),
             Err(error) => break error,
         }
+        // Each session keeps its master open: at most 40 fit in 40 free fds.
         assert!(
-            sessions.len() < 40,
+            sessions.len() <= 40,
             "no error after {} sessions",
             sessions.len()
         );
