@@ -262,8 +262,8 @@ pub(crate) fn pattern(branch: &Branch) -> Result<Pattern, String> {
 }
 
 /// One session's part of a wait: its spawn id, patterns, and the branch of each.
-struct Wait {
-    id: String,
+struct Wait<'a> {
+    id: &'a str,
     place: SessionId,
     patterns: Vec<Pattern>,
     branches: Vec<usize>,
@@ -271,9 +271,9 @@ struct Wait {
 
 /// How a wait ended.
 enum Outcome {
-    /// A branch matched (its index in the combined list), in spawn id `id`.
+    /// A branch matched (a copy of it), in spawn id `id`.
     Matched {
-        branch: usize,
+        branch: Branch,
         id: String,
         found: Match,
     },
@@ -312,7 +312,7 @@ pub(crate) fn run(state: &Shared, interp: InterpRef<'_>, call: &Call) -> Code {
             true => timeout,
             false => deadline.map(|d| d.saturating_duration_since(Instant::now())),
         };
-        let (branches, outcome) = match wait(state, interp, call, left) {
+        let outcome = match wait(state, interp, call, left) {
             Ok(done) => done,
             Err(message) => return error(interp, &message),
         };
@@ -343,7 +343,7 @@ pub(crate) fn run(state: &Shared, interp: InterpRef<'_>, call: &Call) -> Code {
                 return Code::Ok;
             }
         };
-        let branch = &branches[branch];
+        let branch = &branch;
         if let Err(message) = set_expect_out(interp, branch, &id, &found) {
             return error(interp, &message);
         }
@@ -362,59 +362,60 @@ pub(crate) fn run(state: &Shared, interp: InterpRef<'_>, call: &Call) -> Code {
     }
 }
 
-/// The combined branches (`expect_before`'s, the call's, `expect_after`'s) and how the
-/// wait on them ended.
+/// How the wait on the combined branches (`expect_before`'s, the call's,
+/// `expect_after`'s) ended. Costs O(ids) with no copy of the call's id lists: with
+/// `expect -i $pending` over a thousand ids, each call would copy them several times.
 fn wait(
     state: &Shared,
     interp: InterpRef<'_>,
     call: &Call,
     timeout: Option<Duration>,
-) -> Result<(Vec<Branch>, Outcome), String> {
+) -> Result<Outcome, String> {
     // Read before the state is borrowed: a Tcl trace on the variable may run commands.
-    let default = spawn_id(interp, None)?;
-    let default_id = || -> Result<String, String> { Ok(default.clone()) };
+    let default = [spawn_id(interp, None)?];
     let mut state = state.borrow_mut();
-    let resolve = |branch: &Branch| -> Result<Vec<String>, String> {
+    fn resolve<'a>(branch: &'a Branch, default: &'a [String]) -> &'a [String] {
         if branch.ids.is_empty() {
-            Ok(vec![default_id()?])
+            default
         } else {
-            Ok(branch.ids.clone())
+            &branch.ids
         }
-    };
+    }
     // The spawn ids of the call, in order of first mention, and each one's place in
     // that order (an `expect -i` over a thousand ids costs a thousand steps, not a
     // million).
-    let mut ids: Vec<String> = Vec::new();
-    let mut place_of: HashMap<String, usize> = HashMap::new();
+    let mut ids: Vec<&str> = Vec::new();
+    let mut place_of: HashMap<&str, usize> = HashMap::new();
     for branch in &call.branches {
-        for id in resolve(branch)? {
-            if !place_of.contains_key(&id) {
-                place_of.insert(id.clone(), ids.len());
+        for id in resolve(branch, &default) {
+            if let std::collections::hash_map::Entry::Vacant(entry) = place_of.entry(id) {
+                entry.insert(ids.len());
                 ids.push(id);
             }
         }
     }
     if ids.is_empty() {
-        let id = default_id()?;
-        place_of.insert(id.clone(), 0);
-        ids.push(id);
+        place_of.insert(&default[0], 0);
+        ids.push(&default[0]);
     }
-    let mut branches: Vec<Branch> = Vec::new();
-    let mut owners: Vec<Vec<String>> = Vec::new();
-    let watched = |branch: &Branch| branch.ids.iter().any(|i| place_of.contains_key(i));
-    for branch in state.before.iter().filter(|b| watched(b)) {
-        owners.push(branch.ids.clone());
-        branches.push(branch.clone());
-    }
-    for branch in &call.branches {
-        owners.push(resolve(branch)?);
-        branches.push(branch.clone());
-    }
-    for branch in state.after.iter().filter(|b| watched(b)) {
-        owners.push(branch.ids.clone());
-        branches.push(branch.clone());
-    }
-    if ids.iter().any(|id| id == USER_SPAWN_ID) {
+    // `expect_before` / `expect_after` branches are copied (they live in the state,
+    // which the wait borrows); the call's are borrowed.
+    let watched = |branch: &Branch| branch.ids.iter().any(|i| place_of.contains_key(i.as_str()));
+    let before: Vec<Branch> = state
+        .before
+        .iter()
+        .filter(|b| watched(b))
+        .cloned()
+        .collect();
+    let after: Vec<Branch> = state.after.iter().filter(|b| watched(b)).cloned().collect();
+    let branches: Vec<&Branch> = before.iter().chain(&call.branches).chain(&after).collect();
+    let owners: Vec<&[String]> = before
+        .iter()
+        .map(|b| b.ids.as_slice())
+        .chain(call.branches.iter().map(|b| resolve(b, &default)))
+        .chain(after.iter().map(|b| b.ids.as_slice()))
+        .collect();
+    if ids.contains(&USER_SPAWN_ID) {
         if ids.len() > 1 {
             return Err(
                 "ptychat expect cannot wait on user_spawn_id and spawned programs in \
@@ -422,12 +423,15 @@ fn wait(
                     .into(),
             );
         }
+        let branches = branches.into_iter().cloned().collect();
         return user_wait(&mut state, branches, timeout);
     }
-    let mut waits: Vec<Wait> = Vec::with_capacity(ids.len());
+    let mut waits: Vec<Wait<'_>> = Vec::with_capacity(ids.len());
     for id in ids {
-        state.session(&id)?;
-        let place = state.ids[&id];
+        let place = match state.ids.get(id) {
+            Some(&place) => place,
+            None => return Err(state.session(id).err().unwrap_or_default()),
+        };
         waits.push(Wait {
             id,
             place,
@@ -437,9 +441,9 @@ fn wait(
     }
     for (b, branch) in branches.iter().enumerate() {
         let compiled = state.pattern(branch)?;
-        for owner in &owners[b] {
+        for owner in owners[b] {
             // An id an `expect_before` names but this expect does not watch is skipped.
-            let Some(&k) = place_of.get(owner) else {
+            let Some(&k) = place_of.get(owner.as_str()) else {
                 continue;
             };
             let wait = &mut waits[k];
@@ -479,7 +483,7 @@ fn wait(
         match found {
             Ok(m) if m.index() >= only.patterns.len() => {
                 state.extras.arrived(m.signal());
-                return Ok((branches, Outcome::Trapped));
+                return Ok(Outcome::Trapped);
             }
             found => found.map(|m| (0, m)),
         }
@@ -493,14 +497,14 @@ fn wait(
     let outcome = match found {
         Ok((k, found)) if waits[k].branches[found.index()] == NO_BRANCH => Outcome::Idle,
         Ok((k, found)) => Outcome::Matched {
-            branch: waits[k].branches[found.index()],
-            id: waits[k].id.clone(),
+            branch: branches[waits[k].branches[found.index()]].clone(),
+            id: waits[k].id.to_owned(),
             found,
         },
         Err(e) if e.is_timeout() || e.is_eof() => Outcome::Unmatched(e),
         Err(e) => return Err(e.to_string()),
     };
-    Ok((branches, outcome))
+    Ok(outcome)
 }
 
 /// The wait of `expect_user` (or `expect` before any spawn): on our standard input.
@@ -508,7 +512,7 @@ fn user_wait(
     state: &mut super::state::State,
     branches: Vec<Branch>,
     timeout: Option<Duration>,
-) -> Result<(Vec<Branch>, Outcome), String> {
+) -> Result<Outcome, String> {
     let mut patterns = Vec::new();
     let mut owners = Vec::new();
     for (b, branch) in branches.iter().enumerate() {
@@ -526,7 +530,7 @@ fn user_wait(
     let outcome = match session.expect_timeout(&patterns, timeout) {
         Ok(found) => match owners.get(found.index()) {
             Some(&branch) => Outcome::Matched {
-                branch,
+                branch: branches[branch].clone(),
                 id: USER_SPAWN_ID.to_owned(),
                 found,
             },
@@ -535,7 +539,7 @@ fn user_wait(
         Err(e) if e.is_timeout() || e.is_eof() => Outcome::Unmatched(e),
         Err(e) => return Err(e.to_string()),
     };
-    Ok((branches, outcome))
+    Ok(outcome)
 }
 
 /// Sets `expect_out` as Expect does after a match: `buffer` (the output up to the end of
