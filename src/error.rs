@@ -343,9 +343,9 @@ pub enum SpawnProblem {
     PreExecHook,
     /// This process has as many files open as its limit allows (`EMFILE`): the soft
     /// `RLIMIT_NOFILE`, at `soft` when the spawn failed (`hard` is how far it may be
-    /// raised without privileges; `u64::MAX` for no limit). Each pty session holds two
-    /// fds (the master and a pidfd), a pipe session two to four, and a spawn needs a few
-    /// more for a moment.
+    /// raised without privileges; `u64::MAX` for no limit). Each pty session holds one
+    /// fd (the master; a pidfd too once a wait for its exit needed one), a pipe session
+    /// two to four, and a spawn needs a few more for a moment.
     OpenFileLimit {
         /// The soft limit, the one that was reached.
         soft: u64,

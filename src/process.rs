@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -106,8 +107,11 @@ impl fmt::Display for ExitStatus {
 pub struct Child {
     pid: Pid,
     status: Option<ExitStatus>,
-    /// Readable once the process exits; `None` on kernels without pidfds.
-    pidfd: Option<OwnedFd>,
+    /// Readable once the process exits; opened on the first wait that needs it (unset
+    /// before, and on kernels without pidfds). Not kept from the spawn on: every fd open
+    /// in this process makes each later spawn slower (the child's copy of the fd table,
+    /// and its close-on-exec pass), and a session's master is the one fd it needs.
+    pidfd: OnceLock<OwnedFd>,
     /// Whether a process question has already waited [`EXIT_AFTER_OUTPUT_END`] for the
     /// exit that follows the end of the output.
     waited_after_output_end: bool,
@@ -132,24 +136,27 @@ const DROP_GRACE: [Duration; 3] = [
 ];
 
 impl Child {
+    /// Our child `pid`, not reaped yet.
     pub(crate) fn new(pid: u32) -> Self {
-        let pidfd = sys::process::pidfd_open(pid as i32).ok();
-        Child::with_pidfd(pid, pidfd)
-    }
-
-    /// A child whose pidfd (if any: kernels before 5.3 have none) was opened already.
-    pub(crate) fn with_pidfd(pid: u32, pidfd: Option<OwnedFd>) -> Self {
         Child {
             pid: Pid::from_raw(pid as i32),
             status: None,
-            pidfd,
+            pidfd: OnceLock::new(),
             waited_after_output_end: false,
         }
     }
 
-    /// The pidfd, readable once the process has exited; `None` on kernels without pidfds.
+    /// The pidfd, readable once the process has exited; `None` once it was reaped, on
+    /// kernels without pidfds, or with no fd left. Opened on first use: until we reap it,
+    /// the child's pid stays its own (a zombie keeps it), so a late `pidfd_open` is as
+    /// safe as one at the spawn.
     pub(crate) fn pidfd(&self) -> Option<BorrowedFd<'_>> {
-        self.pidfd.as_ref().map(|fd| fd.as_fd())
+        if self.pidfd.get().is_none() && self.status.is_none() {
+            if let Ok(fd) = sys::process::pidfd_open(self.pid.as_raw()) {
+                let _ = self.pidfd.set(fd);
+            }
+        }
+        self.pidfd.get().map(|fd| fd.as_fd())
     }
 
     /// [`try_wait`](Child::try_wait) once the program's output has ended: the first time,
@@ -211,7 +218,7 @@ impl Child {
             if deadline.has_passed() {
                 return Ok(None);
             }
-            match &self.pidfd {
+            match self.pidfd() {
                 Some(pidfd) => {
                     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
                     wait(&mut fds, deadline).context("waiting for the child to exit")?;

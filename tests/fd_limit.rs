@@ -1,7 +1,7 @@
 //! Spawning at the limit of open files: an error that names RLIMIT_NOFILE and its value,
 //! no panic, no fd left open and no child left behind, whichever step of the spawn runs
-//! out (the pty pair, a pipe, the copies of the child's ends, the pidfd, the fork path's
-//! pipes).
+//! out (the pty pair, a pipe, the copies of the child's ends, the fork path's pipes; a
+//! session's pidfd is opened later, by a wait, which falls back to a backoff without it).
 //!
 //! This lowers the whole process's RLIMIT_NOFILE and counts its fds and children, so it
 //! lives in a binary of its own with a single test.
@@ -167,8 +167,9 @@ fn spawning_at_the_fd_limit_names_the_limit_and_leaves_nothing_behind() {
             Ok(session) => sessions.push(session),
             Err(error) => break error,
         }
+        // Each session keeps its master open: at most 40 fit in 40 free fds.
         assert!(
-            sessions.len() < 40,
+            sessions.len() <= 40,
             "no error after {} sessions",
             sessions.len()
         );

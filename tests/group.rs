@@ -438,3 +438,51 @@ fn a_session_named_by_several_branches_gets_their_patterns_in_branch_order() {
         .unwrap();
     assert_eq!(seen.into_inner(), [(0, b), (0, a), (1, c)]);
 }
+
+/// An action that reads another session's output itself (its own `expect`) leaves the
+/// rest in that session's buffer, with nothing more to come on its fd: the loop still
+/// looks at that session again (it skips only sessions nothing could have changed).
+#[test]
+fn an_action_that_reads_another_session_makes_the_loop_look_at_it_again() {
+    let mut group: Group = Group::new();
+    group.set_timeout(Some(LONG));
+    let a = group.add(common::sh("stty -echo; read line; echo a-mark; exec sleep 60").boxed());
+    let b = group.add(
+        common::sh("stty -echo; echo b-start; read line; echo 'z then y-mark'; exec sleep 60")
+            .boxed(),
+    );
+    let order = std::cell::RefCell::new(Vec::new());
+    GroupActions::new()
+        .on(
+            Target::Session(b),
+            "b-start",
+            |group: &mut Group, _, _: &ptychat::Match| {
+                order.borrow_mut().push("b-start");
+                group[a].send_line("go")?;
+                Ok(Step::Continue)
+            },
+        )
+        .on(
+            Target::Session(a),
+            "a-mark",
+            |group: &mut Group, _, _: &ptychat::Match| {
+                order.borrow_mut().push("a-mark");
+                group[b].send_line("go")?;
+                group[b].expect("z")?;
+                Ok(Step::Continue)
+            },
+        )
+        .on(
+            Target::Session(b),
+            "y-mark",
+            |_: &mut Group, _, m: &ptychat::Match| {
+                order.borrow_mut().push("y-mark");
+                assert_eq!(m.before(), b" then ");
+                Ok(Step::Done(()))
+            },
+        )
+        .run(&mut group)
+        .unwrap();
+    let order = order.into_inner();
+    assert_eq!(order, ["b-start", "a-mark", "y-mark"]);
+}

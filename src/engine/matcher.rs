@@ -249,7 +249,7 @@ impl<'p> Scanner<'p> {
                 locations: re.regex.capture_locations(),
                 dfa: re.scan.as_ref().map(|inc| DfaScan {
                     inc,
-                    cache: Some(inc.take_cache()),
+                    cache: None,
                     state: None,
                     scanned: base,
                 }),
@@ -333,8 +333,8 @@ impl DfaScan<'_> {
     /// Feeds the bytes not yet seen to the DFA. `Ok(true)` once some match has ended in
     /// `hay` (its start is not known yet), `Err` if the lazy DFA gave up.
     fn match_has_ended(&mut self, hay: &[u8], base: u64) -> Result<bool, ()> {
-        let dfa = &self.inc.dfa;
-        let cache = self.cache.as_mut().ok_or(())?;
+        let inc = self.inc;
+        let dfa = &inc.dfa;
         let start_state = |cache: &mut Cache, at: usize| {
             dfa.start_state_forward(cache, &Input::new(hay).range(at..))
                 .map_err(|_| ())
@@ -347,6 +347,12 @@ impl DfaScan<'_> {
                 0
             }
         };
+        if self.state.is_none() && at >= hay.len() && !inc.matches_empty {
+            // Nothing to scan, and no match in no bytes: no cache needed yet. A wait over
+            // many sessions takes a cache only for those with output to scan.
+            return Ok(false);
+        }
+        let cache = self.cache.get_or_insert_with(|| inc.take_cache());
         let mut sid = match self.state {
             Some(sid) => sid,
             None => start_state(cache, at)?,
@@ -597,5 +603,29 @@ mod tests {
         let mut set = MatchSet::new(&patterns, buffer.base()).consuming();
         set.take_match(&mut buffer).unwrap();
         assert_eq!(buffer.as_slice(), b"yab");
+    }
+
+    /// A regex scanner takes its lazy-DFA cache only once it has bytes to scan, unless the
+    /// regex matches no bytes at all: those still match an empty buffer at once.
+    #[test]
+    fn an_empty_buffer_matches_exactly_the_regexes_that_match_no_bytes() {
+        for (regex, empty) in [
+            ("x*", true),
+            ("$", true),
+            ("^", true),
+            ("a|", true),
+            ("ping-(\\d+)", false),
+            ("\\b", false),
+            ("(?m)^x", false),
+        ] {
+            let patterns = [Pattern::regex(regex).unwrap()];
+            let mut buffer = Buffer::new(0);
+            let mut set = MatchSet::new(&patterns, buffer.base());
+            assert_eq!(set.take_match(&mut buffer).is_some(), empty, "{regex}");
+            if !empty {
+                buffer.extend(b"x ping-12");
+                assert!(set.take_match(&mut buffer).is_some(), "{regex}");
+            }
+        }
     }
 }

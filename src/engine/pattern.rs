@@ -474,6 +474,9 @@ pub(crate) struct IncrementalDfa {
     /// True when the start state does not depend on the byte before the scan position, so
     /// a prefilter skip needs no new start state.
     pub(crate) universal_start: bool,
+    /// Whether the pattern matches empty output (then even a scan of no bytes needs a
+    /// cache).
+    pub(crate) matches_empty: bool,
     caches: Mutex<Vec<Cache>>,
 }
 
@@ -517,11 +520,18 @@ impl IncrementalDfa {
             .build(pattern)
             .ok()?;
         let universal_start = dfa.get_nfa().look_set_prefix_any().is_empty();
+        let mut cache = dfa.create_cache();
+        let matches_empty = dfa
+            .start_state_forward(&mut cache, &regex_automata::Input::new(b""))
+            .ok()
+            .and_then(|sid| dfa.next_eoi_state(&mut cache, sid).ok())
+            .is_none_or(|eoi| eoi.is_match());
         Some(IncrementalDfa {
             dfa,
             prefilter,
             universal_start,
-            caches: Mutex::new(Vec::new()),
+            matches_empty,
+            caches: Mutex::new(vec![cache]),
         })
     }
 

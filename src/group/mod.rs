@@ -84,6 +84,9 @@ pub struct Group<T: Transport = Box<dyn Transport + Send>> {
     /// Bumped whenever membership or background patterns change, so a loop running
     /// over the group knows to look again.
     changes: u64,
+    /// Bumped by each mutable access to a session (`get_mut`, `iter_mut`, `group[id]`):
+    /// a wait whose action left it alone knows the action changed no session.
+    pub(crate) touches: u64,
 }
 
 impl<T: Transport> Default for Group<T> {
@@ -94,6 +97,7 @@ impl<T: Transport> Default for Group<T> {
             after: Vec::new(),
             timeout: Some(DEFAULT_TIMEOUT),
             changes: 0,
+            touches: 0,
         }
     }
 }
@@ -143,6 +147,7 @@ impl<T: Transport> Group<T> {
 
     /// The session with this id, mutably, if it is in the group.
     pub fn get_mut(&mut self, id: SessionId) -> Option<&mut Session<T>> {
+        self.touches += 1;
         self.members.get_mut(id)
     }
 
@@ -168,6 +173,7 @@ impl<T: Transport> Group<T> {
 
     /// The sessions with their ids, mutably.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (SessionId, &mut Session<T>)> {
+        self.touches += 1;
         self.members.iter_mut()
     }
 

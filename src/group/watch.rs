@@ -2,14 +2,15 @@
 //! engine's matcher per session, and the first match (in the order the sessions are
 //! watched) handed to the caller, which may continue.
 //!
-//! Each turn looks again only at sessions that changed (output arrived, was taken out of
-//! the buffer, ended, a signal came), so a wakeup costs the sessions it touched plus one
-//! comparison per watched session. What a session scanned is kept between turns; if
+//! Each turn looks again only at sessions that may have changed (the poll found them
+//! ready, or they just matched; all of them after an action that took a session mutably
+//! from the group), so a match costs the sessions it touched, not one comparison per
+//! watched session; only the poll itself goes over every watched fd. What a session scanned is kept between turns; if
 //! something other than this wait took bytes out of its buffer (an action's own
 //! `expect`), its scanners start again from the new first byte.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags};
@@ -244,8 +245,13 @@ pub(crate) fn drive<T: Transport, V>(
             sets.push(session.start_expect(Stream::Main, &plan.combined, deadline));
             progress.push(Progress::start(session));
         }
+        // The sessions that may have changed since they were last checked, in watch
+        // order: a turn costs what changed, not one check per watched session (with a
+        // thousand sessions, a thousand matches made a million checks).
+        let mut dirty: BTreeSet<usize> = (0..plans.len()).collect();
+        let mut left = plans.len();
         loop {
-            if progress.iter().all(|p| p.finished) {
+            if left == 0 {
                 return Err(Error::InvalidArgument(
                     "no session left to wait on: every session named has ended or left the \
                      group"
@@ -255,18 +261,26 @@ pub(crate) fn drive<T: Transport, V>(
             // Check the sessions that changed, in order; the first that ends its expect
             // wins this turn.
             let mut ended = None;
-            for (k, plan) in plans.iter().enumerate() {
+            let mut unchanged = Vec::new();
+            for &k in &dirty {
                 if progress[k].finished {
+                    unchanged.push(k);
                     continue;
                 }
+                let plan = &plans[k];
                 let session = group
                     .get_mut(plan.id)
                     .expect("planned sessions are members");
-                if let Some(result) = check(session, plan, &mut sets[k], &mut progress[k], deadline)
-                {
-                    ended = Some((k, result));
-                    break;
+                match check(session, plan, &mut sets[k], &mut progress[k], deadline) {
+                    Some(result) => {
+                        ended = Some((k, result));
+                        break;
+                    }
+                    None => unchanged.push(k),
                 }
+            }
+            for k in unchanged {
+                dirty.remove(&k);
             }
             if ended.is_none() && deadline.has_passed() {
                 ended = Some(at_deadline(
@@ -284,12 +298,18 @@ pub(crate) fn drive<T: Transport, V>(
                 let at_timeout = found.is_timeout();
                 let session = group.get(plan.id).expect("a member");
                 let hit = hit(session, plan, &mut progress[k], found);
+                let touches = group.touches;
                 match on_hit(group, hit)? {
                     Step::Done(value) => return Ok(value),
                     Step::Continue => {
                         if at_eof {
                             progress[k].finished = true;
                             finished.push(plan.id);
+                            left -= 1;
+                        }
+                        if group.touches != touches {
+                            // The action may have read from or sent to any session.
+                            dirty.extend((0..plans.len()).filter(|&k| !progress[k].finished));
                         }
                         if at_timeout || restart != Restart::Never {
                             *deadline = Deadline::after(timeout);
@@ -302,7 +322,7 @@ pub(crate) fn drive<T: Transport, V>(
                 continue;
             }
             // Nothing to report: wait for any watched session.
-            let got_data = wait_and_read(group, &plans, &progress, deadline)?;
+            let got_data = wait_and_read(group, &plans, &progress, deadline, &mut dirty)?;
             if got_data && restart == Restart::OnData {
                 *deadline = Deadline::after(timeout);
             }
@@ -385,6 +405,7 @@ fn wait_and_read<T: Transport>(
     plans: &[Plan<'_>],
     progress: &[Progress],
     deadline: &Deadline,
+    dirty: &mut BTreeSet<usize>,
 ) -> Result<bool> {
     let mut owners: Vec<usize> = Vec::new();
     let ready: Vec<usize> = {
@@ -416,6 +437,7 @@ fn wait_and_read<T: Transport>(
     };
     let mut got_data = false;
     for k in ready {
+        dirty.insert(k);
         let id = plans[k].id;
         let session = group.get_mut(id).expect("a member");
         match session.read_ready() {

@@ -16,8 +16,8 @@
 //!   mask. Its signal handler table is its own (no `CLONE_SIGHAND`).
 //! - Its fd table is a copy (no `CLONE_FILES`): what it does to fds is its own.
 //! - It reports a failure by storing the errno in shared memory before `_exit(127)`: no
-//!   exec-error pipe, so no fd for it either. The pidfd comes from `CLONE_PIDFD`, made by
-//!   the same system call (an fd limit fails the `clone`, before any child exists).
+//!   exec-error pipe, so no fd for it either. No pidfd either: the child's `Child` opens
+//!   one when a wait needs it (each fd kept open makes every later spawn slower).
 //!
 //! The program is looked up as glibc's `execvp` does (which is what `std` calls): each
 //! candidate path in turn, skipping the ones that are missing or not permitted, and a file
@@ -25,7 +25,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::libc;
@@ -86,11 +86,10 @@ pub(crate) struct Setup<'a> {
     pub(crate) ignore_sighup: bool,
 }
 
-/// A started child: its pid, and its pidfd (`None` on kernels before 5.2).
+/// A started child: its pid.
 #[derive(Debug)]
 pub(crate) struct Spawned {
     pub(crate) pid: libc::pid_t,
-    pub(crate) pidfd: Option<OwnedFd>,
 }
 
 /// Why a spawn failed.
@@ -160,17 +159,11 @@ pub(crate) fn spawn(exec: &Exec, setup: &Setup<'_>) -> Result<Spawned, SpawnErro
         report: AtomicI32::new(NOT_REACHED),
     };
     let stack = Stack::new().map_err(SpawnError::Parent)?;
-    let (pid, pidfd) = clone_child(&context, &stack).map_err(SpawnError::Parent)?;
+    let pid = clone_child(&context, &stack).map_err(SpawnError::Parent)?;
     drop(stack);
     // The child has exec'd or exited (CLONE_VFORK): its report is final.
     match context.report.load(Ordering::SeqCst) {
-        0 => {
-            let pidfd = match pidfd {
-                Some(pidfd) => Some(pidfd),
-                None => crate::sys::process::pidfd_open(pid).ok(),
-            };
-            Ok(Spawned { pid, pidfd })
-        }
+        0 => Ok(Spawned { pid }),
         failed => {
             reap(pid);
             let error = match failed {
@@ -192,49 +185,30 @@ fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
 }
 
 /// Clones the child on `stack` with every signal blocked in this thread meanwhile;
-/// returns its pid and its pidfd (without `CLONE_PIDFD`, an older kernel: none).
-fn clone_child(context: &Context<'_>, stack: &Stack) -> io::Result<(libc::pid_t, Option<OwnedFd>)> {
+/// returns its pid.
+fn clone_child(context: &Context<'_>, stack: &Stack) -> io::Result<libc::pid_t> {
     let _blocked = BlockAll::new()?;
     let arg = std::ptr::from_ref(context)
         .cast_mut()
         .cast::<libc::c_void>();
-    let base = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
-    let mut pidfd: libc::c_int = -1;
     // SAFETY: the child runs `child` on `stack` (ours, mapped, its top 16-byte aligned)
     // and ends in `execve` or `_exit`: it never returns into this frame. While it shares
     // our memory, this thread waits (CLONE_VFORK) and `context`, which it reads, lives in
     // this frame; it makes raw system calls only (no allocation, no lock, no TLS but
     // errno), with every signal blocked until it has reset their dispositions (see
-    // `child`). The pidfd pointer is valid for the kernel to write one int (CLONE_PIDFD
-    // takes it as `parent_tid`); the TLS and child-tid arguments are unused without
-    // CLONE_SETTLS and CLONE_CHILD_*TID.
+    // `child`). No parent-tid, TLS or child-tid argument: none of the flags that read them.
     let pid = unsafe {
         libc::clone(
             child,
             stack.top(),
-            base | libc::CLONE_PIDFD,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             arg,
-            &mut pidfd as *mut libc::c_int,
-            std::ptr::null_mut::<libc::c_void>(),
-            std::ptr::null_mut::<libc::pid_t>(),
         )
     };
-    if pid != -1 {
-        // SAFETY: with CLONE_PIDFD the kernel stored a new fd (close-on-exec) there for
-        // us; nothing else owns it.
-        return Ok((pid, Some(unsafe { OwnedFd::from_raw_fd(pidfd) })));
-    }
-    let error = io::Error::last_os_error();
-    if error.raw_os_error() != Some(libc::EINVAL) {
-        return Err(error);
-    }
-    // A kernel before 5.2 has no CLONE_PIDFD.
-    // SAFETY: as above, without the pidfd.
-    let pid = unsafe { libc::clone(child, stack.top(), base, arg) };
     if pid == -1 {
         return Err(io::Error::last_os_error());
     }
-    Ok((pid, None))
+    Ok(pid)
 }
 
 /// Reaps a child that failed to exec (it has exited already).

@@ -10,6 +10,7 @@
 //! and [`to_tcl`] convert. Bytes that are not UTF-8 become the characters U+0080..U+00FF,
 //! as Tcl's `iso8859-1` decoding would make them.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io;
@@ -710,15 +711,21 @@ pub(crate) fn from_tcl(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Bytes in Tcl's internal form: UTF-8 kept, NUL as `C0 80`, any other byte that is not
-/// part of valid UTF-8 as the character of that code (U+0080..U+00FF).
-pub(crate) fn to_tcl(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
+/// part of valid UTF-8 as the character of that code (U+0080..U+00FF). Valid UTF-8
+/// without NUL (the usual case) is already in that form and is borrowed, not copied.
+pub(crate) fn to_tcl(bytes: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr(0, bytes).is_none() && std::str::from_utf8(bytes).is_ok() {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 8);
     for chunk in bytes.utf8_chunks() {
-        for &b in chunk.valid().as_bytes() {
-            if b == 0 {
-                out.extend_from_slice(&[0xc0, 0x80]);
-            } else {
-                out.push(b);
+        for piece in chunk.valid().as_bytes().split_inclusive(|&b| b == 0) {
+            match piece.split_last() {
+                Some((0, text)) => {
+                    out.extend_from_slice(text);
+                    out.extend_from_slice(&[0xc0, 0x80]);
+                }
+                _ => out.extend_from_slice(piece),
             }
         }
         for &b in chunk.invalid() {
@@ -726,7 +733,7 @@ pub(crate) fn to_tcl(bytes: &[u8]) -> Vec<u8> {
             out.extend_from_slice(char::from(b).encode_utf8(&mut utf8).as_bytes());
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -735,9 +742,14 @@ mod tests {
 
     #[test]
     fn bytes_round_trip_through_tcl_form() {
-        assert_eq!(to_tcl(b"a\0b"), b"a\xc0\x80b");
+        assert_eq!(&to_tcl(b"a\0b")[..], b"a\xc0\x80b");
         assert_eq!(from_tcl(b"a\xc0\x80b"), b"a\0b");
-        assert_eq!(to_tcl("é".as_bytes()), "é".as_bytes());
-        assert_eq!(to_tcl(b"\xff"), "\u{ff}".as_bytes());
+        assert_eq!(&to_tcl("é".as_bytes())[..], "é".as_bytes());
+        assert_eq!(&to_tcl(b"\xff")[..], "\u{ff}".as_bytes());
+        assert_eq!(
+            &to_tcl(b"\0a\0\0\xffb\0")[..],
+            b"\xc0\x80a\xc0\x80\xc0\x80\xc3\xbfb\xc0\x80"
+        );
+        assert!(matches!(to_tcl("plain é".as_bytes()), Cow::Borrowed(_)));
     }
 }

@@ -669,7 +669,8 @@ pub(crate) fn set_expect_out(
         return Ok(());
     }
     set("spawn_id", id.as_bytes())?;
-    let mut buffer = found.before().to_vec();
+    let mut buffer = Vec::with_capacity(found.before().len() + found.matched().len());
+    buffer.extend_from_slice(found.before());
     buffer.extend_from_slice(found.matched());
     set("buffer", &buffer)?;
     if found.is_eof() || branch.kind == Kind::FullBuffer {

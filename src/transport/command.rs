@@ -471,7 +471,7 @@ impl Command {
             ignore_sighup: self.setup.plan().ignore_sighup,
         };
         match crate::sys::spawn::spawn(&exec, &setup) {
-            Ok(spawned) => Ok(Child::with_pidfd(spawned.pid as u32, spawned.pidfd)),
+            Ok(spawned) => Ok(Child::new(spawned.pid as u32)),
             Err(SpawnError::Parent(source) | SpawnError::Child(source)) => {
                 Err(self.spawn_error(source))
             }
@@ -565,20 +565,7 @@ impl Command {
                 false => self.spawn_error(source),
             }
         })?;
-        let pid = child.id();
-        let pidfd = match crate::sys::process::pidfd_open(pid as i32) {
-            Ok(pidfd) => Some(pidfd),
-            // Out of fds: end the program rather than watch it without one.
-            Err(e) if program::limit_problem(&e, false).is_some() => {
-                let mut child = Child::with_pidfd(pid, None);
-                let _ = child.kill(nix::sys::signal::Signal::SIGKILL);
-                let _ = child.wait();
-                return Err(self.spawn_error(e));
-            }
-            // A kernel without pidfds: waits check with a backoff.
-            Err(_) => None,
-        };
-        Ok(Child::with_pidfd(pid, pidfd))
+        Ok(Child::new(child.id()))
     }
 
     /// `stdio` as std's, from a copy of our fd (std closes what it is given).
