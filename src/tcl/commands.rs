@@ -741,8 +741,9 @@ fn exp_continue(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     }
 }
 
-/// `close [-i ID]`: hangs the program up (as a terminal closing does) and keeps how it
-/// ended for `wait`.
+/// `close [-slave] [-i ID]`: hangs the program up (as a terminal closing does) and keeps
+/// how it ended for `wait`; closes the Tcl channel of a `spawn -open` id. `-slave` closes
+/// only the slave a `spawn -pty` holds open.
 fn close(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     // `close SPAWN_ID`: Expect's spawn ids are Tcl channels, so Tcl's close takes them.
     if let [id] = words {
