@@ -845,3 +845,88 @@ fn libes_passmass_reads_passwords_without_echo_as_under_expect() {
     // `stty -echo` kept the passwords off the screen.
     assert!(!ours.1.contains("secret"), "{}", ours.1);
 }
+
+#[test]
+fn spawn_open_and_leaveopen_on_a_file_and_pipelines_as_in_expect() {
+    let file = temp("open.txt");
+    std::fs::write(&file, "one\ntwo\n").unwrap();
+    let script = format!(
+        concat!(
+            "log_user 0\n",
+            // A file: its contents, then its end; the channel closes with the spawn id.
+            "set f [open {{{file}}} r]\n",
+            "puts [spawn -noecho -open $f]\n",
+            "puts [exp_pid]\n",
+            "expect -re {{two\\n}} {{puts \"file: [string map {{\\n |}} $expect_out(buffer)]\"}}\n",
+            "expect eof {{puts \"file eof\"}}\n",
+            "set w [wait]; puts \"[lindex $w 0] [lrange $w 2 end]\"\n",
+            "puts [catch {{gets $f}}]\n",
+            // A pipeline reading the file.
+            "set f [open \"|cat {{{file}}}\" r]\n",
+            "spawn -noecho -open $f\n",
+            "expect -re {{one\\ntwo\\n}} {{puts pipeline}}\n",
+            "expect eof {{puts \"pipeline eof\"}}\n",
+            "set w [wait]; puts \"[lindex $w 0] [lrange $w 2 end]\"\n",
+            // Both ways through cat; the channel stays usable by Tcl afterwards.
+            "set f [open |cat r+]\n",
+            "spawn -noecho -leaveopen $f\n",
+            "send \"hello\\n\"\n",
+            "expect \"hello\\n\" {{puts echoed}}\n",
+            "close\n",
+            "wait\n",
+            "puts $f again; flush $f; puts [gets $f]\n",
+            "close $f\n",
+            "puts \"[catch {{spawn -open nosuchchannel}} e] $e\"\n",
+        ),
+        file = file.display()
+    );
+    let (theirs, ours) = both_text(&script);
+    assert_same(&theirs, &ours);
+    assert_eq!(
+        stdout(&ours),
+        concat!(
+            "0\n0\nfile: one|two|\nfile eof\n0 0 0\n1\n",
+            "pipeline\npipeline eof\n0 0 0\n",
+            "echoed\nagain\n",
+            "1 can not find channel named \"nosuchchannel\"\n",
+        )
+    );
+}
+
+#[test]
+fn spawn_pty_ignore_and_the_slave_name_as_in_expect() {
+    let (theirs, ours) = both_text(concat!(
+        "log_user 0\n",
+        // A pty with no program: what is written to its slave is read from the spawn id.
+        "puts [spawn -noecho -pty]\n",
+        "exec sh -c \"echo hi > $spawn_out(slave,name)\"\n",
+        "expect hi {puts \"slave said hi\"}\n",
+        "close -slave\n",
+        "expect eof {puts \"eof once the slave is closed\"}\n",
+        "set w [wait]; puts \"[lindex $w 0] [lrange $w 2 end]\"\n",
+        // Ignored signals stay ignored in the program.
+        "spawn -noecho -ignore INT -ignore SIGTERM sh -c {grep SigIgn /proc/self/status}\n",
+        // (Expect keeps the dispositions it inherited, ptychat resets them: look at
+        // HUP, INT and TERM only.)
+        "expect -re {SigIgn:\\s+(\\S+)} {\n",
+        "    puts [format %x [expr \"0x$expect_out(1,string) & 0x4003\"]]\n",
+        "}\n",
+        "wait\n",
+        "puts [catch {spawn -ignore NOSUCH true}]\n",
+        // A program's terminal is named too; only `spawn -pty` has a slave to close.
+        "spawn -noecho cat\n",
+        "puts [string match /dev/pts/* $spawn_out(slave,name)]\n",
+        "puts \"[catch {close -slave} e] $e\"\n",
+        "close\n",
+        "wait\n",
+    ));
+    assert_same(&theirs, &ours);
+    assert_eq!(
+        stdout(&ours),
+        concat!(
+            "0\nslave said hi\neof once the slave is closed\n0 0 0\n",
+            "4002\n1\n",
+            "1\n1 no such slave\n",
+        )
+    );
+}

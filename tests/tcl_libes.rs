@@ -300,32 +300,45 @@ fn libes_kibitz_asks_a_user_who_is_not_there_as_under_expect() {
         }
         let err = String::from_utf8_lossy(&output.stderr).into_owned();
         assert!(err.contains("nobody is not logged in"), "{program}: {err}");
+        // When `write` gives up before `echo` has written to it, the `echo` that Expect's
+        // `system` runs now and then reports the failed write (`echo: I/O error`, seen in
+        // about one run in ten); it depends on which ends first: leave that line out.
+        let err: String = err
+            .lines()
+            .filter(|line| !line.ends_with("echo: I/O error"))
+            .map(|line| format!("{line}\n"))
+            .collect();
         outputs.push((output.status.code(), err));
     }
     assert_eq!(outputs[0], outputs[1]);
 }
 
-/// `expect_kibitz -PID` (the user asked to join) reads the other side through
-/// `spawn -open`, which `ptychat expect` does not provide: it fails at once, naming it
-/// (its `interact -input` / `-output` between several programs is not provided either).
+/// `expect_kibitz -PID` (the user asked to join) opens the other side's fifos with
+/// `spawn -open` (a `cat` pipeline reading one, a file written to the other), then joins
+/// them to the user with `interact -output ... -input ...`, which `ptychat expect` does not
+/// provide yet: it fails there, naming it. Run on a pty, as kibitz puts it in raw mode.
 #[test]
-fn libes_kibitz_joining_fails_at_once_naming_spawn_open() {
+fn libes_kibitz_joining_opens_the_fifos_and_stops_at_interact_output() {
     let pid = format!("{}{}", 9, std::process::id());
-    let fifo = format!("/tmp/exp1.{pid}");
-    // The other kibitz's fifo; a plain empty file here, so opening it does not wait for a
-    // writer (kibitz only checks that it is readable).
-    fs::write(&fifo, "").unwrap();
-    let output = run(
-        BIN,
-        &["expect", "/usr/bin/expect_kibitz", &format!("-{pid}")],
-    );
-    let _ = fs::remove_file(&fifo);
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("spawn -open is not supported by ptychat expect"),
-        "{err}"
-    );
+    let theirs = format!("/tmp/exp1.{pid}");
+    let ours = format!("/tmp/exp0.{pid}");
+    // The other kibitz's fifos; plain files here, so opening them does not wait for the
+    // other side (kibitz only checks that the first is readable; `open w` makes the
+    // second).
+    fs::write(&theirs, "").unwrap();
+    let result = (|| -> ptychat::Result<_> {
+        let mut s = Command::new(BIN)
+            .args(["expect", "/usr/bin/expect_kibitz", &format!("-{pid}")])
+            .timeout(Some(LONG))
+            .spawn()?;
+        s.expect("Escape sequence is")?;
+        s.expect("interact -output is not supported by ptychat expect")?;
+        s.expect(Pattern::eof())?;
+        s.wait()
+    })();
+    let _ = fs::remove_file(&theirs);
+    let _ = fs::remove_file(&ours);
+    assert_eq!(result.unwrap().code(), Some(1));
 }
 
 /// The `passwd` passmass knows asks for the "Old password:"; today's asks for the

@@ -15,6 +15,7 @@ use std::cell::Cell;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io;
 use std::marker::PhantomData;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -28,6 +29,11 @@ struct RawInterp {
 
 #[repr(C)]
 struct RawObj {
+    _private: [u8; 0],
+}
+
+#[repr(C)]
+struct RawChannel {
     _private: [u8; 0],
 }
 
@@ -45,6 +51,7 @@ const TCL_LEAVE_ERR_MSG: c_int = 0x200;
 const TCL_CANCEL_UNWIND: c_int = 0x100000;
 const TCL_EVAL_GLOBAL: c_int = 0x20000;
 const TCL_READABLE: c_int = 2;
+const TCL_WRITABLE: c_int = 4;
 
 /// The library names tried, in order.
 const LIBRARIES: &[&CStr] = &[c"libtcl8.6.so", c"libtcl8.6.so.0"];
@@ -90,6 +97,8 @@ struct Fns {
     create_file_handler: unsafe extern "C" fn(c_int, c_int, FileProc, *mut c_void),
     delete_file_handler: unsafe extern "C" fn(c_int),
     background_exception: unsafe extern "C" fn(*mut RawInterp, c_int),
+    get_channel: unsafe extern "C" fn(*mut RawInterp, *const c_char, *mut c_int) -> *mut RawChannel,
+    get_channel_handle: unsafe extern "C" fn(*mut RawChannel, c_int, *mut *mut c_void) -> c_int,
 }
 
 /// The loaded Tcl library (never unloaded).
@@ -195,6 +204,8 @@ fn symbols(handle: *mut c_void) -> Result<Fns, String> {
         create_file_handler: function!(c"Tcl_CreateFileHandler"),
         delete_file_handler: function!(c"Tcl_DeleteFileHandler"),
         background_exception: function!(c"Tcl_BackgroundException"),
+        get_channel: function!(c"Tcl_GetChannel"),
+        get_channel_handle: function!(c"Tcl_GetChannelHandle"),
     })
 }
 
@@ -326,6 +337,14 @@ pub(crate) struct InterpRef<'a> {
     _interp: PhantomData<(&'a Interp, Cell<()>)>,
 }
 
+/// Copies of a Tcl channel's fds (see [`InterpRef::channel_fds`]).
+pub(crate) struct ChannelFds {
+    /// The fd the channel reads, if it is open for reading.
+    pub(crate) read: Option<OwnedFd>,
+    /// The fd the channel writes, if it is open for writing.
+    pub(crate) write: Option<OwnedFd>,
+}
+
 impl InterpRef<'_> {
     /// Evaluates `script` in the current frame (the caller's, inside a command).
     pub(crate) fn eval(&self, script: &[u8]) -> Code {
@@ -338,6 +357,46 @@ impl InterpRef<'_> {
         // evaluate in the current frame.
         let code = unsafe { (self.tcl.fns.eval_ex)(self.raw, script.as_ptr().cast(), len, 0) };
         Code::from_raw(code)
+    }
+
+    /// Copies of the OS handles of the Tcl channel `name` (close-on-exec): (the fd it
+    /// reads, the fd it writes), each `None` when the channel is not open that way. The
+    /// error is Tcl's message for a name that is no channel.
+    pub(crate) fn channel_fds(&self, name: &[u8]) -> Result<ChannelFds, Vec<u8>> {
+        let name = CString::new(to_tcl(name)).map_err(|_| b"bad channel name".to_vec())?;
+        let mut mode: c_int = 0;
+        // SAFETY: the name is NUL-terminated and alive for the call; `mode` is a local.
+        let channel = unsafe { (self.tcl.fns.get_channel)(self.raw, name.as_ptr(), &mut mode) };
+        if channel.is_null() {
+            return Err(self.result());
+        }
+        let copy = |direction: c_int| -> Result<Option<OwnedFd>, Vec<u8>> {
+            if mode & direction == 0 {
+                return Ok(None);
+            }
+            let mut handle: *mut c_void = std::ptr::null_mut();
+            // SAFETY: `channel` is a live channel of this interpreter (just looked up);
+            // `handle` is a local Tcl writes the OS handle to.
+            let code =
+                unsafe { (self.tcl.fns.get_channel_handle)(channel, direction, &mut handle) };
+            if code != TCL_OK {
+                return Ok(None);
+            }
+            // On Unix a channel's OS handle is its fd number, cast to a pointer.
+            let fd = handle as usize as c_int;
+            // SAFETY: F_DUPFD_CLOEXEC only reads the fd number; the channel keeps its own
+            // fd, and the copy is owned by the caller alone.
+            let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+            if copy < 0 {
+                return Err(io::Error::last_os_error().to_string().into_bytes());
+            }
+            // SAFETY: `copy` is a new fd nothing else owns.
+            Ok(Some(unsafe { OwnedFd::from_raw_fd(copy) }))
+        };
+        Ok(ChannelFds {
+            read: copy(TCL_READABLE)?,
+            write: copy(TCL_WRITABLE)?,
+        })
     }
 
     /// Evaluates `script` in the global frame (a background action's, as in Expect).

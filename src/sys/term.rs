@@ -26,6 +26,18 @@ pub(crate) fn open_pair(rows: u16, cols: u16, echo: bool) -> io::Result<(OwnedFd
     Ok((master, slave))
 }
 
+/// The path of the slave side of the pty whose master is `master` (`/dev/pts/N`).
+#[cfg(feature = "cli")]
+pub(crate) fn slave_name(master: impl AsFd) -> io::Result<String> {
+    let mut number: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int, to the local.
+    let rc = unsafe { libc::ioctl(master.as_fd().as_raw_fd(), libc::TIOCGPTN, &mut number) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(format!("/dev/pts/{number}"))
+}
+
 /// Whether the terminal echoes input.
 pub(crate) fn echo(fd: impl AsFd) -> io::Result<bool> {
     Ok(tcgetattr(fd)?.local_flags.contains(LocalFlags::ECHO))

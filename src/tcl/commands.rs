@@ -9,12 +9,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::sys::tcl::{Code, InterpRef, Scope};
-use crate::{BufferFull, Command, ExitStatus};
+use crate::transport::pty::PtyMaster;
+use crate::{BufferFull, Command, ExitStatus, Session};
 
 use crate::script::value;
 
 use super::expect::{self, EXP_CONTINUE, EXP_CONTINUE_TIMER, error};
-use super::state::{ERROR_SPAWN_ID, Shared, USER_SPAWN_ID, spawn_id};
+use super::spawned::{self, Spawned};
+use super::state::{ERROR_SPAWN_ID, Shared, SpawnSession, USER_SPAWN_ID, spawn_id};
 use super::text;
 
 /// The version `exp_version` reports and `package require Expect` finds: the Expect whose
@@ -156,6 +158,14 @@ impl Flags {
         self.given.iter().any(|(f, _)| f == flag)
     }
 
+    /// Every value given to `flag`, in order (a flag that repeats).
+    pub(super) fn values<'a>(&'a self, flag: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.given
+            .iter()
+            .filter(move |(f, _)| f == flag)
+            .filter_map(|(_, v)| v.as_deref())
+    }
+
     pub(super) fn value(&self, flag: &str) -> Option<&[u8]> {
         self.given
             .iter()
@@ -176,66 +186,77 @@ pub(super) fn tcl(interp: InterpRef<'_>, f: impl FnOnce() -> Result<Vec<u8>, Str
     }
 }
 
-/// `spawn [-noecho] [-nottycopy] [-nottyinit] PROGRAM [ARGS...]`: runs the program on a
-/// new pty, sets `spawn_id`, returns the pid. Unlike Expect, a program that cannot be
-/// executed is an error here, not a child that prints the error and exits.
+/// `spawn [-noecho] [-nottycopy] [-nottyinit] [-ignore SIGNAL]... PROGRAM [ARGS...]`:
+/// runs the program on a new pty, sets `spawn_id` and `spawn_out(slave,name)`, returns
+/// the pid. `spawn -open CHANNEL` / `-leaveopen CHANNEL` talks to a Tcl channel's fds
+/// instead, `spawn -pty` to a pty with no program (both return 0). Unlike Expect, a
+/// program that cannot be executed is an error here, not a child that prints the error
+/// and exits.
 fn spawn(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     tcl(interp, || {
         let (flags, argv) = Flags::take(
             "spawn",
             words,
-            &[
-                "-noecho",
-                "-nottycopy",
-                "-nottyinit",
-                "-console",
-                "-pty",
-                "-leaveopen",
-            ],
-            &["-open", "-ignore"],
+            &["-noecho", "-nottycopy", "-nottyinit", "-console", "-pty"],
+            &["-open", "-leaveopen", "-ignore"],
         )?;
-        for refused in ["-console", "-pty", "-open", "-leaveopen", "-ignore"] {
-            if flags.has(refused) {
-                return Err(format!(
-                    "spawn {refused} is not supported by ptychat expect (see docs/TCL.md)"
-                ));
-            }
+        if flags.has("-console") {
+            return Err(
+                "spawn -console is not supported by ptychat expect (see docs/TCL.md)".into(),
+            );
         }
-        let Some((program, args)) = argv.split_first() else {
-            return Err("usage: spawn [spawn-args] program [program-args]".into());
-        };
-        let stty = stty_init(interp)?;
-        let mut command = match &stty {
-            // As Expect does, `stty_init` is applied by running stty on the new terminal,
-            // here from a shell that then says so and becomes the program.
-            Some(settings) => {
-                let mut command = Command::new("/bin/sh");
-                command
-                    .arg("-c")
-                    .arg(format!(
-                        "stty {settings} 2>/dev/null; printf %s '{STTY_DONE}'; exec \"$0\" \"$@\""
-                    ))
-                    .arg(OsString::from_vec(program.clone()));
-                command
+        let channel = match (flags.value("-open"), flags.value("-leaveopen")) {
+            (Some(name), None) => Some((name, false)),
+            (None, Some(name)) => Some((name, true)),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err("spawn: -open and -leaveopen exclude each other".into());
             }
-            None => Command::new(OsString::from_vec(program.clone())),
         };
-        command.args(args.iter().map(|a| OsString::from_vec(a.clone())));
-        command.timeout(None);
-        let mut session = command.spawn().map_err(|e| e.to_string())?;
-        session.set_match_order(crate::MatchOrder::ListOrder);
-        if stty.is_some() {
-            // The program starts after the settings are made, as with Expect's spawn:
-            // nothing sent before then is echoed or processed under the old ones.
-            session
-                .expect_timeout(STTY_DONE, Some(STTY_DEADLINE))
-                .map_err(|e| format!("spawn: applying stty_init: {e}"))?;
-        }
-        let pid = session.pid();
+        // The channel of `-open`, closed with the spawn id as in Expect.
+        let mut owned_channel = None;
+        let (session, echoed, slave) = if let Some((name, leave_open)) = channel {
+            let session = channel_session(interp, name)?;
+            if !leave_open {
+                owned_channel = Some(name.to_vec());
+            }
+            (session, "[open ...]".to_owned(), None)
+        } else if flags.has("-pty") {
+            let (session, slave_fd) = terminal_session()?;
+            let name = session
+                .transport()
+                .master()
+                .map(crate::sys::term::slave_name)
+                .transpose()
+                .map_err(|e| format!("spawn: {e}"))?;
+            interp
+                .set_var(
+                    "spawn_out",
+                    Some("slave,fd"),
+                    slave_fd.to_string().as_bytes(),
+                    Scope::Current,
+                )
+                .map_err(|e| text(&e))?;
+            (session, "-pty".to_owned(), name)
+        } else {
+            let Some(_) = argv.first() else {
+                return Err("usage: spawn [spawn-args] program [program-args]".into());
+            };
+            let ignored = ignored_signals(&flags)?;
+            let session = program_session(interp, argv, &ignored)?;
+            let name = session
+                .transport()
+                .master()
+                .map(crate::sys::term::slave_name)
+                .transpose()
+                .map_err(|e| format!("spawn: {e}"))?;
+            let line: Vec<String> = argv.iter().map(|w| text(w)).collect();
+            (session, line.join(" "), name)
+        };
+        let pid = session.transport().pid();
         let mut state = state.borrow_mut();
         if !flags.has("-noecho") {
-            let line: Vec<String> = argv.iter().map(|w| text(w)).collect();
-            let line = format!("spawn {}\r\n", line.join(" "));
+            let line = format!("spawn {echoed}\r\n");
             state
                 .extras
                 .log
@@ -247,14 +268,178 @@ fn spawn(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
         // Output read with the stty marker was not shown yet.
         let early = session.buffer().to_vec();
         let id = state.add(session);
+        if let Some(name) = owned_channel {
+            state.channels.insert(id.clone(), name);
+        }
         if state.log_user() && !early.is_empty() {
             write_to(std::io::stdout().lock(), &early);
+        }
+        drop(state);
+        if let Some(name) = slave {
+            interp
+                .set_var(
+                    "spawn_out",
+                    Some("slave,name"),
+                    name.as_bytes(),
+                    Scope::Current,
+                )
+                .map_err(|e| text(&e))?;
         }
         interp
             .set_var("spawn_id", None, id.as_bytes(), Scope::Current)
             .map_err(|e| text(&e))?;
         Ok(pid.to_string().into_bytes())
     })
+}
+
+/// The signals of `spawn -ignore` (each flag names one, as `trap` does: `INT`,
+/// `SIGINT` or a number).
+fn ignored_signals(flags: &Flags) -> Result<Vec<i32>, String> {
+    flags
+        .values("-ignore")
+        .map(|name| {
+            let name = text(name).trim().to_ascii_uppercase();
+            if let Ok(number) = name.parse::<i32>() {
+                return nix::sys::signal::Signal::try_from(number)
+                    .map(|s| s as i32)
+                    .map_err(|_| format!("spawn -ignore {name}: unknown signal"));
+            }
+            let full = match name.starts_with("SIG") {
+                true => name.clone(),
+                false => format!("SIG{name}"),
+            };
+            full.parse::<nix::sys::signal::Signal>()
+                .map(|s| s as i32)
+                .map_err(|_| format!("spawn -ignore {name}: unknown signal name"))
+        })
+        .collect()
+}
+
+/// A program on a new pty, with `stty_init` applied and the `ignored` signals ignored.
+fn program_session(
+    interp: InterpRef<'_>,
+    argv: &[Vec<u8>],
+    ignored: &[i32],
+) -> Result<SpawnSession, String> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err("usage: spawn [spawn-args] program [program-args]".into());
+    };
+    let stty = stty_init(interp)?;
+    let mut command = if stty.is_none() && ignored.is_empty() {
+        Command::new(OsString::from_vec(program.clone()))
+    } else {
+        // As Expect does, `stty_init` is applied by running stty on the new terminal,
+        // here from a shell that then says so and becomes the program; the shell's
+        // `trap ''` ignores the `-ignore` signals, which stay ignored across the exec.
+        let mut prelude = String::new();
+        if !ignored.is_empty() {
+            let numbers: Vec<String> = ignored.iter().map(i32::to_string).collect();
+            prelude.push_str(&format!("trap '' {}; ", numbers.join(" ")));
+        }
+        if let Some(settings) = &stty {
+            prelude.push_str(&format!(
+                "stty {settings} 2>/dev/null; printf %s '{STTY_DONE}'; "
+            ));
+        }
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg(format!("{prelude}exec \"$0\" \"$@\""))
+            .arg(OsString::from_vec(program.clone()));
+        command
+    };
+    command.args(args.iter().map(|a| OsString::from_vec(a.clone())));
+    command.timeout(None);
+    let session = command.spawn().map_err(|e| e.to_string())?;
+    let mut session = session.map_transport(Spawned::Program);
+    session.set_match_order(crate::MatchOrder::ListOrder);
+    if stty.is_some() {
+        // The program starts after the settings are made, as with Expect's spawn:
+        // nothing sent before then is echoed or processed under the old ones.
+        session
+            .expect_timeout(STTY_DONE, Some(STTY_DEADLINE))
+            .map_err(|e| format!("spawn: applying stty_init: {e}"))?;
+    }
+    Ok(session)
+}
+
+/// `spawn -pty`: a new pty with no program; the session reads and writes its master, and
+/// holds the slave open (its fd number is returned) until `close -slave` or `close`.
+fn terminal_session() -> Result<(SpawnSession, i32), String> {
+    use std::os::fd::AsRawFd;
+    let (master, slave) = crate::PtyConfig::default()
+        .open()
+        .map_err(|e| format!("spawn -pty: {e}"))?;
+    let slave_fd = slave.as_raw_fd();
+    let master = PtyMaster::new(master, None).map_err(|e| format!("spawn -pty: {e}"))?;
+    let mut session = Session::with_transport(
+        Spawned::Terminal {
+            master,
+            slave: Some(slave),
+        },
+        b"\r",
+    );
+    session.set_match_order(crate::MatchOrder::ListOrder);
+    session.set_timeout(None);
+    Ok((session, slave_fd))
+}
+
+/// `spawn -open CHANNEL`: a session on copies of the Tcl channel's fds. A pipe, FIFO or
+/// terminal is opened anew (through `/proc/self/fd`) so that the non-blocking mode the
+/// engine sets stays off the channel's own file description; a regular file keeps the
+/// channel's (its offset is shared, as in Expect).
+fn channel_session(interp: InterpRef<'_>, name: &[u8]) -> Result<SpawnSession, String> {
+    let fds = interp.channel_fds(name).map_err(|e| text(&e))?;
+    let failed = |e: std::io::Error| format!("spawn -open {}: {e}", text(name));
+    let (read, write) = match (fds.read, fds.write) {
+        (Some(read), Some(write)) => (reopen(read, false), reopen(write, true)),
+        (Some(read), None) => {
+            let read = reopen(read, false);
+            let write = read.try_clone().map_err(failed)?;
+            (read, write)
+        }
+        (None, Some(write)) => {
+            let write = reopen(write, true);
+            let read = write.try_clone().map_err(failed)?;
+            (read, write)
+        }
+        (None, None) => {
+            return Err(format!(
+                "spawn -open {}: the channel is neither readable nor writable",
+                text(name)
+            ));
+        }
+    };
+    let session = Session::from_fds(read, write).map_err(|e| e.to_string())?;
+    let mut session = session.map_transport(Spawned::Channel);
+    session.set_match_order(crate::MatchOrder::ListOrder);
+    session.set_timeout(None);
+    Ok(session)
+}
+
+/// `fd` opened anew through `/proc/self/fd` when it is not a regular file or a socket
+/// (see [`channel_session`]); `fd` itself when that is not possible.
+fn reopen(fd: std::os::fd::OwnedFd, write: bool) -> std::os::fd::OwnedFd {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::File::from(fd);
+    let keep = file
+        .metadata()
+        .map(|m| m.file_type().is_file() || m.file_type().is_socket())
+        .unwrap_or(true);
+    if keep {
+        return file.into();
+    }
+    // Non-blocking, so that opening a pipe whose other end is gone does not wait.
+    match std::fs::OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+    {
+        Ok(reopened) => reopened.into(),
+        Err(_) => file.into(),
+    }
 }
 
 /// The `stty_init` settings for a new pty, as shell words; `None` when unset or empty.
@@ -556,8 +741,9 @@ fn exp_continue(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     }
 }
 
-/// `close [-i ID]`: hangs the program up (as a terminal closing does) and keeps how it
-/// ended for `wait`.
+/// `close [-slave] [-i ID]`: hangs the program up (as a terminal closing does) and keeps
+/// how it ended for `wait`; closes the Tcl channel of a `spawn -open` id. `-slave` closes
+/// only the slave a `spawn -pty` holds open.
 fn close(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     // `close SPAWN_ID`: Expect's spawn ids are Tcl channels, so Tcl's close takes them.
     if let [id] = words {
@@ -576,38 +762,76 @@ fn close(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     }
     tcl(interp, || {
         let (flags, rest) = Flags::take("close", words, &["-slave", "-onexec"], &["-i"])?;
-        if !rest.is_empty() || flags.has("-slave") || flags.has("-onexec") {
-            return Err("usage: close [-i spawn_id] (-slave and -onexec are not supported)".into());
+        if !rest.is_empty() || flags.has("-onexec") {
+            return Err("usage: close [-slave] [-i spawn_id] (-onexec is not supported)".into());
         }
         let id = spawn_id(interp, flags.value("-i"))?;
-        let mut state = state.borrow_mut();
-        state.session(&id)?;
-        let mut session = state.remove(&id).expect("checked above");
-        let pid = session.pid();
-        let status = session.terminate(CLOSE_GRACE).map_err(|e| e.to_string())?;
-        state.closed.insert(id, (pid, status));
+        if flags.has("-slave") {
+            // Only `spawn -pty` keeps a slave open here.
+            return match state
+                .borrow_mut()
+                .session(&id)?
+                .transport_mut()
+                .close_slave()
+            {
+                true => Ok(Vec::new()),
+                false => Err("no such slave".into()),
+            };
+        }
+        let (pid, status) = end(state, interp, &id, |session| {
+            spawned::terminate(session, CLOSE_GRACE)
+        })?;
+        state.borrow_mut().closed.insert(id, (pid, status));
         Ok(Vec::new())
     })
+}
+
+/// Takes spawn id `id` out, ends it with `how` (its process's status; a spawn id with
+/// none counts as a clean exit, as in Expect) and closes the Tcl channel of `spawn -open`.
+fn end(
+    state: &Shared,
+    interp: InterpRef<'_>,
+    id: &str,
+    how: impl FnOnce(&mut SpawnSession) -> crate::Result<Option<ExitStatus>>,
+) -> Result<(u32, ExitStatus), String> {
+    let mut st = state.borrow_mut();
+    st.session(id)?;
+    let mut session = st.remove(id).expect("checked above");
+    let channel = st.channels.remove(id);
+    drop(st);
+    let pid = session.transport().pid();
+    let status = how(&mut session).map_err(|e| e.to_string())?;
+    drop(session);
+    if let Some(channel) = channel {
+        // As Expect does, errors of the channel's close (a pipeline that failed) are
+        // ignored.
+        let mut script = b"catch {::ptychat::close ".to_vec();
+        script.extend_from_slice(&tcl_word(&channel));
+        script.push(b'}');
+        interp.eval(&script);
+        interp.set_result(b"");
+    }
+    Ok((pid, status.unwrap_or(ExitStatus::Exited(0))))
 }
 
 /// `wait [-i ID] [-nowait]`: waits for the program to end and returns
 /// `PID SPAWN_ID 0 STATUS`, with `CHILDKILLED SIGNAME DESCRIPTION` after it for a
 /// program killed by a signal.
-fn wait(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+fn wait(state_rc: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     tcl(interp, || {
         let (flags, rest) = Flags::take("wait", words, &["-nowait"], &["-i"])?;
         if !rest.is_empty() {
             return Err("usage: wait [-i spawn_id] [-nowait]".into());
         }
         let id = spawn_id(interp, flags.value("-i"))?;
-        let mut state = state.borrow_mut();
+        let mut state = state_rc.borrow_mut();
         if flags.has("-nowait") {
             // As in Expect: returns at once as if the program ended well, and the
             // program is reaped when it ends (here: when the script ends).
             let pid = match state.closed.remove(&id) {
                 Some((pid, _)) => pid,
                 None => {
-                    let pid = state.session(&id)?.pid();
+                    let pid = state.session(&id)?.transport().pid();
                     if let Some(session) = state.remove(&id) {
                         state.unwaited.push(session);
                     }
@@ -619,11 +843,8 @@ fn wait(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
         let (pid, status) = match state.closed.remove(&id) {
             Some(ended) => ended,
             None => {
-                let session = state.session(&id)?;
-                let pid = session.pid();
-                let status = session.wait().map_err(|e| e.to_string())?;
-                drop(state.remove(&id));
-                (pid, status)
+                drop(state);
+                end(state_rc, interp, &id, spawned::wait)?
             }
         };
         Ok(match status {
@@ -645,7 +866,12 @@ fn exp_pid(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
         let (flags, _) = Flags::take("exp_pid", words, &[], &["-i"])?;
         let id = spawn_id(interp, flags.value("-i"))?;
         let mut state = state.borrow_mut();
-        Ok(state.session(&id)?.pid().to_string().into_bytes())
+        Ok(state
+            .session(&id)?
+            .transport()
+            .pid()
+            .to_string()
+            .into_bytes())
     })
 }
 

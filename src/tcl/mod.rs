@@ -27,6 +27,7 @@ mod expect;
 mod extras;
 mod interact;
 mod mixed;
+mod spawned;
 mod state;
 mod streams;
 

@@ -12,11 +12,11 @@ use std::os::fd::OwnedFd;
 
 use crate::group::{Group, SessionId};
 use crate::sys::tcl::{InterpRef, Scope};
-use crate::transport::pty::{Pty, PtySession};
 use crate::transport::stream::FdPair;
 use crate::{ExitStatus, Session, Transcript};
 
 use super::expect::{Branch, Case, Kind};
+use super::spawned::Spawned;
 use crate::Pattern;
 
 /// How many compiled patterns are kept.
@@ -32,12 +32,17 @@ pub(crate) const TTY_SPAWN_ID: &str = "exp3";
 /// The state of one `ptychat expect` interpreter, shared by its commands.
 pub(crate) type Shared = Rc<RefCell<State>>;
 
+/// The session of a spawn id.
+pub(crate) type SpawnSession = Session<Spawned>;
+
 pub(crate) struct State {
-    pub(crate) group: Group<Pty>,
+    pub(crate) group: Group<Spawned>,
     /// Spawn id (`exp4`...) to the program's place in the group.
     pub(crate) ids: HashMap<String, SessionId>,
     /// Programs `close`d, by spawn id: their pid and how they ended, for `wait`.
     pub(crate) closed: HashMap<String, (u32, ExitStatus)>,
+    /// The Tcl channels of `spawn -open` ids, by spawn id: closed with the spawn id.
+    pub(crate) channels: HashMap<String, Vec<u8>>,
     next_id: u32,
     /// `log_user`: copy what the programs write to our standard output.
     pub(crate) log_user: Arc<AtomicBool>,
@@ -51,7 +56,7 @@ pub(crate) struct State {
     pub(crate) background: Vec<Case>,
     pub(crate) watchers: HashMap<String, crate::sys::tcl::FileHandler>,
     /// Programs given up by `wait -nowait`, reaped when the script ends.
-    pub(crate) unwaited: Vec<PtySession>,
+    pub(crate) unwaited: Vec<SpawnSession>,
     /// `remove_nulls -d`: whether NUL bytes are removed from the output of programs
     /// spawned from now on (and of our standard input); Expect's default is yes.
     pub(crate) remove_nulls: bool,
@@ -77,6 +82,7 @@ impl State {
             group: Group::new(),
             ids: HashMap::new(),
             closed: HashMap::new(),
+            channels: HashMap::new(),
             next_id: 4,
             log_user: Arc::new(AtomicBool::new(true)),
             strict,
@@ -96,7 +102,7 @@ impl State {
     }
 
     /// Adds a spawned program; returns its new spawn id.
-    pub(crate) fn add(&mut self, mut session: PtySession) -> String {
+    pub(crate) fn add(&mut self, mut session: SpawnSession) -> String {
         let id = format!("exp{}", self.next_id);
         self.next_id += 1;
         session.add_transcript(Box::new(UserLog(self.log_user.clone())));
@@ -114,7 +120,7 @@ impl State {
     }
 
     /// The session of spawn id `id`.
-    pub(crate) fn session(&mut self, id: &str) -> Result<&mut PtySession, String> {
+    pub(crate) fn session(&mut self, id: &str) -> Result<&mut SpawnSession, String> {
         match self.ids.get(id) {
             Some(place) => Ok(self
                 .group
@@ -128,7 +134,7 @@ impl State {
     }
 
     /// Takes the session of spawn id `id` out.
-    pub(crate) fn remove(&mut self, id: &str) -> Option<PtySession> {
+    pub(crate) fn remove(&mut self, id: &str) -> Option<SpawnSession> {
         // Its background patterns go, as in Expect (the fd is about to close).
         self.watchers.remove(id);
         for case in &mut self.background {
