@@ -15,6 +15,7 @@ use std::process::Command as StdCommand;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use common::users::ThrowawayUser;
 use common::{LONG, assert_success, contains, require, stdout};
 use ptychat::{
     Command, Error, HostKeyPolicy, Pattern, PipeSession, PtySession, Signal, SshLogin, SshProblem,
@@ -79,53 +80,10 @@ fn key_blob(public: &str) -> String {
         .join(" ")
 }
 
-/// Held while users are added or deleted.
-static USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// A throwaway local user with a password, deleted (with its home) on drop.
-struct TestUser {
-    name: String,
-    password: String,
-}
-
-impl TestUser {
-    fn new(shell: &str) -> Self {
-        let uid = stdout(&run("id", &["-u"]));
-        assert!(
-            uid.trim() == "0",
-            "the ssh login tests create a throwaway user and need root (as CI runs)"
-        );
-        // useradd and userdel lock /etc/passwd: one at a time in this process.
-        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
-        let name = format!("ptyssh{}x{}", std::process::id() % 1_000_000, unique());
-        let password = format!("pw-{}-{}", std::process::id(), unique());
-        run("useradd", &["-m", "-s", shell, &name]);
-        let user = TestUser { name, password };
-        let mut chpasswd = StdCommand::new("chpasswd")
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("running chpasswd");
-        use std::io::Write;
-        writeln!(
-            chpasswd.stdin.take().unwrap(),
-            "{}:{}",
-            user.name,
-            user.password
-        )
-        .unwrap();
-        assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
-        user
-    }
-}
-
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = StdCommand::new("userdel")
-            .args(["-r", "-f", &self.name])
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
+/// A throwaway user with `shell` and a password of its own.
+fn test_user(shell: &str) -> ThrowawayUser {
+    let password = format!("pw-{}-{}", std::process::id(), unique());
+    ThrowawayUser::with_password("ssh", shell, &password)
 }
 
 /// A private sshd on 127.0.0.1: its own directory, host key, config and port.
@@ -200,7 +158,7 @@ impl Sshd {
     }
 
     /// A login to this server with a private known_hosts file and no ssh config files.
-    fn login(&self, user: &TestUser) -> SshLogin {
+    fn login(&self, user: &ThrowawayUser) -> SshLogin {
         let mut ssh = SshLogin::new("127.0.0.1");
         ssh.port(self.port)
             .user(&user.name)
@@ -252,7 +210,7 @@ fn exit(mut shell: PtySession) {
 
 #[test]
 fn key_login_runs_a_command() {
-    let user = TestUser::new("/bin/bash");
+    let user = test_user("/bin/bash");
     let sshd = Sshd::start();
     let key = sshd.dir.join("client_key");
     sshd.authorize(&keygen(&key));
@@ -277,7 +235,7 @@ fn key_login_runs_a_command() {
 
 #[test]
 fn the_remote_shell_as_a_repl() {
-    let user = TestUser::new("/bin/bash");
+    let user = test_user("/bin/bash");
     let sshd = Sshd::start();
     let mut ssh = sshd.login(&user);
     ssh.password(&user.password)
@@ -292,7 +250,7 @@ fn the_remote_shell_as_a_repl() {
 
 #[test]
 fn password_login() {
-    let user = TestUser::new("/bin/bash");
+    let user = test_user("/bin/bash");
     let sshd = Sshd::start();
     let mut ssh = sshd.login(&user);
     ssh.password(&user.password)
@@ -310,7 +268,7 @@ fn password_login() {
 
 #[test]
 fn wrong_password_is_permission_denied() {
-    let user = TestUser::new("/bin/bash");
+    let user = test_user("/bin/bash");
     let sshd = Sshd::start();
     let mut ssh = sshd.login(&user);
     let wrong = format!("{}-wrong", user.password);
@@ -333,7 +291,7 @@ fn wrong_password_is_permission_denied() {
 
 #[test]
 fn no_password_given_is_password_required() {
-    let user = TestUser::new("/bin/bash");
+    let user = test_user("/bin/bash");
     let sshd = Sshd::start();
     let mut ssh = sshd.login(&user);
     ssh.option("PubkeyAuthentication", "no");
@@ -352,7 +310,7 @@ fn no_password_given_is_password_required() {
 
 #[test]
 fn changed_host_key_is_refused() {
-    let user = TestUser::new("/bin/bash");
+    let user = test_user("/bin/bash");
     let sshd = Sshd::start();
     // known_hosts records another key for this server's name and port.
     let old = keygen(&sshd.dir.join("old_host_key"));
@@ -390,7 +348,7 @@ fn changed_host_key_is_refused() {
 
 #[test]
 fn accept_new_records_the_key() {
-    let user = TestUser::new("/bin/bash");
+    let user = test_user("/bin/bash");
     let sshd = Sshd::start();
     let known_hosts = sshd.dir.join("known_hosts");
     let mut ssh = sshd.login(&user);
@@ -418,7 +376,7 @@ fn accept_new_records_the_key() {
 
 #[test]
 fn require_known_refuses_an_unknown_key() {
-    let user = TestUser::new("/bin/bash");
+    let user = test_user("/bin/bash");
     let sshd = Sshd::start();
     let mut ssh = sshd.login(&user);
     ssh.password(&user.password)
@@ -440,7 +398,7 @@ fn require_known_refuses_an_unknown_key() {
 
 #[test]
 fn account_without_shell_is_closed_after_login() {
-    let user = TestUser::new("/usr/sbin/nologin");
+    let user = test_user("/usr/sbin/nologin");
     let sshd = Sshd::start();
     let mut ssh = sshd.login(&user);
     ssh.password(&user.password);
@@ -543,7 +501,7 @@ fn debug_hides_the_password() {
 
 #[test]
 fn dash_login_shell() {
-    let user = TestUser::new("/bin/sh");
+    let user = test_user("/bin/sh");
     let sshd = Sshd::start();
     let mut ssh = sshd.login(&user);
     ssh.password(&user.password);
@@ -596,7 +554,7 @@ fn trace_of_a_password_login() {
         std::env::var_os(TRACE_CHILD).is_some(),
         "run by password_never_reaches_the_trace"
     );
-    let user = TestUser::new("/bin/bash");
+    let user = test_user("/bin/bash");
     let sshd = Sshd::start();
     let mut ssh = sshd.login(&user);
     ssh.password(&user.password);

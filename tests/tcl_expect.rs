@@ -5,11 +5,11 @@
 #![cfg(feature = "cli")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Output;
 
 mod common;
 
+use common::users::ThrowawayUser;
 use common::{assert_success, require, run_with_input, stderr, stdout, temp_path};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
@@ -337,78 +337,6 @@ fn libes_timed_read_runs_unchanged() {
     assert_eq!(stdout(&ours), "a line\n");
 }
 
-/// A throwaway local user (`useradd -m`), deleted with its home on drop; needs root.
-struct ThrowawayUser {
-    name: String,
-}
-
-/// useradd, chpasswd and userdel lock /etc/passwd and /etc/shadow: one at a time here.
-static USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-impl ThrowawayUser {
-    fn new(tag: &str) -> Self {
-        require("useradd");
-        require("passwd");
-        require("perl");
-        let uid = stdout(&Command::new("id").arg("-u").output().unwrap());
-        assert!(
-            uid.trim() == "0",
-            "the passwd tests create a throwaway user and need root (as CI runs)"
-        );
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "ptytcl{tag}{}x{}",
-            std::process::id() % 100_000,
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        );
-        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
-        let made = Command::new("useradd")
-            .args(["-m", &name])
-            .output()
-            .unwrap();
-        assert_success(&made);
-        ThrowawayUser { name }
-    }
-
-    /// The password hash in /etc/shadow.
-    fn hash(&self) -> String {
-        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = Command::new("getent")
-            .args(["shadow", &self.name])
-            .output()
-            .unwrap();
-        assert_success(&entry);
-        stdout(&entry).split(':').nth(1).unwrap().to_owned()
-    }
-
-    /// Whether `password` is the user's password: the shadow hash recomputed by the C
-    /// library's crypt (through perl, which has it built in).
-    fn has_password(&self, password: &str) -> bool {
-        let hash = self.hash();
-        let check = Command::new("perl")
-            .args([
-                "-e",
-                "print crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? 'yes' : 'no'",
-                password,
-                &hash,
-            ])
-            .output()
-            .unwrap();
-        assert_success(&check);
-        stdout(&check) == "yes"
-    }
-}
-
-impl Drop for ThrowawayUser {
-    fn drop(&mut self) {
-        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = Command::new("userdel")
-            .args(["-r", "-f", &self.name])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 /// Runs Libes' script `name` under Expect (`ours` false) or `ptychat expect`.
 fn libes(ours: bool, name: &str, args: &[&str]) -> Output {
     let script = format!("/usr/bin/{name}");
@@ -429,7 +357,7 @@ fn libes(ours: bool, name: &str, args: &[&str]) -> Output {
 
 #[test]
 fn libes_autopasswd_changes_the_password_as_under_expect() {
-    let user = ThrowawayUser::new("a");
+    let user = ThrowawayUser::new("tcla", "/bin/sh");
     let before = user.hash();
     let theirs = libes(false, "expect_autopasswd", &[&user.name, "Tcl-Expect-7q!"]);
     assert!(user.has_password("Tcl-Expect-7q!"), "{}", stderr(&theirs));
@@ -483,7 +411,7 @@ fn libes_mkpasswd_prints_a_password_as_under_expect() {
 
 #[test]
 fn libes_mkpasswd_sets_a_users_password_as_under_expect() {
-    let user = ThrowawayUser::new("m");
+    let user = ThrowawayUser::new("tclm", "/bin/sh");
     for ours in [false, true] {
         let before = user.hash();
         let output = libes(ours, "expect_mkpasswd", &[&user.name]);

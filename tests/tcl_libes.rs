@@ -8,77 +8,15 @@ use std::fs;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod common;
 
+use common::users::ThrowawayUser;
 use common::{LONG, assert_success, require, stdout, temp_path};
 use ptychat::{Command, Pattern, PipeSession, Signal, StderrMode};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
 const SSHD: &str = "/usr/sbin/sshd";
-
-/// A throwaway local user with a password, deleted with its home on drop; needs root.
-struct ThrowawayUser {
-    name: String,
-}
-
-/// useradd, chpasswd and userdel lock /etc/passwd and /etc/shadow: one at a time here.
-static USERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-impl ThrowawayUser {
-    fn new(password: &str) -> Self {
-        require("useradd");
-        require("chpasswd");
-        let uid = stdout(&std::process::Command::new("id").arg("-u").output().unwrap());
-        assert!(
-            uid.trim() == "0",
-            "the passmass test creates a throwaway user and needs root (as CI runs)"
-        );
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "ptypm{}x{}",
-            std::process::id() % 100_000,
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        );
-        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
-        let made = std::process::Command::new("useradd")
-            .args(["-m", "-s", "/bin/bash", &name])
-            .output()
-            .unwrap();
-        assert_success(&made);
-        let user = ThrowawayUser { name };
-        let mut chpasswd = std::process::Command::new("chpasswd")
-            .stdin(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        writeln!(chpasswd.stdin.take().unwrap(), "{}:{password}", user.name).unwrap();
-        assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
-        user
-    }
-
-    /// The password hash in /etc/shadow.
-    fn hash(&self) -> String {
-        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = std::process::Command::new("getent")
-            .args(["shadow", &self.name])
-            .output()
-            .unwrap();
-        assert_success(&entry);
-        stdout(&entry).split(':').nth(1).unwrap().to_owned()
-    }
-}
-
-impl Drop for ThrowawayUser {
-    fn drop(&mut self) {
-        let _lock = USERS.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = std::process::Command::new("userdel")
-            .args(["-r", "-f", &self.name])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
 
 /// A private sshd on 127.0.0.1 (own directory, host key, config and port, password
 /// logins), and an `ssh` on a PATH of its own that reaches it as host `pmhost` without
@@ -231,7 +169,7 @@ fn passmass(
 fn libes_passmass_logs_in_over_ssh_as_under_expect() {
     require("expect");
     let old = "Old-pw-4rt!";
-    let user = ThrowawayUser::new(old);
+    let user = ThrowawayUser::with_password("pm", "/bin/bash", old);
     let sshd = Sshd::start();
     let before = user.hash();
     let path = sshd.path();
@@ -381,7 +319,7 @@ fn has_password(user: &ThrowawayUser, password: &str) -> bool {
 #[test]
 fn libes_passmass_changes_the_password_over_ssh_as_under_expect() {
     require("expect");
-    let user = ThrowawayUser::new("Old-pw-4rt!");
+    let user = ThrowawayUser::with_password("pm", "/bin/bash", "Old-pw-4rt!");
     let sshd = Sshd::start();
     let program = format!("/home/{}/old-style-passwd", user.name);
     fs::write(&program, OLD_STYLE_PASSWD).unwrap();

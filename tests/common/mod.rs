@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use ptychat::{Command, Pattern, PtySession};
 
+pub mod users;
+
 /// The deadline for anything that should succeed: generous, because a passing test never
 /// waits for it and a loaded CI machine can be slow.
 pub const LONG: Duration = Duration::from_secs(30);
