@@ -375,3 +375,62 @@ fn expect_background_on_our_standard_input() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stdout(&output), "typed <one>\nuser-eof\ngot eof\n");
 }
+
+#[test]
+fn log_file_open_closes_the_channel_and_leaveopen_does_not() {
+    let first = temp_path("tcl-keywords", "open.log");
+    let second = temp_path("tcl-keywords", "leaveopen.log");
+    let script = format!(
+        concat!(
+            "log_user 0\n",
+            "set f [open {{{first}}} w]\n",
+            "puts $f before\n",
+            "log_file -open $f\n",
+            "puts \"info <[log_file -info]>\"\n",
+            "send_user \"hello\\n\"\n",
+            "spawn -noecho echo abc\n",
+            "expect eof\n",
+            "log_file\n",
+            // -open's channel is closed when logging stops.
+            "puts \"closed [catch {{puts $f after}}]\"\n",
+            "set g [open {{{second}}} w]\n",
+            "log_file -a -leaveopen $g\n",
+            "puts \"info <[log_file -info]>\"\n",
+            "catch {{log_file -a {{{first}}}}} e; puts $e\n",
+            "send_user \"hi\\n\"\n",
+            // With -a the programs' output is logged while log_user is off.
+            "spawn -noecho echo abc\n",
+            "expect eof\n",
+            "log_file\n",
+            // -leaveopen's stays open.
+            "puts \"open [catch {{puts $g after}}]\"\n",
+            "close $g\n",
+            "log_file -a {{{second}}}\n",
+            "puts \"info <[log_file -info]>\"\n",
+            "log_file\n",
+            "puts \"info <[log_file -info]>\"\n",
+            "puts [catch {{log_file -open nosuch}} e]$e\n",
+            "set r [open {{{first}}}]\n",
+            "puts [catch {{log_file -open $r}} e]$e\n",
+            "puts [catch {{log_file -open}} e]$e\n",
+            "foreach p {{{first} {second}}} {{ set f [open $p]; puts -nonewline [read $f]; close $f }}\n",
+            "puts [expr {{[getpid] == [pid] && [exp_getpid] == [pid]}}]\n",
+        ),
+        first = first.display(),
+        second = second.display(),
+    );
+    let (theirs, ours) = both_text(&script);
+    assert_same(&theirs, &ours);
+    let usage = "usage: log_file [-info] [-noappend] [[-a] file] [-[leave]open [open ...]]";
+    assert_eq!(
+        stdout(&ours),
+        format!(
+            "info <-noappend >\nhello\nclosed 1\ninfo <-a -noappend >\n\
+             cannot start logging without first stopping logging\nhi\nopen 0\n\
+             info <-a {second}>\ninfo <>\n1can not find channel named \"nosuch\"\n\
+             1channel is not writable\n1{usage}\n\
+             before\nhello\nhi\nabc\nafter\n1\n",
+            second = second.display()
+        )
+    );
+}

@@ -37,7 +37,6 @@ const MISSING: &[&str] = &[
     "overlay",
     "fork",
     "debug",
-    "getpid",
     "interpreter",
     "strace",
     "exp_open",
@@ -65,6 +64,7 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         ("close", close),
         ("wait", wait),
         ("exp_pid", exp_pid),
+        ("getpid", getpid),
         ("log_user", log_user),
         ("match_max", match_max),
         ("interact", super::interact::interact),
@@ -1074,9 +1074,15 @@ fn timestamp(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     interp.eval(&script)
 }
 
+/// `getpid`: our process id (Tcl's `pid` gives the same); arguments are ignored, as in
+/// Expect.
+fn getpid(_: &Shared, interp: InterpRef<'_>, _: &[Vec<u8>]) -> Code {
+    tcl(interp, || Ok(std::process::id().to_string().into_bytes()))
+}
+
 /// `bytes` as one Tcl word: every ASCII character that is not a letter or digit
 /// backslash-quoted, control characters as `\xHH`.
-fn tcl_word(bytes: &[u8]) -> Vec<u8> {
+pub(super) fn tcl_word(bytes: &[u8]) -> Vec<u8> {
     let mut word = Vec::with_capacity(bytes.len() * 2 + 2);
     if bytes.is_empty() {
         return b"{}".to_vec();
