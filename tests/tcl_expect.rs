@@ -930,3 +930,15 @@ fn spawn_pty_ignore_and_the_slave_name_as_in_expect() {
         )
     );
 }
+
+#[test]
+fn parity_0_strips_what_interact_shows() {
+    let (theirs, ours) = both_on_a_pty(concat!(
+        "spawn -noecho printf {x\\351\\303\\251y\\n}\n",
+        "parity 0\n",
+        "interact\n",
+        "puts end\n",
+    ));
+    assert_eq!(theirs, ours);
+    assert_eq!(ours, "xiC)y\nend\n");
+}

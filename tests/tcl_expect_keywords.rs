@@ -434,3 +434,68 @@ fn log_file_open_closes_the_channel_and_leaveopen_does_not() {
         )
     );
 }
+
+#[test]
+fn parity_0_strips_the_8th_bit_before_matching_logging_and_showing() {
+    require("expect");
+    let log = temp_path("tcl-keywords", "parity.log");
+    let script = format!(
+        concat!(
+            "proc hex {{s}} {{ binary scan [encoding convertto iso8859-1 $s] H* h; return $h }}\n",
+            // Before any spawn, parity addresses $user_spawn_id, as in Expect.
+            "puts \"default [parity] [parity -d]\"\n",
+            "parity 0\n",
+            "puts \"user [parity -i $user_spawn_id] [parity]\"\n",
+            "expect_user -re {{(.*)\\n}}\n",
+            "puts \"typed [hex $expect_out(1,string)]\"\n",
+            "log_file -noappend {{{log}}}\n",
+            "parity -d 0\n",
+            "puts \"d [parity -d]\"\n",
+            "spawn -noecho printf {{a\\351b\\303\\251c\\342\\202\\254d\\n}}\n",
+            "puts \"spawned [parity] [parity -i $spawn_id]\"\n",
+            "expect -re {{a(.*)d}}\n",
+            "puts \"matched [hex $expect_out(1,string)] [hex $expect_out(buffer)]\"\n",
+            "expect eof\n",
+            "parity -d 1\n",
+            "spawn -noecho printf {{x\\301y}}\n",
+            "puts \"kept [parity]\"\n",
+            "parity 0\n",
+            "expect -re {{x(.)y}}\n",
+            "puts \"then stripped [hex $expect_out(1,string)]\"\n",
+            "expect eof\n",
+            "parity 2\n",
+            "puts \"two [parity]\"\n",
+            "puts [catch {{parity x}} e]$e\n",
+            "puts [catch {{parity -i nosuch}} e]$e\n",
+            "log_file\n",
+            "set f [open {{{log}}}]; fconfigure $f -translation binary\n",
+            "puts \"log [hex [read $f]]\"; close $f\n",
+        ),
+        log = log.display()
+    );
+    let path = temp_path("tcl-keywords", "parity.exp");
+    std::fs::write(&path, script).unwrap();
+    let input = b"a\xe9b\n";
+    let theirs = run_with_input("expect", &[path.to_str().unwrap()], input);
+    let ours = run_with_input(BIN, &["expect", path.to_str().unwrap()], input);
+    assert_eq!(theirs.stdout, ours.stdout, "{}", stderr(&ours));
+    assert_eq!(theirs.status.code(), ours.status.code());
+    let out = stdout(&ours);
+    for line in [
+        "default 1 1\n",
+        "user 0 0\n",
+        "typed 616962\n",
+        "spawned 0 0\n",
+        // \351 is i, \303\251 is C ), \342\202\254 is b \x02 ,: each byte without its 8th bit.
+        "matched 696243296362022c 61696243296362022c64\n",
+        "kept 1\n",
+        "then stripped 41\n",
+        "two 2\n",
+        "1expected integer but got \"x\"\n",
+        "1can not find channel named \"nosuch\"\n",
+    ] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
+    // Programs' output reaches the log (and our standard output) already stripped.
+    assert!(out.contains("log 61696243296362022c640d0a784179"), "{out}");
+}
