@@ -330,6 +330,48 @@ fn expect_tty_and_send_tty_use_the_terminal_whatever_stdout_is() {
 }
 
 #[test]
+fn one_expect_over_the_terminal_and_a_spawned_program() {
+    require("expect");
+    let path = temp_path("tcl-keywords", "tty-mixed.exp");
+    std::fs::write(
+        &path,
+        concat!(
+            "log_user 0\n",
+            "set stty_init -echo\n",
+            "spawn -noecho cat\n",
+            "set cat $spawn_id\n",
+            "send_tty \"ready\\n\"\n",
+            "expect -i $tty_spawn_id -re {(h\\S*o)} { send_tty \"tty <$expect_out(1,string)> [expr {$expect_out(spawn_id) eq $tty_spawn_id}]\\n\" } -i $cat never {}\n",
+            "send \"from-cat\\r\"\n",
+            "expect -i $tty_spawn_id never {} -i $cat -re {(\\S+)\\r\\n} { send_tty \"cat <$expect_out(1,string)> [expr {$expect_out(spawn_id) eq $cat}]\\n\" }\n",
+            "send_tty \"more\\n\"\n",
+            "expect_tty -re {(w\\S*d)} { send_tty \"tty2 <$expect_out(1,string)> $expect_out(spawn_id)\\n\" } -i $cat never {}\n",
+            "send \\004\n",
+            "expect -i $tty_spawn_id never {} -i $cat eof { send_tty \"cat-eof\\n\" }\n",
+        ),
+    )
+    .unwrap();
+    let run = |expect: &str| {
+        let mut command = ptychat::Command::new("sh");
+        command.args(["-c", &format!("{expect} {} > /dev/null", path.display())]);
+        let mut session = common::spawn(&mut command);
+        session.expect("ready").unwrap();
+        session.send("hello\r").unwrap();
+        // What came before "more" is kept: the first two expects' answers.
+        let mut out = session.expect("more").unwrap().before().to_vec();
+        session.send("world\r").unwrap();
+        out.extend(common::read_to_eof(&mut session));
+        session.wait().unwrap();
+        String::from_utf8_lossy(&out).replace('\r', "")
+    };
+    let theirs = run("expect");
+    let ours = run(&format!("{BIN} expect"));
+    assert_eq!(theirs, ours);
+    assert!(ours.contains("tty <hello> 1\ncat <from-cat> 1\n"), "{ours}");
+    assert!(ours.ends_with("tty2 <world> exp3\ncat-eof\n"), "{ours}");
+}
+
+#[test]
 fn a_background_action_may_expect_in_the_foreground_and_close_ends_the_watch() {
     let (theirs, ours) = both_text(concat!(
         "log_user 0\n",

@@ -198,12 +198,13 @@ impl State {
     }
 
     /// The fds to poll for the output of spawn ids `ids` (`$user_spawn_id`: our
-    /// standard input, once opened).
+    /// standard input, `/dev/tty`: our terminal, once opened).
     pub(crate) fn read_fds(&self, ids: &[String]) -> Vec<std::os::fd::BorrowedFd<'_>> {
         use crate::Transport;
         ids.iter()
             .filter_map(|id| match id.as_str() {
                 USER_SPAWN_ID => self.user.as_ref().map(|s| s.transport().read_fd()),
+                TTY_SPAWN_ID => self.tty.as_ref().map(|s| s.transport().read_fd()),
                 id => self
                     .ids
                     .get(id)
