@@ -541,3 +541,38 @@ fn parity_0_strips_the_8th_bit_before_matching_logging_and_showing() {
     // Programs' output reaches the log (and our standard output) already stripped.
     assert!(out.contains("log 61696243296362022c640d0a784179"), "{out}");
 }
+
+#[test]
+fn exp_open_gives_a_spawn_id_to_a_tcl_channel() {
+    let (theirs, ours) = both_text(concat!(
+        "log_user 0\n",
+        "set stty_init -echo\n",
+        "spawn -noecho cat\n",
+        "set cat $spawn_id\n",
+        "set f [exp_open]\n",
+        "puts \"chan [regexp {^(serial|file)[0-9]+$} $f]\"\n",
+        "puts $f hello; flush $f\n",
+        "puts \"got [gets $f]\"\n",
+        // Given up to the channel: Expect no longer knows the spawn id.
+        "puts \"send [catch {send x}] again [catch {exp_open -i $cat}]\"\n",
+        "close $f\n",
+        "puts \"wait [catch {wait -i $cat}]\"\n",
+        // -leaveopen: both the channel and the spawn id work.
+        "spawn -noecho cat\n",
+        "set g [exp_open -leaveopen]\n",
+        "puts $g via-chan; flush $g\n",
+        "expect -re {via-chan\\r\\n} { puts \"expect saw it\" }\n",
+        "close $g\n",
+        "send \\004\n",
+        "expect eof { puts eof }\n",
+        "puts [lrange [wait] 2 3]\n",
+        "puts [catch {exp_open -i nosuch} e]$e\n",
+        "puts [catch {exp_open -x} e]$e\n",
+    ));
+    assert_same(&theirs, &ours);
+    assert_eq!(
+        stdout(&ours),
+        "chan 1\ngot hello\nsend 1 again 1\nwait 1\nexpect saw it\neof\n0 0\n\
+         1can not find channel named \"nosuch\"\n1usage: -i spawn_id\n"
+    );
+}

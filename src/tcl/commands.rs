@@ -39,7 +39,6 @@ const MISSING: &[&str] = &[
     "debug",
     "interpreter",
     "strace",
-    "exp_open",
     "prompt1",
     "prompt2",
 ];
@@ -82,6 +81,7 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         ("parity", super::streams::parity),
         ("send_log", super::streams::send_log),
         ("send_tty", super::streams::send_tty),
+        ("exp_open", super::streams::exp_open),
         ("expect_background", super::background::expect_background),
         ("expect_tty", expect_tty),
     ];

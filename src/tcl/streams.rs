@@ -3,6 +3,7 @@
 //! `send_log` (to the log file) and `send_tty` (to our terminal).
 
 use std::io::Write;
+use std::os::fd::AsRawFd;
 
 use crate::sys::tcl::{Code, InterpRef};
 
@@ -143,5 +144,63 @@ pub(crate) fn send_tty(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
             .and_then(|()| tty.flush())
             .map_err(|e| format!("send_tty: {e}"))?;
         Ok(Vec::new())
+    })
+}
+
+/// `exp_open [-leaveopen] [-i ID]`: a Tcl channel (as from `open`) on a spawn id's
+/// terminal, returned by name. Without `-leaveopen` the spawn id is given up to the
+/// channel, as in Expect (its program is hung up when the script ends); with it the spawn
+/// id stays usable and the channel is non-blocking (the engine reads the same fd).
+pub(crate) fn exp_open(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (flags, rest) = Flags::take("exp_open", words, &["-leaveopen"], &["-i"])
+            .map_err(|_| "usage: -i spawn_id".to_owned())?;
+        if !rest.is_empty() {
+            return Err("usage: -i spawn_id".into());
+        }
+        let id = spawn_id(interp, flags.value("-i"))?;
+        if id == USER_SPAWN_ID || id == TTY_SPAWN_ID || id == super::state::ERROR_SPAWN_ID {
+            return Err(format!(
+                "exp_open: spawn id {id} is ours (standard input, output or the terminal): \
+                 use Tcl's stdin, stdout or open /dev/tty"
+            ));
+        }
+        let leave_open = flags.has("-leaveopen");
+        let mut st = state.borrow_mut();
+        let fd = {
+            use crate::Transport;
+            let transport = st.session(&id)?.transport();
+            let read = transport.read_fd();
+            match transport.write_fd() {
+                Some(write) if write.as_raw_fd() == read.as_raw_fd() => {
+                    crate::sys::fd::copy(read).map_err(|e| format!("exp_open: {e}"))?
+                }
+                _ => {
+                    return Err(format!(
+                        "exp_open: spawn id {id} reads and writes different fds (a \
+                         `spawn -open` channel): use that channel"
+                    ));
+                }
+            }
+        };
+        if !leave_open {
+            // Given up: Expect commands no longer know the spawn id; the channel is an
+            // ordinary blocking one.
+            crate::sys::fd::set_blocking(&fd).map_err(|e| format!("exp_open: {e}"))?;
+            if let Some(session) = st.remove(&id) {
+                st.unwaited.push(session);
+            }
+        }
+        drop(st);
+        let name = interp.file_channel(fd)?;
+        if leave_open {
+            let mut script = b"fconfigure ".to_vec();
+            script.extend_from_slice(&super::commands::tcl_word(&name));
+            script.extend_from_slice(b" -blocking 0");
+            if interp.eval(&script) != Code::Ok {
+                return Err(text(&interp.result()));
+            }
+        }
+        Ok(name)
     })
 }
