@@ -576,3 +576,55 @@ fn exp_open_gives_a_spawn_id_to_a_tcl_channel() {
          1can not find channel named \"nosuch\"\n1usage: -i spawn_id\n"
     );
 }
+
+#[test]
+fn interpreter_prompts_evaluates_in_the_caller_and_returns() {
+    require("expect");
+    let path = temp_path("tcl-keywords", "interpreter.exp");
+    std::fs::write(
+        &path,
+        concat!(
+            "interpreter\n",
+            "puts \"back x=$x\"\n",
+            "proc p {} { set r [catch {interpreter} e]; puts \"r=$r y=[info exists y]\" }\n",
+            "p\n",
+            "proc prompt2 {} { puts -nonewline \"more> \" }\n",
+            "interpreter -eof { puts \"eof seen\" }\n",
+            "puts [catch {interpreter -x} e]$e\n",
+            "puts [catch {interpreter -eof} e]$e\n",
+        ),
+    )
+    .unwrap();
+    let input = concat!(
+        // The first interpreter, at the global level.
+        "set x 3\n",
+        "expr {$x*2}\n",
+        "puts hi\n",
+        "list a \\\n",
+        " b\n",
+        "error boom\n",
+        "return\n",
+        // The second, in a procedure: `break` returns with its code.
+        "set y 1\n",
+        "break\n",
+        // The third, until the end of input.
+        "list c \\\n",
+        " d\n",
+    );
+    let path = path.to_str().unwrap();
+    let theirs = run_with_input("expect", &[path], input.as_bytes());
+    let ours = run_with_input(BIN, &["expect", path], input.as_bytes());
+    assert_same(&theirs, &ours);
+    assert_eq!(stderr(&theirs), stderr(&ours));
+    assert_eq!(
+        stdout(&ours),
+        "expect2.1> 3\r\nexpect2.2> 6\r\nexpect2.3> hi\nexpect2.4> +> a b\r\nexpect2.5> \
+         expect2.6> back x=3\nexpect3.7> 1\r\nexpect3.8> r=3 y=1\n\
+         expect2.9> more> c d\r\nexpect2.10> eof seen\n1bad flag \"-x\": must be -eof\n\
+         1wrong # args: should be \"interpreter -eof cmd\"\n"
+    );
+    assert_eq!(
+        stderr(&ours),
+        "boom\n    while executing\n\"error boom\"\r\n"
+    );
+}

@@ -32,16 +32,7 @@ const STTY_DEADLINE: Duration = Duration::from_secs(30);
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 /// Expect commands ptychat does not provide (yet): each fails with a message naming it.
-const MISSING: &[&str] = &[
-    "disconnect",
-    "overlay",
-    "fork",
-    "debug",
-    "interpreter",
-    "strace",
-    "prompt1",
-    "prompt2",
-];
+const MISSING: &[&str] = &["disconnect", "overlay", "fork", "debug", "strace"];
 
 /// Registers every command on `interp`, sharing `state`.
 pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
@@ -106,6 +97,7 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
             );
         }
     }
+    super::interpreter::register(interp);
     for name in MISSING {
         let message = format!(
             "ptychat expect does not provide the Expect command `{name}` (see docs/TCL.md)"
