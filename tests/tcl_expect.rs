@@ -263,6 +263,11 @@ fn mistakes_are_tcl_errors_with_the_file_and_line() {
             1,
             "does not provide the Expect command `strace`",
         ),
+        (
+            "fork\n",
+            1,
+            "does not provide the Expect command `fork`: it does not fit a multi-threaded process",
+        ),
         ("spawn -console cat\n", 1, "spawn -console is not supported"),
     ] {
         let output = expect(&[], script, &[]);

@@ -99,8 +99,14 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
     }
     super::interpreter::register(interp);
     for name in MISSING {
+        let why = match *name {
+            // They fork or detach the whole process, which a multi-threaded one cannot do
+            // safely.
+            "disconnect" | "overlay" | "fork" => ": it does not fit a multi-threaded process",
+            _ => "",
+        };
         let message = format!(
-            "ptychat expect does not provide the Expect command `{name}` (see docs/TCL.md)"
+            "ptychat expect does not provide the Expect command `{name}`{why} (see docs/TCL.md)"
         );
         interp.create_command(name, Box::new(move |interp, _| error(interp, &message)));
     }
