@@ -263,6 +263,11 @@ fn mistakes_are_tcl_errors_with_the_file_and_line() {
             1,
             "does not provide the Expect command `strace`",
         ),
+        (
+            "fork\n",
+            1,
+            "does not provide the Expect command `fork`: it does not fit a multi-threaded process",
+        ),
         ("spawn -console cat\n", 1, "spawn -console is not supported"),
     ] {
         let output = expect(&[], script, &[]);
@@ -857,4 +862,16 @@ fn spawn_pty_ignore_and_the_slave_name_as_in_expect() {
             "1\n1 no such slave\n",
         )
     );
+}
+
+#[test]
+fn parity_0_strips_what_interact_shows() {
+    let (theirs, ours) = both_on_a_pty(concat!(
+        "spawn -noecho printf {x\\351\\303\\251y\\n}\n",
+        "parity 0\n",
+        "interact\n",
+        "puts end\n",
+    ));
+    assert_eq!(theirs, ours);
+    assert_eq!(ours, "xiC)y\nend\n");
 }

@@ -330,6 +330,48 @@ fn expect_tty_and_send_tty_use_the_terminal_whatever_stdout_is() {
 }
 
 #[test]
+fn one_expect_over_the_terminal_and_a_spawned_program() {
+    require("expect");
+    let path = temp_path("tcl-keywords", "tty-mixed.exp");
+    std::fs::write(
+        &path,
+        concat!(
+            "log_user 0\n",
+            "set stty_init -echo\n",
+            "spawn -noecho cat\n",
+            "set cat $spawn_id\n",
+            "send_tty \"ready\\n\"\n",
+            "expect -i $tty_spawn_id -re {(h\\S*o)} { send_tty \"tty <$expect_out(1,string)> [expr {$expect_out(spawn_id) eq $tty_spawn_id}]\\n\" } -i $cat never {}\n",
+            "send \"from-cat\\r\"\n",
+            "expect -i $tty_spawn_id never {} -i $cat -re {(\\S+)\\r\\n} { send_tty \"cat <$expect_out(1,string)> [expr {$expect_out(spawn_id) eq $cat}]\\n\" }\n",
+            "send_tty \"more\\n\"\n",
+            "expect_tty -re {(w\\S*d)} { send_tty \"tty2 <$expect_out(1,string)> $expect_out(spawn_id)\\n\" } -i $cat never {}\n",
+            "send \\004\n",
+            "expect -i $tty_spawn_id never {} -i $cat eof { send_tty \"cat-eof\\n\" }\n",
+        ),
+    )
+    .unwrap();
+    let run = |expect: &str| {
+        let mut command = ptychat::Command::new("sh");
+        command.args(["-c", &format!("{expect} {} > /dev/null", path.display())]);
+        let mut session = common::spawn(&mut command);
+        session.expect("ready").unwrap();
+        session.send("hello\r").unwrap();
+        // What came before "more" is kept: the first two expects' answers.
+        let mut out = session.expect("more").unwrap().before().to_vec();
+        session.send("world\r").unwrap();
+        out.extend(common::read_to_eof(&mut session));
+        session.wait().unwrap();
+        String::from_utf8_lossy(&out).replace('\r', "")
+    };
+    let theirs = run("expect");
+    let ours = run(&format!("{BIN} expect"));
+    assert_eq!(theirs, ours);
+    assert!(ours.contains("tty <hello> 1\ncat <from-cat> 1\n"), "{ours}");
+    assert!(ours.ends_with("tty2 <world> exp3\ncat-eof\n"), "{ours}");
+}
+
+#[test]
 fn a_background_action_may_expect_in_the_foreground_and_close_ends_the_watch() {
     let (theirs, ours) = both_text(concat!(
         "log_user 0\n",
@@ -374,4 +416,215 @@ fn expect_background_on_our_standard_input() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stdout(&output), "typed <one>\nuser-eof\ngot eof\n");
+}
+
+#[test]
+fn log_file_open_closes_the_channel_and_leaveopen_does_not() {
+    let first = temp_path("tcl-keywords", "open.log");
+    let second = temp_path("tcl-keywords", "leaveopen.log");
+    let script = format!(
+        concat!(
+            "log_user 0\n",
+            "set f [open {{{first}}} w]\n",
+            "puts $f before\n",
+            "log_file -open $f\n",
+            "puts \"info <[log_file -info]>\"\n",
+            "send_user \"hello\\n\"\n",
+            "spawn -noecho echo abc\n",
+            "expect eof\n",
+            "log_file\n",
+            // -open's channel is closed when logging stops.
+            "puts \"closed [catch {{puts $f after}}]\"\n",
+            "set g [open {{{second}}} w]\n",
+            "log_file -a -leaveopen $g\n",
+            "puts \"info <[log_file -info]>\"\n",
+            "catch {{log_file -a {{{first}}}}} e; puts $e\n",
+            "send_user \"hi\\n\"\n",
+            // With -a the programs' output is logged while log_user is off.
+            "spawn -noecho echo abc\n",
+            "expect eof\n",
+            "log_file\n",
+            // -leaveopen's stays open.
+            "puts \"open [catch {{puts $g after}}]\"\n",
+            "close $g\n",
+            "log_file -a {{{second}}}\n",
+            "puts \"info <[log_file -info]>\"\n",
+            "log_file\n",
+            "puts \"info <[log_file -info]>\"\n",
+            "puts [catch {{log_file -open nosuch}} e]$e\n",
+            "set r [open {{{first}}}]\n",
+            "puts [catch {{log_file -open $r}} e]$e\n",
+            "puts [catch {{log_file -open}} e]$e\n",
+            "foreach p {{{first} {second}}} {{ set f [open $p]; puts -nonewline [read $f]; close $f }}\n",
+            "puts [expr {{[getpid] == [pid] && [exp_getpid] == [pid]}}]\n",
+        ),
+        first = first.display(),
+        second = second.display(),
+    );
+    let (theirs, ours) = both_text(&script);
+    assert_same(&theirs, &ours);
+    let usage = "usage: log_file [-info] [-noappend] [[-a] file] [-[leave]open [open ...]]";
+    assert_eq!(
+        stdout(&ours),
+        format!(
+            "info <-noappend >\nhello\nclosed 1\ninfo <-a -noappend >\n\
+             cannot start logging without first stopping logging\nhi\nopen 0\n\
+             info <-a {second}>\ninfo <>\n1can not find channel named \"nosuch\"\n\
+             1channel is not writable\n1{usage}\n\
+             before\nhello\nhi\nabc\nafter\n1\n",
+            second = second.display()
+        )
+    );
+}
+
+#[test]
+fn parity_0_strips_the_8th_bit_before_matching_logging_and_showing() {
+    require("expect");
+    let log = temp_path("tcl-keywords", "parity.log");
+    let script = format!(
+        concat!(
+            "proc hex {{s}} {{ binary scan [encoding convertto iso8859-1 $s] H* h; return $h }}\n",
+            // Before any spawn, parity addresses $user_spawn_id, as in Expect.
+            "puts \"default [parity] [parity -d]\"\n",
+            "parity 0\n",
+            "puts \"user [parity -i $user_spawn_id] [parity]\"\n",
+            "expect_user -re {{(.*)\\n}}\n",
+            "puts \"typed [hex $expect_out(1,string)]\"\n",
+            "log_file -noappend {{{log}}}\n",
+            "parity -d 0\n",
+            "puts \"d [parity -d]\"\n",
+            "spawn -noecho printf {{a\\351b\\303\\251c\\342\\202\\254d\\n}}\n",
+            "puts \"spawned [parity] [parity -i $spawn_id]\"\n",
+            "expect -re {{a(.*)d}}\n",
+            "puts \"matched [hex $expect_out(1,string)] [hex $expect_out(buffer)]\"\n",
+            "expect eof\n",
+            "parity -d 1\n",
+            "spawn -noecho printf {{x\\301y}}\n",
+            "puts \"kept [parity]\"\n",
+            "parity 0\n",
+            "expect -re {{x(.)y}}\n",
+            "puts \"then stripped [hex $expect_out(1,string)]\"\n",
+            "expect eof\n",
+            "parity 2\n",
+            "puts \"two [parity]\"\n",
+            "puts [catch {{parity x}} e]$e\n",
+            "puts [catch {{parity -i nosuch}} e]$e\n",
+            "log_file\n",
+            "set f [open {{{log}}}]; fconfigure $f -translation binary\n",
+            "puts \"log [hex [read $f]]\"; close $f\n",
+        ),
+        log = log.display()
+    );
+    let path = temp_path("tcl-keywords", "parity.exp");
+    std::fs::write(&path, script).unwrap();
+    let input = b"a\xe9b\n";
+    let theirs = run_with_input("expect", &[path.to_str().unwrap()], input);
+    let ours = run_with_input(BIN, &["expect", path.to_str().unwrap()], input);
+    assert_eq!(theirs.stdout, ours.stdout, "{}", stderr(&ours));
+    assert_eq!(theirs.status.code(), ours.status.code());
+    let out = stdout(&ours);
+    for line in [
+        "default 1 1\n",
+        "user 0 0\n",
+        "typed 616962\n",
+        "spawned 0 0\n",
+        // \351 is i, \303\251 is C ), \342\202\254 is b \x02 ,: each byte without its 8th bit.
+        "matched 696243296362022c 61696243296362022c64\n",
+        "kept 1\n",
+        "then stripped 41\n",
+        "two 2\n",
+        "1expected integer but got \"x\"\n",
+        "1can not find channel named \"nosuch\"\n",
+    ] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
+    // Programs' output reaches the log (and our standard output) already stripped.
+    assert!(out.contains("log 61696243296362022c640d0a784179"), "{out}");
+}
+
+#[test]
+fn exp_open_gives_a_spawn_id_to_a_tcl_channel() {
+    let (theirs, ours) = both_text(concat!(
+        "log_user 0\n",
+        "set stty_init -echo\n",
+        "spawn -noecho cat\n",
+        "set cat $spawn_id\n",
+        "set f [exp_open]\n",
+        "puts \"chan [regexp {^(serial|file)[0-9]+$} $f]\"\n",
+        "puts $f hello; flush $f\n",
+        "puts \"got [gets $f]\"\n",
+        // Given up to the channel: Expect no longer knows the spawn id.
+        "puts \"send [catch {send x}] again [catch {exp_open -i $cat}]\"\n",
+        "close $f\n",
+        "puts \"wait [catch {wait -i $cat}]\"\n",
+        // -leaveopen: both the channel and the spawn id work.
+        "spawn -noecho cat\n",
+        "set g [exp_open -leaveopen]\n",
+        "puts $g via-chan; flush $g\n",
+        "expect -re {via-chan\\r\\n} { puts \"expect saw it\" }\n",
+        "close $g\n",
+        "send \\004\n",
+        "expect eof { puts eof }\n",
+        "puts [lrange [wait] 2 3]\n",
+        "puts [catch {exp_open -i nosuch} e]$e\n",
+        "puts [catch {exp_open -x} e]$e\n",
+    ));
+    assert_same(&theirs, &ours);
+    assert_eq!(
+        stdout(&ours),
+        "chan 1\ngot hello\nsend 1 again 1\nwait 1\nexpect saw it\neof\n0 0\n\
+         1can not find channel named \"nosuch\"\n1usage: -i spawn_id\n"
+    );
+}
+
+#[test]
+fn interpreter_prompts_evaluates_in_the_caller_and_returns() {
+    require("expect");
+    let path = temp_path("tcl-keywords", "interpreter.exp");
+    std::fs::write(
+        &path,
+        concat!(
+            "interpreter\n",
+            "puts \"back x=$x\"\n",
+            "proc p {} { set r [catch {interpreter} e]; puts \"r=$r y=[info exists y]\" }\n",
+            "p\n",
+            "proc prompt2 {} { puts -nonewline \"more> \" }\n",
+            "interpreter -eof { puts \"eof seen\" }\n",
+            "puts [catch {interpreter -x} e]$e\n",
+            "puts [catch {interpreter -eof} e]$e\n",
+        ),
+    )
+    .unwrap();
+    let input = concat!(
+        // The first interpreter, at the global level.
+        "set x 3\n",
+        "expr {$x*2}\n",
+        "puts hi\n",
+        "list a \\\n",
+        " b\n",
+        "error boom\n",
+        "return\n",
+        // The second, in a procedure: `break` returns with its code.
+        "set y 1\n",
+        "break\n",
+        // The third, until the end of input.
+        "list c \\\n",
+        " d\n",
+    );
+    let path = path.to_str().unwrap();
+    let theirs = run_with_input("expect", &[path], input.as_bytes());
+    let ours = run_with_input(BIN, &["expect", path], input.as_bytes());
+    assert_same(&theirs, &ours);
+    assert_eq!(stderr(&theirs), stderr(&ours));
+    assert_eq!(
+        stdout(&ours),
+        "expect2.1> 3\r\nexpect2.2> 6\r\nexpect2.3> hi\nexpect2.4> +> a b\r\nexpect2.5> \
+         expect2.6> back x=3\nexpect3.7> 1\r\nexpect3.8> r=3 y=1\n\
+         expect2.9> more> c d\r\nexpect2.10> eof seen\n1bad flag \"-x\": must be -eof\n\
+         1wrong # args: should be \"interpreter -eof cmd\"\n"
+    );
+    assert_eq!(
+        stderr(&ours),
+        "boom\n    while executing\n\"error boom\"\r\n"
+    );
 }

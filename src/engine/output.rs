@@ -47,6 +47,9 @@ pub(crate) struct Output {
     /// NUL bytes are removed from what is read, after it was shown to the transcripts
     /// (`Session::set_remove_nulls`).
     pub(crate) remove_nulls: bool,
+    /// The 8th bit of every byte read is cleared before anything sees it
+    /// (`Session::set_strip_parity`).
+    pub(crate) strip_parity: bool,
 }
 
 impl Output {
@@ -56,6 +59,7 @@ impl Output {
             eof: false,
             strip: None,
             remove_nulls: false,
+            strip_parity: false,
         }
     }
 

@@ -271,6 +271,28 @@ impl<T: Transport> Session<T> {
         self.outputs.main.remove_nulls
     }
 
+    /// From now on, the 8th bit of every byte of the main output is cleared as it is read
+    /// (Tcl Expect's `parity 0`, for a line that sends parity): what is matched, the
+    /// transcripts, the trace and the screen all see the stripped bytes, as in Expect.
+    /// Off by default.
+    ///
+    /// ```
+    /// let mut s = ptychat::Command::new("printf").arg(r"a\341b").spawn()?;
+    /// s.set_strip_parity(true);
+    /// assert!(s.strip_parity());
+    /// s.expect("aab")?; // 0xE1 without its 8th bit is 0x61, `a`.
+    /// # Ok::<(), ptychat::Error>(())
+    /// ```
+    pub fn set_strip_parity(&mut self, on: bool) {
+        self.outputs.main.strip_parity = on;
+    }
+
+    /// Whether the 8th bit is cleared (see
+    /// [`set_strip_parity`](Session::set_strip_parity)).
+    pub fn strip_parity(&self) -> bool {
+        self.outputs.main.strip_parity
+    }
+
     /// Which match wins when several patterns match: the earliest (the default, as
     /// pexpect) or the first listed (Tcl Expect's rule). See [`MatchOrder`].
     pub fn set_match_order(&mut self, order: MatchOrder) {
@@ -824,6 +846,13 @@ impl<T: Transport> Session<T> {
             Stream::Stderr => output.read_once(on_full, |buf| transport.read_stderr(buf))?,
         };
         if let Some(n) = read {
+            let output = self.outputs.get_mut(stream);
+            if output.strip_parity {
+                output.buffer.rewrite_tail(n, |fresh| {
+                    fresh.iter_mut().for_each(|b| *b &= 0x7f);
+                    fresh.len()
+                });
+            }
             self.observe_read(stream, n);
             let output = self.outputs.get_mut(stream);
             let mut fresh = n;

@@ -14,6 +14,23 @@ pub(crate) fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Takes an fd out of non-blocking mode (the mode is the file description's: every copy
+/// of the fd sees it).
+#[cfg(feature = "cli")]
+pub(crate) fn set_blocking(fd: impl AsFd) -> io::Result<()> {
+    let flags = OFlag::from_bits_retain(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// A close-on-exec copy of `fd` (the same file description), above the stdio numbers.
+#[cfg(feature = "cli")]
+pub(crate) fn copy(fd: impl AsFd) -> io::Result<OwnedFd> {
+    let copy = fcntl(fd.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    // SAFETY: F_DUPFD_CLOEXEC just returned this new fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
 /// A close-on-exec pipe: (read end, write end).
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC)?)

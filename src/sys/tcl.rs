@@ -15,7 +15,7 @@ use std::cell::Cell;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::OnceLock;
@@ -99,6 +99,9 @@ struct Fns {
     background_exception: unsafe extern "C" fn(*mut RawInterp, c_int),
     get_channel: unsafe extern "C" fn(*mut RawInterp, *const c_char, *mut c_int) -> *mut RawChannel,
     get_channel_handle: unsafe extern "C" fn(*mut RawChannel, c_int, *mut *mut c_void) -> c_int,
+    make_file_channel: unsafe extern "C" fn(*mut c_void, c_int) -> *mut RawChannel,
+    register_channel: unsafe extern "C" fn(*mut RawInterp, *mut RawChannel),
+    get_channel_name: unsafe extern "C" fn(*mut RawChannel) -> *const c_char,
 }
 
 /// The loaded Tcl library (never unloaded).
@@ -206,6 +209,9 @@ fn symbols(handle: *mut c_void) -> Result<Fns, String> {
         background_exception: function!(c"Tcl_BackgroundException"),
         get_channel: function!(c"Tcl_GetChannel"),
         get_channel_handle: function!(c"Tcl_GetChannelHandle"),
+        make_file_channel: function!(c"Tcl_MakeFileChannel"),
+        register_channel: function!(c"Tcl_RegisterChannel"),
+        get_channel_name: function!(c"Tcl_GetChannelName"),
     })
 }
 
@@ -397,6 +403,30 @@ impl InterpRef<'_> {
             read: copy(TCL_READABLE)?,
             write: copy(TCL_WRITABLE)?,
         })
+    }
+
+    /// A new Tcl channel of this interpreter on `fd`, open for reading and writing, as
+    /// `open` would make it (`fileN`, or `serialN` for a terminal); returns its name. The
+    /// channel owns the fd from then on: Tcl's `close` closes it.
+    pub(crate) fn file_channel(&self, fd: OwnedFd) -> Result<Vec<u8>, String> {
+        // On Unix a channel's OS handle is its fd number, cast to a pointer.
+        let handle = fd.as_raw_fd() as usize as *mut c_void;
+        // SAFETY: `handle` names an open fd (alive while `fd` is); the mode is a plain
+        // flag set.
+        let channel =
+            unsafe { (self.tcl.fns.make_file_channel)(handle, TCL_READABLE | TCL_WRITABLE) };
+        if channel.is_null() {
+            return Err("could not make a Tcl channel of the spawn id".into());
+        }
+        // The channel closes the fd now.
+        let _ = fd.into_raw_fd();
+        // SAFETY: `channel` was just made and is registered once with this live
+        // interpreter, which then owns it.
+        unsafe { (self.tcl.fns.register_channel)(self.raw, channel) };
+        // SAFETY: a registered channel's name is a NUL-terminated string Tcl keeps while
+        // the channel is open; it is copied at once.
+        let name = unsafe { CStr::from_ptr((self.tcl.fns.get_channel_name)(channel)) };
+        Ok(from_tcl(name.to_bytes()))
     }
 
     /// Evaluates `script` in the global frame (a background action's, as in Expect).

@@ -32,18 +32,7 @@ const STTY_DEADLINE: Duration = Duration::from_secs(30);
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 /// Expect commands ptychat does not provide (yet): each fails with a message naming it.
-const MISSING: &[&str] = &[
-    "disconnect",
-    "overlay",
-    "fork",
-    "debug",
-    "getpid",
-    "interpreter",
-    "strace",
-    "exp_open",
-    "prompt1",
-    "prompt2",
-];
+const MISSING: &[&str] = &["disconnect", "overlay", "fork", "debug", "strace"];
 
 /// Registers every command on `interp`, sharing `state`.
 pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
@@ -65,6 +54,7 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         ("close", close),
         ("wait", wait),
         ("exp_pid", exp_pid),
+        ("getpid", getpid),
         ("log_user", log_user),
         ("match_max", match_max),
         ("interact", super::interact::interact),
@@ -82,6 +72,7 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         ("parity", super::streams::parity),
         ("send_log", super::streams::send_log),
         ("send_tty", super::streams::send_tty),
+        ("exp_open", super::streams::exp_open),
         ("expect_background", super::background::expect_background),
         ("expect_tty", expect_tty),
     ];
@@ -106,9 +97,16 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
             );
         }
     }
+    super::interpreter::register(interp);
     for name in MISSING {
+        let why = match *name {
+            // They fork or detach the whole process, which a multi-threaded one cannot do
+            // safely.
+            "disconnect" | "overlay" | "fork" => ": it does not fit a multi-threaded process",
+            _ => "",
+        };
         let message = format!(
-            "ptychat expect does not provide the Expect command `{name}` (see docs/TCL.md)"
+            "ptychat expect does not provide the Expect command `{name}`{why} (see docs/TCL.md)"
         );
         interp.create_command(name, Box::new(move |interp, _| error(interp, &message)));
     }
@@ -1074,9 +1072,15 @@ fn timestamp(_: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
     interp.eval(&script)
 }
 
+/// `getpid`: our process id (Tcl's `pid` gives the same); arguments are ignored, as in
+/// Expect.
+fn getpid(_: &Shared, interp: InterpRef<'_>, _: &[Vec<u8>]) -> Code {
+    tcl(interp, || Ok(std::process::id().to_string().into_bytes()))
+}
+
 /// `bytes` as one Tcl word: every ASCII character that is not a letter or digit
 /// backslash-quoted, control characters as `\xHH`.
-fn tcl_word(bytes: &[u8]) -> Vec<u8> {
+pub(super) fn tcl_word(bytes: &[u8]) -> Vec<u8> {
     let mut word = Vec::with_capacity(bytes.len() * 2 + 2);
     if bytes.is_empty() {
         return b"{}".to_vec();

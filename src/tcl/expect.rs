@@ -454,22 +454,18 @@ fn wait(
         owners.push(branch.ids.clone());
         branches.push(branch.clone());
     }
-    if ids.iter().any(|id| id == USER_SPAWN_ID) {
+    // Our standard input and our terminal are sessions of another kind than the
+    // programs' ptys: alone, each has its own wait; with others, the mixed wait.
+    if let Some(own) = ids
+        .iter()
+        .find(|id| *id == USER_SPAWN_ID || *id == TTY_SPAWN_ID)
+    {
         if ids.len() > 1 {
             let outcome = super::mixed::mixed_wait(&mut state, &branches, &owners, &ids, timeout)?;
             return Ok((branches, outcome));
         }
-        return user_wait(&mut state, branches, timeout, USER_SPAWN_ID);
-    }
-    if ids.iter().any(|id| id == TTY_SPAWN_ID) {
-        if ids.len() > 1 {
-            return Err(
-                "ptychat expect cannot wait on /dev/tty (expect_tty) and other spawn ids \
-                 in one expect (see docs/TCL.md)"
-                    .into(),
-            );
-        }
-        return user_wait(&mut state, branches, timeout, TTY_SPAWN_ID);
+        let own = own.clone();
+        return user_wait(&mut state, branches, timeout, &own);
     }
     let mut waits: Vec<Wait> = Vec::with_capacity(ids.len());
     for id in ids {

@@ -121,12 +121,22 @@ pub(crate) struct LogFile(Arc<Mutex<Option<OpenLog>>>);
 
 pub(crate) struct OpenLog {
     file: File,
+    /// The file's name; empty for a channel (`-open` / `-leaveopen`).
     name: String,
     /// `-a`: programs' output is logged while `log_user` is off too.
     all: bool,
+    /// `-noappend` (always said of a channel, as Expect's `-info` does).
+    noappend: bool,
+    /// The Tcl channel of `-open`, closed when logging stops (`-leaveopen`'s is not).
+    channel: Option<Vec<u8>>,
 }
 
 impl LogFile {
+    /// Whether a log is open.
+    pub(crate) fn is_open(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
     /// Appends `bytes` to the file, if one is open (and, unless `always`, when `log_user`
     /// is on or the log was opened with `-a`).
     pub(crate) fn write(&self, bytes: &[u8], always: bool, log_user: bool) {
@@ -434,63 +444,118 @@ fn stty_program(words: &[String]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// `log_file [-a] [-noappend] [FILE]`: appends what the programs write (and `send_user`
-/// prints) to FILE; without FILE, closes the log.
+/// `log_file [-a] [-noappend] [FILE]`, `log_file [-a] -open|-leaveopen CHANNEL`: appends
+/// what the programs write (and `send_user` prints) to FILE or to an open Tcl channel;
+/// without either, stops logging (closing `-open`'s channel, as Expect does). `-info`
+/// tells how the log was opened.
 pub(crate) fn log_file(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    const USAGE: &str = "usage: log_file [-info] [-noappend] [[-a] file] [-[leave]open [open ...]]";
     tcl(interp, || {
         let mut noappend = false;
         let mut all = false;
         let mut file = None;
-        for word in words {
+        // The channel, and whether it is closed when logging stops (`-open`).
+        let mut channel: Option<(Vec<u8>, bool)> = None;
+        let mut rest = words.iter();
+        while let Some(word) = rest.next() {
             match text(word).as_str() {
                 "-a" => all = true,
                 "-noappend" => noappend = true,
-                "-info" => {
-                    let state = state.borrow();
-                    let log = state.extras.log.0.lock().unwrap_or_else(|e| e.into_inner());
-                    return Ok(log
-                        .as_ref()
-                        .map(|log| log.name.clone())
-                        .unwrap_or_default()
-                        .into_bytes());
-                }
+                "-info" => return Ok(info(state)),
                 flag @ ("-open" | "-leaveopen") => {
-                    return Err(format!(
-                        "log_file {flag} is not supported by ptychat expect (see docs/TCL.md)"
-                    ));
+                    let name = rest.next().ok_or(USAGE)?;
+                    channel = Some((name.clone(), flag == "-open"));
                 }
                 flag if flag.starts_with('-') && file.is_none() && flag.len() > 1 => {
                     return Err(format!("log_file: unknown flag \"{flag}\""));
                 }
-                _ if file.is_some() => {
-                    return Err("usage: log_file [-a] [-noappend] [file]".into());
-                }
+                _ if file.is_some() || channel.is_some() => return Err(USAGE.into()),
                 name => file = Some(name.to_owned()),
             }
         }
-        let state = state.borrow();
-        let mut log = state.extras.log.0.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(name) = file else {
-            *log = None;
-            return Ok(Vec::new());
-        };
-        if log.is_some() {
-            return Err("log_file: a log file is already open (log_file alone closes it)".into());
+        if file.is_some() && channel.is_some() {
+            return Err(USAGE.into());
         }
-        let opened = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(!noappend)
-            .truncate(noappend)
-            .open(&name)
-            .map_err(|e| format!("log_file: {name}: {e}"))?;
-        *log = Some(OpenLog {
-            file: opened,
-            name,
-            all,
-        });
+        if file.is_none() && channel.is_none() {
+            let closed = {
+                let state = state.borrow();
+                let mut log = state.extras.log.0.lock().unwrap_or_else(|e| e.into_inner());
+                log.take().and_then(|log| log.channel)
+            };
+            if let Some(name) = closed {
+                close_channel(interp, &name)?;
+            }
+            return Ok(Vec::new());
+        }
+        if state.borrow().extras.log.is_open() {
+            return Err("cannot start logging without first stopping logging".into());
+        }
+        let opened = match (file, channel) {
+            (Some(name), _) => OpenLog {
+                file: std::fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .append(!noappend)
+                    .truncate(noappend)
+                    .open(&name)
+                    .map_err(|e| format!("log_file: {name}: {e}"))?,
+                name,
+                all,
+                noappend,
+                channel: None,
+            },
+            (None, Some((name, close))) => {
+                let fds = interp.channel_fds(&name).map_err(|e| text(&e))?;
+                let fd = fds.write.ok_or("channel is not writable")?;
+                // What the script wrote to the channel before goes first.
+                let mut flush = b"flush ".to_vec();
+                flush.extend_from_slice(&super::commands::tcl_word(&name));
+                if interp.eval(&flush) != Code::Ok {
+                    return Err(text(&interp.result()));
+                }
+                OpenLog {
+                    file: File::from(fd),
+                    name: String::new(),
+                    all,
+                    noappend: true,
+                    channel: close.then_some(name),
+                }
+            }
+            (None, None) => unreachable!("handled above"),
+        };
+        let state = state.borrow();
+        *state.extras.log.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(opened);
         Ok(Vec::new())
     })
+}
+
+/// `log_file -info`: `-a` and `-noappend` as given, then the file's name (none for a
+/// channel), as Expect tells them.
+fn info(state: &Shared) -> Vec<u8> {
+    let state = state.borrow();
+    let log = state.extras.log.0.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(log) = log.as_ref() else {
+        return Vec::new();
+    };
+    let mut out = String::new();
+    if log.all {
+        out.push_str("-a ");
+    }
+    if log.noappend {
+        out.push_str("-noappend ");
+    }
+    out.push_str(&log.name);
+    out.into_bytes()
+}
+
+/// Closes the Tcl channel `name` with Tcl's own `close`.
+fn close_channel(interp: InterpRef<'_>, name: &[u8]) -> Result<(), String> {
+    let mut script = b"::ptychat::close ".to_vec();
+    script.extend_from_slice(&super::commands::tcl_word(name));
+    match interp.eval(&script) {
+        Code::Ok => Ok(()),
+        _ => Err(text(&interp.result())),
+    }
 }
 
 /// `exp_internal [-f FILE] 0|1`: the engine's trace of every program (what it reads,

@@ -1,6 +1,6 @@
-//! One `expect` over `$user_spawn_id` together with spawned programs: our standard input
-//! is a session of another kind than the programs' ptys, so the engine's group wait does
-//! not take both; this wait checks each one's buffered output in the spawn ids' order,
+//! One `expect` over `$user_spawn_id` and/or `/dev/tty` (`expect_tty`'s spawn id) together
+//! with spawned programs: our standard input and our terminal are sessions of another kind
+//! than the programs' ptys, so the engine's group wait does not take them; this wait checks each one's buffered output in the spawn ids' order,
 //! then polls all their fds until one has more or the deadline passes.
 
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use crate::{Error, Match, Pattern, Session, Transport};
 
 use super::expect::{Case, Kind, Outcome, compile};
-use super::state::{State, USER_SPAWN_ID};
+use super::state::{State, TTY_SPAWN_ID, USER_SPAWN_ID};
 
 /// One spawn id's part: its patterns and the branch of each.
 struct Part {
@@ -19,7 +19,7 @@ struct Part {
     branches: Vec<usize>,
 }
 
-/// The wait of an expect over `ids` (one of them `$user_spawn_id`); `owners[b]` are the
+/// The wait of an expect over `ids` (among them `$user_spawn_id` or `/dev/tty`); `owners[b]` are the
 /// spawn ids branch `b` watches.
 pub(crate) fn mixed_wait(
     state: &mut State,
@@ -63,6 +63,7 @@ pub(crate) fn mixed_wait(
     for part in &parts {
         match part.id.as_str() {
             USER_SPAWN_ID => drop(state.user()?),
+            TTY_SPAWN_ID => drop(state.tty()?),
             id => drop(state.session(id)?),
         }
     }
@@ -124,6 +125,7 @@ pub(crate) fn mixed_wait(
             if ready {
                 let read = match id.as_str() {
                     USER_SPAWN_ID => state.user()?.read_available(),
+                    TTY_SPAWN_ID => state.tty()?.read_available(),
                     id => state.session(id)?.read_available(),
                 };
                 // The end of output is seen by the next check.
@@ -149,6 +151,7 @@ fn buffered(
     }
     Ok(match id {
         USER_SPAWN_ID => now(state.user()?, patterns),
+        TTY_SPAWN_ID => now(state.tty()?, patterns),
         id => now(state.session(id)?, patterns),
     })
 }

@@ -26,6 +26,7 @@ mod commands;
 mod expect;
 mod extras;
 mod interact;
+mod interpreter;
 mod mixed;
 mod spawned;
 mod state;
@@ -167,6 +168,20 @@ fn set_globals(
         state::ERROR_SPAWN_ID.as_bytes(),
         Scope::Global,
     )?;
+    // `tty_spawn_id` exists, as in Expect, only when we have a terminal.
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok()
+    {
+        interp.set_var(
+            "tty_spawn_id",
+            None,
+            state::TTY_SPAWN_ID.as_bytes(),
+            Scope::Global,
+        )?;
+    }
     // Expect's library directories: ptychat has none (empty, so `$exp_library/FILE`
     // names no file).
     for name in ["exp_library", "exp_exec_library"] {

@@ -60,6 +60,11 @@ pub(crate) struct State {
     /// `remove_nulls -d`: whether NUL bytes are removed from the output of programs
     /// spawned from now on (and of our standard input); Expect's default is yes.
     pub(crate) remove_nulls: bool,
+    /// `parity -d`: the parity value of programs spawned from now on (0: their output's
+    /// 8th bit is stripped); Expect's default is 1.
+    pub(crate) parity: i64,
+    /// The `parity` value of each spawn id it was given to (spawned ones get `parity`'s).
+    pub(crate) parities: HashMap<String, i64>,
     /// `match_max` for programs spawned from now on (`match_max -d`).
     pub(crate) match_max: Option<usize>,
     /// The code `exit` asked for, once it was called.
@@ -92,6 +97,8 @@ impl State {
             watchers: HashMap::new(),
             unwaited: Vec::new(),
             remove_nulls: true,
+            parity: 1,
+            parities: HashMap::new(),
             match_max: None,
             exit_code: None,
             user: None,
@@ -111,6 +118,8 @@ impl State {
             session.set_trace(Some(sink));
         }
         session.set_remove_nulls(self.remove_nulls);
+        session.set_strip_parity(self.parity == 0);
+        self.parities.insert(id.clone(), self.parity);
         if let Some(max) = self.match_max {
             session.set_max_buffer(max, crate::BufferFull::DiscardOldest);
         }
@@ -189,12 +198,13 @@ impl State {
     }
 
     /// The fds to poll for the output of spawn ids `ids` (`$user_spawn_id`: our
-    /// standard input, once opened).
+    /// standard input, `/dev/tty`: our terminal, once opened).
     pub(crate) fn read_fds(&self, ids: &[String]) -> Vec<std::os::fd::BorrowedFd<'_>> {
         use crate::Transport;
         ids.iter()
             .filter_map(|id| match id.as_str() {
                 USER_SPAWN_ID => self.user.as_ref().map(|s| s.transport().read_fd()),
+                TTY_SPAWN_ID => self.tty.as_ref().map(|s| s.transport().read_fd()),
                 id => self
                     .ids
                     .get(id)
