@@ -194,9 +194,11 @@ fn piped_input_matches_and_its_end_returns() {
 #[test]
 fn what_is_not_provided_is_refused_by_name() {
     for (script, message) in [
-        ("interact -input x", "interact -input is not supported"),
-        ("interact -u exp4", "interact -u with a spawned program"),
-        ("interact -iwrite x y", "interact -iwrite is not supported"),
+        (
+            "interact -input x -echo a b",
+            "interact -echo together with -input",
+        ),
+        ("interact -u exp4", "cannot interact with self"),
         ("interact ~~", "has no action"),
         ("interact -re", "needs a pattern"),
     ] {
@@ -425,5 +427,103 @@ fn actions_run_with_the_terminal_raw_unless_reset() {
         user.send("~q").unwrap();
         see(&mut user, "[AFTER]");
         exits_with(&mut user, 0);
+    }
+}
+
+/// `interact -u ID`: two programs joined, each one's output the other's input, until the
+/// first one's end runs its `eof` action; the same under Expect.
+#[test]
+fn u_joins_two_programs() {
+    for expect in [false, true] {
+        let file = temp("u-seen");
+        let script = format!(
+            concat!(
+                "log_user 0\n",
+                "set stty_init -echo\n",
+                "spawn python3 -c {{l = input(); print(\"got \" + l)}}\n",
+                "set b $spawn_id\n",
+                "spawn python3 -c {{\n",
+                "print(\"ping\")\n",
+                "l = input()\n",
+                "open(\"{}.tmp\", \"w\").write(l)\n",
+                "import os; os.rename(\"{}.tmp\", \"{}\")\n",
+                "import sys; sys.stdin.read()\n",
+                "}}\n",
+                "interact -u $b eof {{send_user {{[EOF OF B]}}; return}}\n",
+                "send_user {{[AFTER]}}\n",
+                // A writes what it got once B's answer reaches it: wait for the file.
+                "for {{set i 0}} {{$i < 3000 && ![file exists {}]}} {{incr i}} {{after 10}}\n",
+            ),
+            file.display(),
+            file.display(),
+            file.display(),
+            file.display()
+        );
+        let mut user = match expect {
+            false => user_of(&script),
+            true => expect_user_of(&script),
+        };
+        let rest = exits_with(&mut user, 0);
+        assert_eq!(rest, "[EOF OF B][AFTER]", "expect: {expect}");
+        // B's answer reached A.
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap_or_default().trim(),
+            "got ping",
+            "expect: {expect}"
+        );
+    }
+}
+
+/// `-input` / `-output`: what the user types goes to two programs, each one's output to
+/// the user, the third input's `eof` action ends interact; the same under Expect.
+#[test]
+fn input_and_output_lists_fan_out_with_an_eof_action_per_input() {
+    const LINES: &str = concat!(
+        "import sys\n",
+        "for l in sys.stdin:\n",
+        "    if l.strip() == \"bye\":\n",
+        "        print(sys.argv[1] + \" leaves\", flush=True)\n",
+        "        if sys.argv[1] == \"two\": break\n",
+        "    else: print(sys.argv[1] + \":\" + l.strip(), flush=True)\n",
+    );
+    for expect in [false, true] {
+        let script = format!(
+            concat!(
+                "log_user 0\n",
+                "set stty_init -echo\n",
+                "set code {{{}}}\n",
+                "spawn python3 -c $code one\n",
+                "set one $spawn_id\n",
+                "spawn python3 -c $code two\n",
+                "set two $spawn_id\n",
+                "send_user {{[READY]}}\n",
+                "interact -output \"$one $two\" ~q {{send_user {{[Q]}}; return}} ",
+                "-input $one -output $user_spawn_id ",
+                "-input $two eof {{send_user {{[EOF TWO]}}; return}} -output $user_spawn_id\n",
+                "send_user {{[AFTER]}}\n",
+            ),
+            LINES
+        );
+        let mut user = match expect {
+            false => user_of(&script),
+            true => expect_user_of(&script),
+        };
+        see(&mut user, "[READY]");
+        user.send("hello\r").unwrap();
+        let mut seen = String::new();
+        for line in ["one:hello", "two:hello"] {
+            if !seen.contains(line) {
+                seen.push_str(&see(&mut user, line));
+                seen.push_str(line);
+            }
+        }
+        user.send("bye\r").unwrap();
+        see(&mut user, "two leaves");
+        let rest = exits_with(&mut user, 0);
+        assert!(
+            rest.ends_with("[EOF TWO][AFTER]"),
+            "expect: {expect}: {rest:?}"
+        );
+        assert!(!rest.contains("[Q]"), "expect: {expect}: {rest:?}");
     }
 }
