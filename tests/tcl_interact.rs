@@ -527,3 +527,36 @@ fn input_and_output_lists_fan_out_with_an_eof_action_per_input() {
         assert!(!rest.contains("[Q]"), "expect: {expect}: {rest:?}");
     }
 }
+
+/// In the general form, `-iwrite` gives an action `interact_out(spawn_id)`, a regex on the
+/// second input drops what it matches, and that input's `timeout` runs after its silence;
+/// the same under Expect.
+#[test]
+fn iwrite_and_a_timeout_per_input() {
+    for expect in [false, true] {
+        let script = concat!(
+            "log_user 0\n",
+            "set stty_init -echo\n",
+            "spawn python3 -c {\n",
+            "import sys\n",
+            "for l in sys.stdin: print(\"P:\" + l.strip() + \".\", flush=True)\n",
+            "}\n",
+            "set p $spawn_id\n",
+            "send_user {[READY]}\n",
+            "interact -output $p -input $p -iwrite -re {P:(\\w+)} ",
+            "{send_user \"\\[[expr {$interact_out(spawn_id) eq $p}] saw $interact_out(1,string)\\]\"} ",
+            "timeout 1 {send_user {[QUIET]}; return} -output $user_spawn_id\n",
+            "send_user {[AFTER]}\n",
+        );
+        let mut user = match expect {
+            false => user_of(script),
+            true => expect_user_of(script),
+        };
+        see(&mut user, "[READY]");
+        user.send("abc\r").unwrap();
+        let before = see(&mut user, "[1 saw abc]");
+        assert!(!before.contains("P:"), "expect: {expect}: {before:?}");
+        let rest = exits_with(&mut user, 0);
+        assert_eq!(rest, ".\r\n[QUIET][AFTER]", "expect: {expect}");
+    }
+}
