@@ -560,3 +560,29 @@ fn iwrite_and_a_timeout_per_input() {
         assert_eq!(rest, ".\r\n[QUIET][AFTER]", "expect: {expect}");
     }
 }
+
+/// In the general form the match that starts first wins, whatever the patterns' order, as
+/// in Expect's interact.
+#[test]
+fn general_form_runs_the_earliest_match_first() {
+    for expect in [false, true] {
+        let script = concat!(
+            "log_user 0\n",
+            "spawn cat\n",
+            "send_user {[READY]}\n",
+            "interact -output $spawn_id zz {send_user {[Z]}} ab {send_user {[B]}} ~q return\n",
+            "send_user {[AFTER]}\n",
+        );
+        let mut user = match expect {
+            false => user_of(script),
+            true => expect_user_of(script),
+        };
+        see(&mut user, "[READY]");
+        user.send("abzz").unwrap();
+        let before = see(&mut user, "[Z]");
+        assert!(before.ends_with("[B]"), "expect: {expect}: {before:?}");
+        user.send("~q").unwrap();
+        see(&mut user, "[AFTER]");
+        exits_with(&mut user, 0);
+    }
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::sys::tcl::{Code, InterpRef, Scope};
-use crate::{Match, Pattern, Session, Transport};
+use crate::{Match, MatchOrder, Pattern, Session, Transport};
 
 use super::expect::error;
 use super::interact::{RawTerminal, Rule, refuse, rule, run, set_interact_out};
@@ -282,7 +282,13 @@ fn step<T: Transport>(
     input: &Input,
 ) -> Result<Step, String> {
     if !patterns.is_empty() && !session.buffer().is_empty() {
-        match session.expect_timeout(patterns, Some(Duration::ZERO)) {
+        // As Expect's interact: the match that starts first wins (not `expect`'s list
+        // order).
+        let order = session.match_order();
+        session.set_match_order(MatchOrder::Earliest);
+        let found = session.expect_timeout(patterns, Some(Duration::ZERO));
+        session.set_match_order(order);
+        match found {
             Ok(found) => {
                 let mut pass = found.before().to_vec();
                 let rule = found.index();
