@@ -194,10 +194,11 @@ fn piped_input_matches_and_its_end_returns() {
 #[test]
 fn what_is_not_provided_is_refused_by_name() {
     for (script, message) in [
-        ("interact -input x", "interact -input is not supported"),
-        ("interact -u exp4", "interact -u with a spawned program"),
-        ("interact -iwrite x y", "interact -iwrite is not supported"),
-        ("interact ~~", "has no action"),
+        (
+            "interact -input x -echo a b",
+            "interact -echo together with -input",
+        ),
+        ("interact -u exp4", "cannot interact with self"),
         ("interact -re", "needs a pattern"),
     ] {
         let mut user = user_of(&format!("log_user 0\nspawn cat\n{script}\n"));
@@ -423,6 +424,185 @@ fn actions_run_with_the_terminal_raw_unless_reset() {
         // The terminal's own output processing makes the \r\n.
         see(&mut user, "cooked\r\n");
         user.send("~q").unwrap();
+        see(&mut user, "[AFTER]");
+        exits_with(&mut user, 0);
+    }
+}
+
+/// `interact -u ID`: two programs joined, each one's output the other's input, until the
+/// first one's end runs its `eof` action; the same under Expect.
+#[test]
+fn u_joins_two_programs() {
+    for expect in [false, true] {
+        let file = temp("u-seen");
+        let script = format!(
+            concat!(
+                "log_user 0\n",
+                "set stty_init -echo\n",
+                "spawn python3 -c {{l = input(); print(\"got \" + l)}}\n",
+                "set b $spawn_id\n",
+                "spawn python3 -c {{\n",
+                "print(\"ping\")\n",
+                "l = input()\n",
+                "open(\"{}.tmp\", \"w\").write(l)\n",
+                "import os; os.rename(\"{}.tmp\", \"{}\")\n",
+                "import sys; sys.stdin.read()\n",
+                "}}\n",
+                "interact -u $b eof {{send_user {{[EOF OF B]}}; return}}\n",
+                "send_user {{[AFTER]}}\n",
+                // A writes what it got once B's answer reaches it: wait for the file.
+                "for {{set i 0}} {{$i < 3000 && ![file exists {}]}} {{incr i}} {{after 10}}\n",
+            ),
+            file.display(),
+            file.display(),
+            file.display(),
+            file.display()
+        );
+        let mut user = match expect {
+            false => user_of(&script),
+            true => expect_user_of(&script),
+        };
+        let rest = exits_with(&mut user, 0);
+        assert_eq!(rest, "[EOF OF B][AFTER]", "expect: {expect}");
+        // B's answer reached A.
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap_or_default().trim(),
+            "got ping",
+            "expect: {expect}"
+        );
+    }
+}
+
+/// `-input` / `-output`: what the user types goes to two programs, each one's output to
+/// the user, the third input's `eof` action ends interact; the same under Expect.
+#[test]
+fn input_and_output_lists_fan_out_with_an_eof_action_per_input() {
+    const LINES: &str = concat!(
+        "import sys\n",
+        "for l in sys.stdin:\n",
+        "    if l.strip() == \"bye\":\n",
+        "        print(sys.argv[1] + \" leaves\", flush=True)\n",
+        "        if sys.argv[1] == \"two\": break\n",
+        "    else: print(sys.argv[1] + \":\" + l.strip(), flush=True)\n",
+    );
+    for expect in [false, true] {
+        let script = format!(
+            concat!(
+                "log_user 0\n",
+                "set stty_init -echo\n",
+                "set code {{{}}}\n",
+                "spawn python3 -c $code one\n",
+                "set one $spawn_id\n",
+                "spawn python3 -c $code two\n",
+                "set two $spawn_id\n",
+                "send_user {{[READY]}}\n",
+                "interact -output \"$one $two\" ~q {{send_user {{[Q]}}; return}} ",
+                "-input $one -output $user_spawn_id ",
+                "-input $two eof {{send_user {{[EOF TWO]}}; return}} -output $user_spawn_id\n",
+                "send_user {{[AFTER]}}\n",
+            ),
+            LINES
+        );
+        let mut user = match expect {
+            false => user_of(&script),
+            true => expect_user_of(&script),
+        };
+        see(&mut user, "[READY]");
+        user.send("hello\r").unwrap();
+        let mut seen = String::new();
+        for line in ["one:hello", "two:hello"] {
+            if !seen.contains(line) {
+                seen.push_str(&see(&mut user, line));
+                seen.push_str(line);
+            }
+        }
+        user.send("bye\r").unwrap();
+        see(&mut user, "two leaves");
+        let rest = exits_with(&mut user, 0);
+        assert!(
+            rest.ends_with("[EOF TWO][AFTER]"),
+            "expect: {expect}: {rest:?}"
+        );
+        assert!(!rest.contains("[Q]"), "expect: {expect}: {rest:?}");
+    }
+}
+
+/// In the general form, `-iwrite` gives an action `interact_out(spawn_id)`, a regex on the
+/// second input drops what it matches, and that input's `timeout` runs after its silence;
+/// the same under Expect.
+#[test]
+fn iwrite_and_a_timeout_per_input() {
+    for expect in [false, true] {
+        let script = concat!(
+            "log_user 0\n",
+            "set stty_init -echo\n",
+            "spawn python3 -c {\n",
+            "import sys\n",
+            "for l in sys.stdin: print(\"P:\" + l.strip() + \".\", flush=True)\n",
+            "}\n",
+            "set p $spawn_id\n",
+            "send_user {[READY]}\n",
+            "interact -output $p -input $p -iwrite -re {P:(\\w+)} ",
+            "{send_user \"\\[[expr {$interact_out(spawn_id) eq $p}] saw $interact_out(1,string)\\]\"} ",
+            "timeout 1 {send_user {[QUIET]}; return} -output $user_spawn_id\n",
+            "send_user {[AFTER]}\n",
+        );
+        let mut user = match expect {
+            false => user_of(script),
+            true => expect_user_of(script),
+        };
+        see(&mut user, "[READY]");
+        user.send("abc\r").unwrap();
+        let before = see(&mut user, "[1 saw abc]");
+        assert!(!before.contains("P:"), "expect: {expect}: {before:?}");
+        let rest = exits_with(&mut user, 0);
+        assert_eq!(rest, ".\r\n[QUIET][AFTER]", "expect: {expect}");
+    }
+}
+
+/// In the general form the match that starts first wins, whatever the patterns' order, as
+/// in Expect's interact.
+#[test]
+fn general_form_runs_the_earliest_match_first() {
+    for expect in [false, true] {
+        let script = concat!(
+            "log_user 0\n",
+            "spawn cat\n",
+            "send_user {[READY]}\n",
+            "interact -output $spawn_id zz {send_user {[Z]}} ab {send_user {[B]}} ~q return\n",
+            "send_user {[AFTER]}\n",
+        );
+        let mut user = match expect {
+            false => user_of(script),
+            true => expect_user_of(script),
+        };
+        see(&mut user, "[READY]");
+        user.send("abzz").unwrap();
+        let before = see(&mut user, "[Z]");
+        assert!(before.ends_with("[B]"), "expect: {expect}: {before:?}");
+        user.send("~q").unwrap();
+        see(&mut user, "[AFTER]");
+        exits_with(&mut user, 0);
+    }
+}
+
+/// A final pattern without an action runs `interpreter`, as in Expect: Tcl commands typed
+/// there run, `return` goes back to interact.
+#[test]
+fn a_final_pattern_without_an_action_runs_the_interpreter() {
+    let script = concat!(
+        "log_user 0\n",
+        "spawn -noecho cat\n",
+        "interact ~q return ~i\n",
+        "send_user {[AFTER]}\n",
+    );
+    for mut user in [user_of(script), expect_user_of(script)] {
+        user.send("~i").unwrap();
+        see(&mut user, "> ");
+        user.send("puts \"six [expr 6*7]\"\r").unwrap();
+        see(&mut user, "six 42");
+        user.send("return\r").unwrap();
+        user.send("x~q").unwrap();
         see(&mut user, "[AFTER]");
         exits_with(&mut user, 0);
     }

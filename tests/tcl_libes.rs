@@ -251,32 +251,80 @@ fn libes_kibitz_asks_a_user_who_is_not_there_as_under_expect() {
     assert_eq!(outputs[0], outputs[1]);
 }
 
-/// `expect_kibitz -PID` (the user asked to join) opens the other side's fifos with
-/// `spawn -open` (a `cat` pipeline reading one, a file written to the other), then joins
-/// them to the user with `interact -output ... -input ...`, which `ptychat expect` does not
-/// provide yet: it fails there, naming it. Run on a pty, as kibitz puts it in raw mode.
+/// A `write` that records the message it is given (there is no logged-in user to write
+/// to here), first on the PATH kibitz's `system` runs it with.
+fn write_recorder(dir: &Path) -> (String, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(dir).unwrap();
+    let message = dir.join("message");
+    let write = dir.join("write");
+    fs::write(&write, format!("#!/bin/sh\ncat > {}\n", message.display())).unwrap();
+    fs::set_permissions(&write, fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (path, message)
+}
+
+/// Libes' kibitz end to end: the inviting side (`kibitz friend`) spawns a shell, asks
+/// `friend` with `write` (recorded), and waits on its fifos; the joining side
+/// (`kibitz -PID`, on a second terminal) opens them with `spawn -open` and joins them to
+/// its user with `interact -output ... -input ...`; the inviter joins its user, the
+/// joiner's fifo and the shell with three `-input`s. A command typed by the joiner runs in
+/// the shell and both users see its output; the shell's exit ends both, and the fifos are
+/// removed. Under `ptychat expect`, then under Expect.
 #[test]
-fn libes_kibitz_joining_opens_the_fifos_and_stops_at_interact_output() {
-    let pid = format!("{}{}", 9, std::process::id());
-    let theirs = format!("/tmp/exp1.{pid}");
-    let ours = format!("/tmp/exp0.{pid}");
-    // The other kibitz's fifos; plain files here, so opening them does not wait for the
-    // other side (kibitz only checks that the first is readable; `open w` makes the
-    // second).
-    fs::write(&theirs, "").unwrap();
-    let result = (|| -> ptychat::Result<_> {
-        let mut s = Command::new(BIN)
-            .args(["expect", "/usr/bin/expect_kibitz", &format!("-{pid}")])
-            .timeout(Some(LONG))
-            .spawn()?;
-        s.expect("Escape sequence is")?;
-        s.expect("interact -output is not supported by ptychat expect")?;
-        s.expect(Pattern::eof())?;
-        s.wait()
-    })();
-    let _ = fs::remove_file(&theirs);
-    let _ = fs::remove_file(&ours);
-    assert_eq!(result.unwrap().code(), Some(1));
+fn libes_kibitz_two_users_share_a_shell_as_under_expect() {
+    require("expect");
+    for (program, ours) in [(BIN, &["expect"][..]), ("expect", &[])] {
+        let dir = temp_path("tcl-libes", "kibitz");
+        let (path, message) = write_recorder(&dir);
+        let inviter_command = || {
+            let mut c = Command::new(program);
+            c.args(ours)
+                .arg("/usr/bin/expect_kibitz")
+                .env("PATH", &path)
+                .env("SHELL", "/bin/sh")
+                .env("PS1", "$ ")
+                .timeout(Some(LONG));
+            c
+        };
+        let mut inviter = common::spawn(inviter_command().arg("friend"));
+        let asked = inviter
+            .expect(Pattern::regex(r"asking friend to type:  kibitz -(\d+)").unwrap())
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        let pid = String::from_utf8_lossy(asked.group(1).unwrap()).into_owned();
+        let mut joiner = common::spawn(inviter_command().arg(format!("-{pid}")));
+        joiner.expect("Escape sequence is").unwrap();
+        inviter.expect("Escape sequence is").unwrap();
+        // The joiner types a command: it runs in the inviter's shell.
+        joiner.send("echo shared-$((6*7))\r").unwrap();
+        joiner
+            .expect("shared-42")
+            .unwrap_or_else(|e| panic!("{program}: joiner: {e}"));
+        inviter
+            .expect("shared-42")
+            .unwrap_or_else(|e| panic!("{program}: inviter: {e}"));
+        // The shell's exit ends both kibitzes.
+        inviter.send("exit\r").unwrap();
+        common::read_to_eof(&mut inviter);
+        common::read_to_eof(&mut joiner);
+        let inviter_status = inviter.wait_timeout(Some(LONG)).unwrap();
+        let joiner_status = joiner.wait_timeout(Some(LONG)).unwrap();
+        assert_eq!(inviter_status.and_then(|s| s.code()), Some(0), "{program}");
+        assert_eq!(joiner_status.and_then(|s| s.code()), Some(0), "{program}");
+        let asked = fs::read_to_string(&message).unwrap();
+        assert!(
+            asked.contains(&format!("kibitz -{pid}")),
+            "{program}: {asked:?}"
+        );
+        for fifo in [format!("/tmp/exp0.{pid}"), format!("/tmp/exp1.{pid}")] {
+            assert!(!Path::new(&fifo).exists(), "{program}: {fifo} left behind");
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
 
 /// The `passwd` passmass knows asks for the "Old password:"; today's asks for the

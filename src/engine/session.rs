@@ -324,6 +324,14 @@ impl<T: Transport> Session<T> {
         self.outputs.main.eof
     }
 
+    /// Removes and returns the first `n` bytes of the unmatched output (all of it when
+    /// `n` is larger).
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub(crate) fn take_buffer_front(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.outputs.main.buffer.len());
+        self.outputs.main.buffer.take_front(n)
+    }
+
     /// Reads whatever output is available right now, without waiting, and returns how many
     /// bytes were added to the buffer.
     pub fn read_available(&mut self) -> Result<usize> {

@@ -28,15 +28,17 @@ use super::text;
 pub(crate) const INTER_RETURN: i32 = -103;
 
 /// One string-body pair.
-struct Rule {
-    pattern: Pattern,
+pub(super) struct Rule {
+    pub(super) pattern: Pattern,
     /// What a match of this pattern removes from the stream (unless `-nobuffer`).
-    consumed: Option<Needle>,
+    pub(super) consumed: Option<Needle>,
     regex: bool,
     indices: bool,
     /// `-reset`: the action runs with the terminal in its mode from before interact.
-    reset: bool,
-    action: Vec<u8>,
+    pub(super) reset: bool,
+    /// `-iwrite`: the action sees `interact_out(spawn_id)`.
+    pub(super) iwrite: bool,
+    pub(super) action: Vec<u8>,
 }
 
 /// The arguments of one `interact` call.
@@ -54,14 +56,14 @@ struct Call {
     echo: bool,
 }
 
-fn refuse(what: &str) -> String {
+pub(super) fn refuse(what: &str) -> String {
     format!("interact {what} is not supported by ptychat expect (see docs/TCL.md)")
 }
 
-/// Reads interact's arguments as Expect does (one argument that starts on a new line is
-/// the list of the arguments).
-fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, String> {
-    let words = match words {
+/// Interact's arguments as Expect reads them: one argument that starts on a new line is
+/// the list of the arguments.
+pub(super) fn expand(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, String> {
+    Ok(match words {
         [one]
             if one
                 .iter()
@@ -71,7 +73,33 @@ fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, String> {
             interp.split_list(one).map_err(|e| text(&e))?
         }
         words => words.to_vec(),
-    };
+    })
+}
+
+/// Whether the arguments need the general interact (several inputs and outputs, or a
+/// spawned program as the user).
+fn general(words: &[Vec<u8>]) -> bool {
+    let mut words = words.iter().map(|w| text(w));
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "-input" | "-output" | "-iwrite" => return true,
+            "-u" if words.next().is_some_and(|id| id.trim() != USER_SPAWN_ID) => return true,
+            // The word after these is not a flag.
+            "-i" | "-ex" | "-exact" | "-re" | "-regexp" | "eof" => {
+                words.next();
+            }
+            "timeout" => {
+                words.next();
+                words.next();
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Reads interact's arguments (the single-session form).
+fn parse(words: Vec<Vec<u8>>) -> Result<Call, String> {
     let mut call = Call::default();
     let mut words = words.into_iter();
     let mut output = false;
@@ -152,44 +180,13 @@ fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, String> {
             _ => word,
         };
         let regex = kind.take().unwrap_or(false);
-        let action = words.next().ok_or_else(|| {
-            format!(
-                "interact: pattern \"{}\" has no action (Expect would run `interpreter`, \
-                 which ptychat expect does not provide)",
-                text(&pattern)
-            )
-        })?;
-        let branch = Branch {
-            ids: Vec::new(),
-            kind: match regex {
-                true => expect::Kind::Regex,
-                false => expect::Kind::Exact,
-            },
-            text: pattern.clone(),
-            nocase: false,
-            indices,
-            action: None,
+        // A final pattern without an action runs `interpreter`, as in Expect, with the
+        // terminal in its mode from before (a line editor needs it cooked).
+        let (action, reset_mode) = match words.next() {
+            Some(action) => (action, reset),
+            None => (b"interpreter".to_vec(), true),
         };
-        if pattern.is_empty() {
-            return Err("interact: an empty pattern would match forever".into());
-        }
-        let consumed = match (nobuffer, regex) {
-            (true, _) => None,
-            (false, false) => Some(Needle::Exact(pattern)),
-            // The same regex as the pattern's (Tcl's `.` matches a newline).
-            (false, true) => Some(Needle::Regex(
-                regex::bytes::Regex::new(&format!("(?s){}", text(&pattern)))
-                    .map_err(|e| format!("couldn't compile regular expression pattern: {e}"))?,
-            )),
-        };
-        let rule = Rule {
-            pattern: expect::pattern(&branch)?,
-            consumed,
-            regex,
-            indices,
-            reset,
-            action,
-        };
+        let rule = rule(pattern, regex, nobuffer, indices, reset_mode, false, action)?;
         call.echo |= echo && !output;
         match output {
             true => call.output.push(rule),
@@ -203,9 +200,53 @@ fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, String> {
     Ok(call)
 }
 
+/// One string-body pair from its pattern and flags.
+pub(super) fn rule(
+    pattern: Vec<u8>,
+    regex: bool,
+    nobuffer: bool,
+    indices: bool,
+    reset: bool,
+    iwrite: bool,
+    action: Vec<u8>,
+) -> Result<Rule, String> {
+    let branch = Branch {
+        ids: Vec::new(),
+        kind: match regex {
+            true => expect::Kind::Regex,
+            false => expect::Kind::Exact,
+        },
+        text: pattern.clone(),
+        nocase: false,
+        indices,
+        action: None,
+    };
+    if pattern.is_empty() {
+        return Err("interact: an empty pattern would match forever".into());
+    }
+    let consumed = match (nobuffer, regex) {
+        (true, _) => None,
+        (false, false) => Some(Needle::Exact(pattern)),
+        // The same regex as the pattern's (Tcl's `.` matches a newline).
+        (false, true) => Some(Needle::Regex(
+            regex::bytes::Regex::new(&format!("(?s){}", text(&pattern)))
+                .map_err(|e| format!("couldn't compile regular expression pattern: {e}"))?,
+        )),
+    };
+    Ok(Rule {
+        pattern: expect::pattern(&branch)?,
+        consumed,
+        regex,
+        indices,
+        reset,
+        iwrite,
+        action,
+    })
+}
+
 /// What a pattern removes from the stream when it matches.
 #[derive(Clone)]
-enum Needle {
+pub(super) enum Needle {
     /// An exact string: what could still become one is held back.
     Exact(Vec<u8>),
     /// A regex: what it matches within what is not passed on yet (nothing is held back
@@ -226,7 +267,7 @@ impl Needle {
     }
 
     /// Whether `tail` (the end of the stream) could still become a longer match.
-    fn may_start(&self, tail: &[u8]) -> bool {
+    pub(super) fn may_start(&self, tail: &[u8]) -> bool {
         match self {
             Needle::Exact(n) => n.len() > tail.len() && n.starts_with(tail),
             Needle::Regex(_) => false,
@@ -304,7 +345,14 @@ enum Side {
 /// `interact [-i ID] [-u $user_spawn_id] [[-echo] [-nobuffer] [-indices] [-ex|-re] PATTERN
 /// ACTION]... [eof ACTION] [-o [PATTERN ACTION]... [eof ACTION]]`.
 pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
-    let call = match parse(interp, words) {
+    let words = match expand(interp, words) {
+        Ok(words) => words,
+        Err(message) => return error(interp, &message),
+    };
+    if general(&words) {
+        return super::interact_many::interact(state, interp, words);
+    }
+    let call = match parse(words) {
         Ok(call) => call,
         Err(message) => return error(interp, &message),
     };
@@ -322,7 +370,7 @@ pub(crate) fn interact(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>])
 
 /// Our terminal held in raw mode for the whole of one `interact` (as Expect does): the
 /// actions run in it, and what the user types meanwhile waits, untranslated.
-struct RawTerminal {
+pub(super) struct RawTerminal {
     /// The mode before.
     before: Termios,
     /// Whether an outer interact held it raw already.
@@ -331,7 +379,7 @@ struct RawTerminal {
 
 impl RawTerminal {
     /// `None` if standard input is not a terminal (or its mode cannot be set).
-    fn enter(state: &Shared) -> Option<Self> {
+    pub(super) fn enter(state: &Shared) -> Option<Self> {
         let stdin = std::io::stdin();
         let fd = stdin.as_fd();
         if !crate::sys::term::is_terminal(fd) {
@@ -349,7 +397,7 @@ impl RawTerminal {
     }
 
     /// Runs `action` with the terminal in its mode from before (`-reset`).
-    fn reset<T>(&self, state: &Shared, action: impl FnOnce() -> T) -> T {
+    pub(super) fn reset<T>(&self, state: &Shared, action: impl FnOnce() -> T) -> T {
         let stdin = std::io::stdin();
         let fd = stdin.as_fd();
         let raw = tcgetattr(fd).ok();
@@ -363,7 +411,7 @@ impl RawTerminal {
         result
     }
 
-    fn leave(self, state: &Shared) {
+    pub(super) fn leave(self, state: &Shared) {
         let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.before);
         state.borrow_mut().extras.user_raw = self.was_raw;
     }
@@ -522,7 +570,7 @@ enum Hit {
 
 /// Runs an action: `None` to go on interacting, else the code interact returns with (a
 /// `return` in the action ends interact, `inter_return` makes its caller return).
-fn run(interp: InterpRef<'_>, action: &[u8]) -> Option<Code> {
+pub(super) fn run(interp: InterpRef<'_>, action: &[u8]) -> Option<Code> {
     match interp.eval(action) {
         Code::Ok => None,
         Code::Return => {
@@ -544,7 +592,11 @@ pub(crate) fn inter_return(_: &Shared, _: InterpRef<'_>, _: &[Vec<u8>]) -> Code 
 
 /// Sets `interact_out(0,string)` (and a regex's groups, and with `-indices` their
 /// `start` / `end`) in the caller's scope, as Expect does.
-fn set_interact_out(interp: InterpRef<'_>, rule: &Rule, found: &Match) -> Result<(), String> {
+pub(super) fn set_interact_out(
+    interp: InterpRef<'_>,
+    rule: &Rule,
+    found: &Match,
+) -> Result<(), String> {
     let set = |index: &str, value: &[u8]| {
         interp
             .set_var("interact_out", Some(index), value, Scope::Current)

@@ -26,6 +26,7 @@ mod commands;
 mod expect;
 mod extras;
 mod interact;
+mod interact_many;
 mod interpreter;
 mod mixed;
 mod spawned;
