@@ -592,8 +592,8 @@ fn general_form_runs_the_earliest_match_first() {
 fn a_final_pattern_without_an_action_runs_the_interpreter() {
     let script = concat!(
         "log_user 0\n",
-        "spawn -noecho cat\n",
-        "interact ~q return ~i\n",
+        "spawn -noecho sh -c {read x; echo got-$x}\n",
+        "interact ~i\n",
         "send_user {[AFTER]}\n",
     );
     for mut user in [user_of(script), expect_user_of(script)] {
@@ -601,9 +601,28 @@ fn a_final_pattern_without_an_action_runs_the_interpreter() {
         see(&mut user, "> ");
         user.send("puts \"six [expr 6*7]\"\r").unwrap();
         see(&mut user, "six 42");
-        user.send("return\r").unwrap();
-        user.send("x~q").unwrap();
+        // The next prompt first: Expect's prompt drops what was typed before it.
+        see(&mut user, "> ");
+        // Nothing is typed after `return` (what is typed while the prompt hands back
+        // could be read by either): the program ends and so does interact.
+        user.send("send \"zz\\r\"; return\r").unwrap();
         see(&mut user, "[AFTER]");
+        exits_with(&mut user, 0);
+    }
+}
+
+/// As in Expect, `-i ID` implies `-o`: the patterns after it watch the program's output.
+#[test]
+fn patterns_after_i_watch_the_program() {
+    let script = concat!(
+        "log_user 0\n",
+        "spawn -noecho sh -c {read x; echo hello-$x; read y}\n",
+        "interact -i $spawn_id hello {send_user {[HELLO]}; return}\n",
+        "send_user {[AFTER]}\n",
+    );
+    for mut user in [user_of(script), expect_user_of(script)] {
+        user.send("a\r").unwrap();
+        see(&mut user, "[HELLO][AFTER]");
         exits_with(&mut user, 0);
     }
 }

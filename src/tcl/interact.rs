@@ -111,6 +111,8 @@ fn parse(words: Vec<Vec<u8>>) -> Result<Call, String> {
             _ if kind.is_some() => word,
             "-i" => {
                 call.id = Some(words.next().ok_or("interact: -i needs a spawn id")?);
+                // As in Expect, `-i` implies `-o`: what follows watches the program.
+                output = true;
                 continue;
             }
             "-u" => {
