@@ -254,9 +254,9 @@ fn mistakes_are_tcl_errors_with_the_file_and_line() {
             "couldn't compile regular expression pattern",
         ),
         (
-            "spawn cat\ninteract -o x\n",
+            "spawn cat\ninteract -o -re\n",
             2,
-            "interact: pattern \"x\" has no action",
+            "interact: -ex or -re needs a pattern after it",
         ),
         (
             "strace 1\n",
