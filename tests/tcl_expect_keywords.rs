@@ -628,3 +628,36 @@ fn interpreter_prompts_evaluates_in_the_caller_and_returns() {
         "boom\n    while executing\n\"error boom\"\r\n"
     );
 }
+
+#[test]
+fn exit_onexit_runs_the_handler_once_at_every_end() {
+    // By `exit` (the handler's own `exit` code wins), at the script's end, after an error.
+    for script in [
+        "exit -onexit {puts \"handler [exit -onexit]\"}\nputs [exit -onexit]\nexit 4\n",
+        "exit -onexit {puts h; exit 7}\nexit 2\n",
+        "exit -onexit {puts h}\nputs end\n",
+        "exit -onexit {puts h}\nerror boom\n",
+    ] {
+        let (theirs, ours) = both_text(script);
+        assert_same(&theirs, &ours);
+    }
+}
+
+#[test]
+fn any_spawn_id_stands_for_every_id_the_expect_names() {
+    let (theirs, ours) = both_text(concat!(
+        "log_user 0\n",
+        "spawn -noecho sh -c {echo a; echo b; read x}\n",
+        "set one $spawn_id\n",
+        "spawn -noecho sh -c {echo c; read x}\n",
+        "expect_before -i $any_spawn_id c {puts C}\n",
+        "expect -i $one a {puts A}\n",
+        "expect -i $one b {puts B} -i $spawn_id -i $any_spawn_id zzz {puts Z}\n",
+        // Without arguments this clears the current spawn id's patterns only: the ones
+        // given to `$any_spawn_id` stay, and come first.
+        "expect_before\n",
+        "expect -i $one x {puts X} -i $spawn_id -i $any_spawn_id c {puts C2}\n",
+    ));
+    assert_same(&theirs, &ours);
+    assert_eq!(stdout(&ours), "A\nB\nC\n");
+}

@@ -992,9 +992,34 @@ fn sleep_time(words: &[Vec<u8>]) -> Result<Duration, String> {
         .ok_or_else(|| format!("sleep: {value} seconds is too long"))
 }
 
-/// `exit [CODE]`: ends the script at once (no `catch` stops it); the programs still open
-/// are hung up.
+/// `exit [-onexit [HANDLER]] [-noexit] [CODE]`: ends the script at once (no `catch` stops
+/// it); the programs still open are hung up. `-onexit HANDLER` sets the script run once at
+/// the end (alone, it returns the handler); `-noexit` runs the handler without ending
+/// the script (the programs are hung up when it ends, as always).
 fn exit(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    let mut words = words;
+    let mut noexit = false;
+    while let Some((flag, rest)) = words.split_first() {
+        match text(flag).as_str() {
+            "-onexit" => {
+                return match rest {
+                    [] => {
+                        let handler = state.borrow().exit_handler.clone();
+                        interp.set_result(&handler);
+                        Code::Ok
+                    }
+                    [handler] => {
+                        state.borrow_mut().exit_handler = handler.clone();
+                        Code::Ok
+                    }
+                    _ => error(interp, "usage: exit [-onexit [handler]] [-noexit] [status]"),
+                };
+            }
+            "-noexit" => noexit = true,
+            _ => break,
+        }
+        words = rest;
+    }
     let code = match words {
         [] => 0,
         [code] => match text(code).trim().parse::<i32>() {
@@ -1006,11 +1031,35 @@ fn exit(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
                 );
             }
         },
-        _ => return error(interp, "usage: exit [status]"),
+        _ => return error(interp, "usage: exit [-onexit [handler]] [-noexit] [status]"),
     };
+    run_exit_handler(state, interp);
+    if state.borrow().exit_code.is_some() {
+        // The handler itself called `exit`: its code stands, as in Expect.
+        return Code::Error;
+    }
+    if noexit {
+        return Code::Ok;
+    }
     state.borrow_mut().exit_code = Some(code);
     interp.cancel_unwinding(b"exit");
     Code::Error
+}
+
+/// Runs the `exit -onexit` handler, once, at the global level; its errors are reported
+/// on stderr, as Tcl reports a background error.
+pub(crate) fn run_exit_handler(state: &Shared, interp: InterpRef<'_>) {
+    let handler = {
+        let mut state = state.borrow_mut();
+        if state.exit_handler_ran || state.exit_handler.is_empty() {
+            return;
+        }
+        state.exit_handler_ran = true;
+        state.exit_handler.clone()
+    };
+    if interp.eval_global(&handler) == Code::Error && state.borrow().exit_code.is_none() {
+        eprintln!("ptychat: exit handler: {}", text(&interp.result()));
+    }
 }
 
 /// `exp_version [-exit] [VERSION]`: the Expect version these commands follow.

@@ -10,7 +10,7 @@ use crate::group::SessionId;
 use crate::sys::tcl::{Code, InterpRef, Scope};
 use crate::{Error, Match, Pattern};
 
-use super::state::{Shared, TTY_SPAWN_ID, USER_SPAWN_ID, expect_var, spawn_id};
+use super::state::{ANY_SPAWN_ID, Shared, TTY_SPAWN_ID, USER_SPAWN_ID, expect_var, spawn_id};
 
 /// The code `exp_continue` returns (Expect's own value).
 pub(crate) const EXP_CONTINUE: i32 = -101;
@@ -76,6 +76,10 @@ impl std::ops::DerefMut for Case {
 pub(crate) struct Call {
     pub(crate) timeout: Option<i64>,
     pub(crate) branches: Vec<Case>,
+    /// Every id an `-i` list names, in order, with patterns after it or not (Expect
+    /// watches an id named by an `-i` followed at once by another `-i` for the patterns
+    /// given to `$any_spawn_id`).
+    pub(crate) named: Vec<String>,
 }
 
 /// Reads an expect's arguments (without the command name) as Expect does: a single
@@ -110,6 +114,7 @@ pub(crate) fn parse(interp: InterpRef<'_>, words: &[Vec<u8>]) -> Result<Call, St
                     .iter()
                     .map(|id| String::from_utf8_lossy(id).into_owned())
                     .collect();
+                call.named.extend(ids.iter().cloned());
                 continue;
             }
             "-timeout" => {
@@ -426,13 +431,18 @@ fn wait(
     // million).
     let mut ids: Vec<String> = Vec::new();
     let mut place_of: HashMap<String, usize> = HashMap::new();
-    for branch in &call.branches {
-        for id in resolve(branch)? {
-            if !place_of.contains_key(&id) {
-                place_of.insert(id.clone(), ids.len());
-                ids.push(id);
-            }
+    let mut mention = |id: &String| {
+        if id != ANY_SPAWN_ID && !place_of.contains_key(id) {
+            place_of.insert(id.clone(), ids.len());
+            ids.push(id.clone());
         }
+    };
+    // With `$any_spawn_id` in the call, an id named by an `-i` without patterns counts.
+    if call.named.iter().any(|i| i == ANY_SPAWN_ID) {
+        call.named.iter().for_each(&mut mention);
+    }
+    for branch in &call.branches {
+        resolve(branch)?.iter().for_each(&mut mention);
     }
     if ids.is_empty() {
         let id = default_id()?;
@@ -441,17 +451,30 @@ fn wait(
     }
     let mut branches: Vec<Case> = Vec::new();
     let mut owners: Vec<Vec<String>> = Vec::new();
-    let watched = |branch: &Case| branch.ids.iter().any(|i| place_of.contains_key(i));
+    // `$any_spawn_id` in a list stands for every id this expect names.
+    let any = |list: Vec<String>| -> Vec<String> {
+        if list.iter().any(|i| i == ANY_SPAWN_ID) {
+            ids.clone()
+        } else {
+            list
+        }
+    };
+    let watched = |branch: &Case| {
+        branch
+            .ids
+            .iter()
+            .any(|i| i == ANY_SPAWN_ID || place_of.contains_key(i))
+    };
     for branch in state.before.iter().filter(|b| watched(b)) {
-        owners.push(branch.ids.clone());
+        owners.push(any(branch.ids.clone()));
         branches.push(branch.clone());
     }
     for branch in &call.branches {
-        owners.push(resolve(branch)?);
+        owners.push(any(resolve(branch)?));
         branches.push(branch.clone());
     }
     for branch in state.after.iter().filter(|b| watched(b)) {
-        owners.push(branch.ids.clone());
+        owners.push(any(branch.ids.clone()));
         branches.push(branch.clone());
     }
     // Our standard input and our terminal are sessions of another kind than the

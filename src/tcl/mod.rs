@@ -128,10 +128,18 @@ pub fn run_expect(
                 eprintln!("ptychat: {}", tcl_error(handle, &source));
                 continue;
             }
-            return Err(tcl_error(handle, &source));
+            let failure = tcl_error(handle, &source);
+            // The exit handler runs at an error's end too, as in Expect.
+            commands::run_exit_handler(&state, handle);
+            return match state.borrow().exit_code {
+                Some(exit) => Ok(exit),
+                None => Err(failure),
+            };
         }
     }
-    Ok(0)
+    commands::run_exit_handler(&state, handle);
+    let exit = state.borrow().exit_code;
+    Ok(exit.unwrap_or(0))
 }
 
 /// How the script file is run: by Tcl's `source`, so `info script` and errors' file
@@ -167,6 +175,12 @@ fn set_globals(
         "error_spawn_id",
         None,
         state::ERROR_SPAWN_ID.as_bytes(),
+        Scope::Global,
+    )?;
+    interp.set_var(
+        "any_spawn_id",
+        None,
+        state::ANY_SPAWN_ID.as_bytes(),
         Scope::Global,
     )?;
     // `tty_spawn_id` exists, as in Expect, only when we have a terminal.

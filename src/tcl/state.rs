@@ -28,6 +28,9 @@ pub(crate) const ERROR_SPAWN_ID: &str = "exp2";
 /// The spawn id of our terminal, `/dev/tty` (`expect_tty`), as Expect names it (the
 /// first spawned program is `exp4` here, so the name is free).
 pub(crate) const TTY_SPAWN_ID: &str = "exp3";
+/// `$any_spawn_id` (Expect's value): in an `-i` list, every spawn id the `expect` command
+/// names elsewhere.
+pub(crate) const ANY_SPAWN_ID: &str = "-1";
 
 /// The state of one `ptychat expect` interpreter, shared by its commands.
 pub(crate) type Shared = Rc<RefCell<State>>;
@@ -69,6 +72,11 @@ pub(crate) struct State {
     pub(crate) match_max: Option<usize>,
     /// The code `exit` asked for, once it was called.
     pub(crate) exit_code: Option<i32>,
+    /// `exit -onexit HANDLER`: the script run once when the script ends (by `exit`, at
+    /// its end, or with an error), as in Expect.
+    pub(crate) exit_handler: Vec<u8>,
+    /// Whether the exit handler ran (it runs once, as in Expect).
+    pub(crate) exit_handler_ran: bool,
     /// Our standard input and output as a session (`$user_spawn_id`), opened by the first
     /// `expect_user`.
     user: Option<Session<FdPair>>,
@@ -101,6 +109,8 @@ impl State {
             parities: HashMap::new(),
             match_max: None,
             exit_code: None,
+            exit_handler: Vec::new(),
+            exit_handler_ran: false,
             user: None,
             tty: None,
             patterns: HashMap::new(),
