@@ -119,6 +119,23 @@ fn a_log_that_cannot_be_opened_fails_before_the_script_runs() {
 }
 
 #[test]
+fn a_log_that_cannot_be_written_is_a_warning() {
+    let output = expect(
+        &["--log", "/dev/full", "--record", "/dev/full"],
+        "log_user 0\nspawn echo hello\nexpect hello\nexpect eof\nputs ok\n",
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "ok\n");
+    let warning = "ptychat: warning: writing /dev/full failed: No space left on device";
+    assert_eq!(
+        stderr(&output).matches(warning).count(),
+        2,
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn send_secret_reaches_the_program_and_is_masked_everywhere() {
     let dir = temp("secret");
     std::fs::create_dir_all(&dir).unwrap();

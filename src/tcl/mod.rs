@@ -136,22 +136,31 @@ pub fn run_expect(
     if file.is_some() {
         scripts.push((name.clone(), SOURCE.to_vec()));
     }
-    for (source, script) in scripts {
-        let code = handle.eval(&script);
-        if let Some(exit) = state.borrow().exit_code {
-            return Ok(exit);
-        }
-        if code == Code::Error {
-            // As in Expect, a failing `-c` command is reported and the run goes on
-            // (`--strict` stops there).
-            if source == "-c" && !options.strict {
-                eprintln!("ptychat: {}", tcl_error(handle, &source));
-                continue;
+    let run = || -> Result<i32, ScriptError> {
+        for (source, script) in scripts {
+            let code = handle.eval(&script);
+            if let Some(exit) = state.borrow().exit_code {
+                return Ok(exit);
             }
-            return Err(tcl_error(handle, &source));
+            if code == Code::Error {
+                // As in Expect, a failing `-c` command is reported and the run goes on
+                // (`--strict` stops there).
+                if source == "-c" && !options.strict {
+                    eprintln!("ptychat: {}", tcl_error(handle, &source));
+                    continue;
+                }
+                return Err(tcl_error(handle, &source));
+            }
         }
+        Ok(0)
+    };
+    let result = run();
+    // Problems writing the `--log` / `--record` files are warnings, as in `ptychat run`.
+    let sinks = std::mem::take(&mut state.borrow_mut().option_logs);
+    for problem in sinks.into_iter().filter_map(Sink::close) {
+        eprintln!("ptychat: warning: {problem}");
     }
-    Ok(0)
+    result
 }
 
 /// The logs of `--log` and `--record`, opened as `ptychat run` opens its own.
