@@ -34,9 +34,10 @@ Usage:
       package) with Expect's commands on ptychat's engine; `argv`, `argc` and `argv0`
       as Expect sets them. `-c` runs CMD first. `--strict`: an expect that times out
       or meets the end of output without a branch for it fails the script with the
-      patterns, deadline and output tail (Expect carries on). --log and --record
-      are run's, fed by every program the script spawns; `send_secret` sends a
-      string masked in them, in log_file and in exp_internal. See docs/TCL.md.
+      patterns, deadline and output tail (Expect carries on). --log and --record as
+      for run, one file fed by every program the script spawns; ptychat's command
+      `send_secret` sends a string masked in them, log_file and exp_internal.
+      See docs/TCL.md.
   ptychat unbuffer [-p] PROGRAM [ARGS...]
       Run PROGRAM on a terminal (so it line-buffers its output) and copy its output
       to standard output. Without -p nothing is typed to it: a program that reads
