@@ -28,12 +28,16 @@ Usage:
       script's $arg1, $arg2... and $argc.
   ptychat check SCRIPT...
       Parse scripts and report mistakes without running anything.
-  ptychat expect [-c CMD]... [--strict] [-f FILE | FILE] [--] [ARGS...]
+  ptychat expect [-c CMD]... [--strict] [--log FILE] [--record FILE]
+                 [-f FILE | FILE] [--] [ARGS...]
       Run a Tcl Expect script unchanged: the real Tcl 8.6 interpreter (the tcl8.6
       package) with Expect's commands on ptychat's engine; `argv`, `argc` and `argv0`
       as Expect sets them. `-c` runs CMD first. `--strict`: an expect that times out
       or meets the end of output without a branch for it fails the script with the
-      patterns, deadline and output tail (Expect carries on). See docs/TCL.md.
+      patterns, deadline and output tail (Expect carries on). --log and --record as
+      for run, one file fed by every program the script spawns; ptychat's command
+      `send_secret` sends a string masked in them, log_file and exp_internal.
+      See docs/TCL.md.
   ptychat unbuffer [-p] PROGRAM [ARGS...]
       Run PROGRAM on a terminal (so it line-buffers its output) and copy its output
       to standard output. Without -p nothing is typed to it: a program that reads
@@ -58,11 +62,11 @@ Usage:
 Options:
   -v, --verbose        (run, chat) copy the program's output to standard error as it is read
   -x, --trace          (run) print each command to standard error before running it
-      --log FILE       (run) log the program's output and what is sent to it to FILE
+      --log FILE       (run, expect) log the program's output and what is sent to it to FILE
                        (secrets sent with send_secret show as [secret: N bytes])
       --log-output FILE
                        (run) log only the program's output to FILE
-      --record FILE    (run) record the session as an asciicast v2 file, for
+      --record FILE    (run, expect) record the session as an asciicast v2 file, for
                        `asciinema play FILE`
       --screen         (run) print the screen of each program still open when the
                        script ends (framed, cursor marked)

@@ -87,7 +87,8 @@ impl Sink {
         })
     }
 
-    fn transcript(&self) -> Box<dyn Transcript> {
+    /// A transcript that feeds this sink, for one more program.
+    pub(crate) fn transcript(&self) -> Box<dyn Transcript> {
         match self {
             Sink::Echo(writer) => Box::new(LogWriter::new(writer.clone(), Direction::Output)),
             Sink::Log { log, .. } => Box::new(log.clone()),
@@ -96,7 +97,7 @@ impl Sink {
     }
 
     /// Finishes the sink; what went wrong writing it, if anything.
-    fn close(self) -> Option<String> {
+    pub(crate) fn close(self) -> Option<String> {
         let (path, error) = match self {
             Sink::Echo(_) => return None,
             Sink::Log { path, log } => {

@@ -47,7 +47,7 @@
 
 mod error;
 mod lex;
-mod logs;
+pub(crate) mod logs;
 mod parse;
 mod run;
 pub(crate) mod value;

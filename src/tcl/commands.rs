@@ -44,6 +44,7 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         ("spawn", spawn),
         ("send", send),
         ("exp_send", send),
+        ("send_secret", send_secret),
         ("send_user", send_user),
         ("send_error", send_error),
         ("expect", expect_cmd),
@@ -526,6 +527,28 @@ fn send(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
 
 fn write_to(mut out: impl Write, bytes: &[u8]) {
     let _ = out.write_all(bytes).and_then(|()| out.flush());
+}
+
+/// `send_secret [-i ID] [--] STRING` (ptychat's own): sends like `send`, but the trace
+/// (`exp_internal`), the `--log` / `--record` transcripts and the `log_file` only learn
+/// that a secret of that length was sent ([`Session::send_secret`]).
+fn send_secret(state: &Shared, interp: InterpRef<'_>, words: &[Vec<u8>]) -> Code {
+    tcl(interp, || {
+        let (flags, rest) = Flags::take("send_secret", words, &[], &["-i"])?;
+        let [string] = rest else {
+            return Err("usage: send_secret [-i spawn_id] [--] string".into());
+        };
+        match spawn_id(interp, flags.value("-i"))?.as_str() {
+            USER_SPAWN_ID | "exp1" => write_to(std::io::stdout().lock(), string),
+            ERROR_SPAWN_ID => write_to(std::io::stderr().lock(), string),
+            id => {
+                let mut state = state.borrow_mut();
+                let session = state.session(id)?;
+                session.send_secret(string).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(Vec::new())
+    })
 }
 
 /// `send_user [-raw] [--] STRING`.

@@ -35,10 +35,12 @@ mod streams;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::logging::Direction;
 use crate::script::ScriptError;
+use crate::script::logs::Sink;
 use crate::sys::tcl::{self, Code, Interp, InterpRef, Scope};
 
 pub use commands::EXPECT_VERSION;
@@ -53,12 +55,23 @@ pub struct ExpectOptions {
     /// branch for it fails the script with ptychat's error (patterns, deadline, tail),
     /// where Expect carries on silently.
     pub strict: bool,
+    /// `--log FILE`: what every spawned program writes and what is sent to it, to
+    /// `FILE` (as `ptychat run --log`; one file fed by all the programs, secrets masked).
+    pub log: Option<PathBuf>,
+    /// `--record FILE`: every spawned program's output, recorded as an asciicast v2
+    /// file (as `ptychat run --record`; one recording fed by all the programs).
+    pub record: Option<PathBuf>,
 }
 
 impl ExpectOptions {
     /// Options with `-c` commands and `--strict` as given.
     pub fn new(commands: Vec<String>, strict: bool) -> Self {
-        ExpectOptions { commands, strict }
+        ExpectOptions {
+            commands,
+            strict,
+            log: None,
+            record: None,
+        }
     }
 }
 
@@ -101,6 +114,13 @@ pub fn run_expect(
         ))
     })?;
     let state = state::State::new(options.strict);
+    state.borrow_mut().option_logs = option_logs(options).map_err(|source| ScriptError::File {
+        file: name.clone(),
+        error: Box::new(Error::Io {
+            context: "opening a log",
+            source,
+        }),
+    })?;
     let interp = Interp::new(library)
         .map_err(|e| whole(format!("the Tcl interpreter could not start: {e}")))?;
     let handle = interp.handle();
@@ -116,30 +136,52 @@ pub fn run_expect(
     if file.is_some() {
         scripts.push((name.clone(), SOURCE.to_vec()));
     }
-    for (source, script) in scripts {
-        let code = handle.eval(&script);
-        if let Some(exit) = state.borrow().exit_code {
-            return Ok(exit);
-        }
-        if code == Code::Error {
-            // As in Expect, a failing `-c` command is reported and the run goes on
-            // (`--strict` stops there).
-            if source == "-c" && !options.strict {
-                eprintln!("ptychat: {}", tcl_error(handle, &source));
-                continue;
+    let run = || -> Result<i32, ScriptError> {
+        for (source, script) in scripts {
+            let code = handle.eval(&script);
+            if let Some(exit) = state.borrow().exit_code {
+                return Ok(exit);
             }
-            let failure = tcl_error(handle, &source);
-            // The exit handler runs at an error's end too, as in Expect.
-            commands::run_exit_handler(&state, handle);
-            return match state.borrow().exit_code {
-                Some(exit) => Ok(exit),
-                None => Err(failure),
-            };
+            if code == Code::Error {
+                // As in Expect, a failing `-c` command is reported and the run goes on
+                // (`--strict` stops there).
+                if source == "-c" && !options.strict {
+                    eprintln!("ptychat: {}", tcl_error(handle, &source));
+                    continue;
+                }
+                let failure = tcl_error(handle, &source);
+                // The exit handler runs at an error's end too, as in Expect.
+                commands::run_exit_handler(&state, handle);
+                return match state.borrow().exit_code {
+                    Some(exit) => Ok(exit),
+                    None => Err(failure),
+                };
+            }
         }
+        commands::run_exit_handler(&state, handle);
+        let exit = state.borrow().exit_code;
+        Ok(exit.unwrap_or(0))
+    };
+    let result = run();
+    // Problems writing the `--log` / `--record` files are warnings, as in `ptychat run`.
+    let sinks = std::mem::take(&mut state.borrow_mut().option_logs);
+    for problem in sinks.into_iter().filter_map(Sink::close) {
+        eprintln!("ptychat: warning: {problem}");
     }
-    commands::run_exit_handler(&state, handle);
-    let exit = state.borrow().exit_code;
-    Ok(exit.unwrap_or(0))
+    result
+}
+
+/// The logs of `--log` and `--record`, opened as `ptychat run` opens its own.
+fn option_logs(options: &ExpectOptions) -> std::io::Result<Vec<Sink>> {
+    let mut sinks = Vec::new();
+    if let Some(path) = &options.log {
+        sinks.push(Sink::log(path.as_os_str(), Direction::Both, false)?);
+    }
+    if let Some(path) = &options.record {
+        let crate::PtyConfig { rows, cols, .. } = crate::PtyConfig::default();
+        sinks.push(Sink::cast(path.as_os_str(), cols, rows, false)?);
+    }
+    Ok(sinks)
 }
 
 /// How the script file is run: by Tcl's `source`, so `info script` and errors' file

@@ -87,6 +87,8 @@ pub(crate) struct State {
     patterns: HashMap<(Kind, Vec<u8>, bool), Pattern>,
     /// `trap`, `stty`, `log_file`, `exp_internal`.
     pub(crate) extras: super::extras::Extras,
+    /// `--log` and `--record`: attached to every program spawned.
+    pub(crate) option_logs: Vec<crate::script::logs::Sink>,
 }
 
 impl State {
@@ -115,6 +117,7 @@ impl State {
             tty: None,
             patterns: HashMap::new(),
             extras: super::extras::Extras::default(),
+            option_logs: Vec::new(),
         }))
     }
 
@@ -124,6 +127,9 @@ impl State {
         self.next_id += 1;
         session.add_transcript(Box::new(UserLog(self.log_user.clone())));
         session.add_transcript(self.extras.log_transcript(self.log_user.clone()));
+        for sink in &self.option_logs {
+            session.add_transcript(sink.transcript());
+        }
         if let Some(sink) = self.extras.trace_sink() {
             session.set_trace(Some(sink));
         }

@@ -1,6 +1,7 @@
-//! `ptychat expect [-c CMD]... [--strict] [-f FILE | FILE] [--] [ARGS...]`: runs a Tcl
-//! Expect script with the real Tcl interpreter and Expect's commands on ptychat's engine.
-//! The flags mean what they mean to Expect; `--strict` is ptychat's own.
+//! `ptychat expect [-c CMD]... [--strict] [--log FILE] [--record FILE] [-f FILE | FILE]
+//! [--] [ARGS...]`: runs a Tcl Expect script with the real Tcl interpreter and Expect's
+//! commands on ptychat's engine. The flags mean what they mean to Expect; `--strict`,
+//! `--log` and `--record` are ptychat's own.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ pub(crate) fn main(mut args: &[OsString]) -> Result<i32, Failure> {
     let mut commands = Vec::new();
     let mut strict = false;
     let mut file: Option<PathBuf> = None;
+    let (mut log, mut record) = (None, None);
     while let Some((arg, rest)) = args.split_first() {
         if !is_option(arg) {
             break;
@@ -32,6 +34,8 @@ pub(crate) fn main(mut args: &[OsString]) -> Result<i32, Failure> {
                 break;
             }
             "--strict" => strict = true,
+            "--log" => log = Some(PathBuf::from(value(&mut args, "--log")?)),
+            "--record" => record = Some(PathBuf::from(value(&mut args, "--record")?)),
             "--" => break,
             "-d" | "-D" | "-i" | "-b" | "-n" | "-N" => {
                 return Err(Failure::Usage(format!(
@@ -60,6 +64,8 @@ pub(crate) fn main(mut args: &[OsString]) -> Result<i32, Failure> {
             "expect: missing SCRIPT (ptychat expect has no interactive mode)".into(),
         ));
     }
-    let options = ExpectOptions::new(commands, strict);
+    let mut options = ExpectOptions::new(commands, strict);
+    options.log = log;
+    options.record = record;
     Ok(run_expect(file.as_deref(), args, &options)?)
 }
