@@ -79,8 +79,9 @@ impl ExpectOptions {
 }
 
 /// Runs the Tcl Expect script `file` (`-`: standard input, read command by command;
-/// after the `-c` commands of `options`; with no file, only those) with `args` as its `argv`; the result is the script's exit code (`exit N`,
-/// or 0 at its end). A Tcl error ends the script with a [`ScriptError::Message`] holding
+/// after the `-c` commands of `options`; with no file, only those; with
+/// [`interactive`](ExpectOptions::interactive), `interpreter` instead of the file) with
+/// `args` as its `argv`; the result is the script's exit code (`exit N`, or 0 at its end). A Tcl error ends the script with a [`ScriptError::Message`] holding
 /// Tcl's `errorInfo` and the script's line; the error of a `-c` command is printed to
 /// stderr and the run goes on, as in Expect (unless `strict`). Programs still open at the end are hung up
 /// and reaped.
