@@ -875,3 +875,201 @@ fn parity_0_strips_what_interact_shows() {
     assert_eq!(theirs, ours);
     assert_eq!(ours, "xiC)y\nend\n");
 }
+
+/// `ARGS` under Expect and under `ptychat expect`, with `input` on standard input.
+fn both_args(args: &[&str], input: &[u8]) -> (Output, Output) {
+    require("expect");
+    let theirs = run_with_input("expect", args, input);
+    let mut ours_args = vec!["expect"];
+    ours_args.extend_from_slice(args);
+    (theirs, run_with_input(BIN, &ours_args, input))
+}
+
+#[test]
+fn flag_d_turns_exp_internal_on_from_the_start() {
+    let script = temp("flag-d.exp");
+    std::fs::write(
+        &script,
+        "spawn cat\nsend \"abc\\r\"\nexpect \"abc\\r\\nabc\\r\\n\"\nputs [exp_internal -info]\nexit 3\n",
+    )
+    .unwrap();
+    let (theirs, ours) = both_args(&["-d", script.to_str().unwrap()], b"");
+    assert_same(&theirs, &ours);
+    assert!(stdout(&ours).ends_with("\n1\n"), "{}", stdout(&ours));
+    let err = stderr(&ours);
+    assert!(err.starts_with("ptychat expect (Expect "), "{err}");
+    assert!(err.contains("matched glob \"abc\\r\\nabc\\r\\n\""), "{err}");
+    assert!(stderr(&theirs).starts_with("expect version "));
+}
+
+#[test]
+fn flags_n_and_capital_n_are_accepted_as_in_expect() {
+    let script = temp("flag-n.exp");
+    std::fs::write(&script, "puts \"argv=$argv\"\n").unwrap();
+    let (theirs, ours) = both_args(
+        &["-n", "-N", "-c", "puts c", script.to_str().unwrap(), "x"],
+        b"",
+    );
+    assert_same(&theirs, &ours);
+    assert_eq!(stdout(&ours), "c\nargv=x\n");
+}
+
+#[test]
+fn flag_capital_d_the_debugger_is_refused() {
+    let output = run_with_input(BIN, &["expect", "-D", "1", "-c", "exit"], b"");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("-D (Expect's interactive debugger) is not supported"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn flag_b_runs_the_script_command_by_command_as_in_expect() {
+    let script = temp("flag-b.exp");
+    std::fs::write(
+        &script,
+        concat!(
+            "puts \"script=<[info script]> argv=$argv\"\n",
+            "proc p {a} {\n",
+            "  return \"p $a\"\n",
+            "}\n",
+            "puts [p 1]\n",
+            "if {1} {\n",
+            "  puts [gets stdin]\n",
+            "}\n",
+            "exit 5\n",
+        ),
+    )
+    .unwrap();
+    let (theirs, ours) = both_args(&["-b", script.to_str().unwrap(), "a"], b"typed\n");
+    assert_same(&theirs, &ours);
+    assert_eq!(stdout(&ours), "script=<> argv=a\np 1\ntyped\n");
+    // An error names the file and the line where the failing command begins.
+    std::fs::write(&script, "puts a\n\nif {1} {\n  error boom\n}\n").unwrap();
+    let output = run_with_input(BIN, &["expect", "-b", script.to_str().unwrap()], b"");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains(&format!("{}:3: boom", script.display())),
+        "{}",
+        stderr(&output)
+    );
+
+    // From a fifo, each command runs before the next is written, under both.
+    use std::io::{BufRead, Write};
+    let fifo = temp("flag-b.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    for (program, args) in [("expect", vec![]), (BIN, vec!["expect"])] {
+        let mut child = std::process::Command::new(program)
+            .args(args)
+            .arg("-b")
+            .arg(&fifo)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        writer.write_all(b"puts first; flush stdout\n").unwrap();
+        writer.flush().unwrap();
+        assert_eq!(lines.next().unwrap().unwrap(), "first", "{program}");
+        writer.write_all(b"puts second\nexit 4\n").unwrap();
+        drop(writer);
+        assert_eq!(lines.next().unwrap().unwrap(), "second", "{program}");
+        assert_eq!(child.wait().unwrap().code(), Some(4), "{program}");
+    }
+}
+
+#[test]
+fn flag_i_reads_commands_after_the_c_commands_as_in_expect() {
+    let script = temp("flag-i.exp");
+    std::fs::write(&script, "puts script-ran\n").unwrap();
+    // The script is not run under -i; its name and what follows are argv.
+    let (theirs, ours) = both_args(
+        &["-i", "-c", "puts c", script.to_str().unwrap(), "a"],
+        b"puts \"typed $argv\"\nset x 4\n",
+    );
+    assert_same(&theirs, &ours);
+    assert_eq!(
+        stdout(&ours),
+        format!(
+            "c\nexpect1.1> typed {} a\nexpect1.2> 4\r\nexpect1.3> ",
+            script.display()
+        )
+    );
+    // Neither a script nor -c, standard input not a terminal: it is the script (`-` names
+    // it too), read command by command.
+    for args in [&[][..], &["-", "a"]] {
+        let (theirs, ours) = both_args(
+            args,
+            b"puts \"$argv0 <[info script]> [info level]\"\nif {1} {\n  exit 6\n}\n",
+        );
+        assert_same(&theirs, &ours);
+        assert_eq!(stdout(&ours), "expect <> 0\n");
+        assert_eq!(ours.status.code(), Some(6));
+    }
+}
+
+#[test]
+fn flag_i_on_a_terminal_prompts_for_typed_commands() {
+    require("expect");
+    for program in ["expect", BIN] {
+        let mut command = ptychat::Command::new(program);
+        if program == BIN {
+            command.arg("expect");
+        }
+        command.args(["-i", "-c", "proc hi {} { return hello }"]);
+        let mut user = common::spawn(&mut command);
+        let see = |user: &mut ptychat::PtySession, text: &str| {
+            user.expect(text)
+                .unwrap_or_else(|e| panic!("{program}: waiting for {text:?}: {e}"));
+        };
+        see(&mut user, "expect1.1> ");
+        user.send("hi\r").unwrap();
+        see(&mut user, "hello");
+        see(&mut user, "expect1.2> ");
+        user.send("exit 7\r").unwrap();
+        common::read_to_eof(&mut user);
+        let status = user.wait_timeout(Some(common::LONG)).unwrap();
+        assert_eq!(status, Some(ptychat::ExitStatus::Exited(7)), "{program}");
+    }
+}
+
+#[test]
+fn trace_shows_each_expect_command_with_its_file_and_line() {
+    let output = expect(
+        &["--trace", "-c", "set greeting hi"],
+        concat!(
+            "proc say {what} {\n",
+            "  send_user \"$what\\n\"\n",
+            "}\n",
+            "spawn -noecho cat\n",
+            "say $greeting\n",
+            "exp_send \"x\\r\"\n",
+            "expect \"x\\r\\nx\\r\\n\"\n",
+            "set a [string length abc]\n",
+        ),
+        &[],
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "hi\nx\r\nx\r\n");
+    // The lines without the script's path (`ptychat trace: PATH:LINE: COMMAND`).
+    let traced: Vec<String> = stderr(&output)
+        .lines()
+        .map(|line| {
+            let (head, rest) = line.split_once("script.exp:").unwrap_or(("", line));
+            format!("{}{rest}", &head[..head.find('/').unwrap_or(0)])
+        })
+        .collect();
+    assert_eq!(
+        traced,
+        [
+            "ptychat trace: 4: spawn -noecho cat",
+            "ptychat trace: 2: send_user {hi\\n}",
+            "ptychat trace: 6: exp_send {x\\r}",
+            "ptychat trace: 7: expect {x\\r\\nx\\r\\n}",
+        ]
+    );
+}

@@ -28,16 +28,22 @@ Usage:
       script's $arg1, $arg2... and $argc.
   ptychat check SCRIPT...
       Parse scripts and report mistakes without running anything.
-  ptychat expect [-c CMD]... [--strict] [--log FILE] [--record FILE]
-                 [-f FILE | FILE] [--] [ARGS...]
+  ptychat expect [-c CMD]... [-d] [-i] [-n] [-N] [--strict] [--trace]
+                 [--log FILE] [--record FILE]
+                 [-f FILE | -b FILE | FILE] [--] [ARGS...]
       Run a Tcl Expect script unchanged: the real Tcl 8.6 interpreter (the tcl8.6
       package) with Expect's commands on ptychat's engine; `argv`, `argc` and `argv0`
-      as Expect sets them. `-c` runs CMD first. `--strict`: an expect that times out
-      or meets the end of output without a branch for it fails the script with the
-      patterns, deadline and output tail (Expect carries on). --log and --record as
-      for run, one file fed by every program the script spawns; ptychat's command
-      `send_secret` sends a string masked in them, log_file and exp_internal.
-      See docs/TCL.md.
+      as Expect sets them. As in Expect: `-c` runs CMD first; `-b` reads the script
+      line by line (`-` is standard input); `-i` gives an interactive prompt instead
+      of a script (implied with no script and no -c on a terminal; otherwise standard
+      input is the script); `-d` traces each program to stderr (exp_internal 1, in
+      ptychat's words); `-n`/`-N` do nothing (no rc files are read); `-D` (the
+      debugger) is refused. `--strict`: an expect that times out or meets the end of
+      output without a branch for it fails the script with the patterns, deadline and
+      output tail (Expect carries on). `--trace`: each Expect command run, with its
+      FILE:LINE, to stderr. --log and --record as for run, one file fed by
+      every program the script spawns; ptychat's command `send_secret` sends a string
+      masked in them, log_file and exp_internal. See docs/TCL.md.
   ptychat unbuffer [-p] PROGRAM [ARGS...]
       Run PROGRAM on a terminal (so it line-buffers its output) and copy its output
       to standard output. Without -p nothing is typed to it: a program that reads

@@ -34,8 +34,9 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// Expect commands ptychat does not provide (yet): each fails with a message naming it.
 const MISSING: &[&str] = &["disconnect", "overlay", "fork", "debug", "strace"];
 
-/// Registers every command on `interp`, sharing `state`.
-pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
+/// Registers every command on `interp`, sharing `state`; returns the names of the Expect
+/// commands it provides (for `--trace`).
+pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) -> Vec<String> {
     // Expect's `close` closes Tcl channels too: Tcl's own is kept for those.
     let kept = interp.eval(b"namespace eval ::ptychat {}; rename ::close ::ptychat::close");
     debug_assert!(kept == Code::Ok, "Tcl has a close command");
@@ -77,6 +78,7 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         ("expect_background", super::background::expect_background),
         ("expect_tty", expect_tty),
     ];
+    let mut registered = vec!["interpreter".to_owned()];
     for (name, handler) in commands {
         let handler = *handler;
         let mut names = vec![name.to_string()];
@@ -85,6 +87,7 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
             names.push(format!("exp_{name}"));
         }
         for name in names {
+            registered.push(name.clone());
             let state = state.clone();
             interp.create_command(
                 &name,
@@ -111,6 +114,7 @@ pub(crate) fn register(interp: InterpRef<'_>, state: &Shared) {
         );
         interp.create_command(name, Box::new(move |interp, _| error(interp, &message)));
     }
+    registered
 }
 
 /// Leading flags of a command: `(flag, value)` pairs for the flags in `with_value`, other

@@ -22,6 +22,7 @@
 //! uses the public API.
 
 mod background;
+mod buffered;
 mod commands;
 mod expect;
 mod extras;
@@ -61,23 +62,34 @@ pub struct ExpectOptions {
     /// `--record FILE`: every spawned program's output, recorded as an asciicast v2
     /// file (as `ptychat run --record`; one recording fed by all the programs).
     pub record: Option<PathBuf>,
+    /// `-d`: `exp_internal 1` from the start (ptychat's trace of the programs to stderr,
+    /// worded differently from Expect's diagnostics), after a version line on stderr.
+    pub diagnostics: bool,
+    /// `-i`: after the `-c` commands, an interactive prompt (`interpreter`) on our standard
+    /// input instead of the script, which is not run (as in Expect).
+    pub interactive: bool,
+    /// `-b`: the script file is read line by line, each command run as soon as it is
+    /// complete (Tcl's `info complete`), instead of read whole first.
+    pub buffered: bool,
+    /// `--trace`: each Expect command the script runs, with its FILE:LINE, to stderr.
+    pub trace: bool,
 }
 
 impl ExpectOptions {
-    /// Options with `-c` commands and `--strict` as given.
+    /// Options with `-c` commands and `--strict` as given (the other flags off).
     pub fn new(commands: Vec<String>, strict: bool) -> Self {
         ExpectOptions {
             commands,
             strict,
-            log: None,
-            record: None,
+            ..ExpectOptions::default()
         }
     }
 }
 
-/// Runs the Tcl Expect script `file` (after the `-c` commands of `options`; with no file,
-/// only those) with `args` as its `argv`; the result is the script's exit code (`exit N`,
-/// or 0 at its end). A Tcl error ends the script with a [`ScriptError::Message`] holding
+/// Runs the Tcl Expect script `file` (`-`: standard input, read command by command;
+/// after the `-c` commands of `options`; with no file, only those; with
+/// [`interactive`](ExpectOptions::interactive), `interpreter` instead of the file) with
+/// `args` as its `argv`; the result is the script's exit code (`exit N`, or 0 at its end). A Tcl error ends the script with a [`ScriptError::Message`] holding
 /// Tcl's `errorInfo` and the script's line; the error of a `-c` command is printed to
 /// stderr and the run goes on, as in Expect (unless `strict`). Programs still open at the end are hung up
 /// and reaped.
@@ -96,7 +108,9 @@ pub fn run_expect(
         file: name.clone(),
         error: Box::new(Error::InvalidArgument(message)),
     };
-    if let Some(path) = file {
+    // `-` is our standard input, read command by command, as in Expect.
+    let stdin = file.is_some_and(|path| path.as_os_str() == "-");
+    if let Some(path) = file.filter(|_| !stdin) {
         if let Err(e) = std::fs::metadata(path) {
             return Err(ScriptError::File {
                 file: name.clone(),
@@ -124,16 +138,40 @@ pub fn run_expect(
     let interp = Interp::new(library)
         .map_err(|e| whole(format!("the Tcl interpreter could not start: {e}")))?;
     let handle = interp.handle();
-    commands::register(handle, &state);
+    let mut names = commands::register(handle, &state);
+    names.sort();
+    names.dedup();
     handle.provide_package("Expect", EXPECT_VERSION);
     set_globals(handle, file, args).map_err(|e| whole(text(&e)))?;
+    if options.trace {
+        let script = format!(
+            "{TRACE}\nforeach c {{{}}} {{ trace add execution $c enter ::ptychat::trace }}",
+            names.join(" ")
+        );
+        if handle.eval(script.as_bytes()) != Code::Ok {
+            return Err(whole(text(&handle.result())));
+        }
+    }
+    // Expect's prompt under -i shows one level less than the `interpreter` command's
+    // (the -c commands may redefine it).
+    if options.interactive && handle.eval(INTERACTIVE_PROMPT) != Code::Ok {
+        return Err(whole(text(&handle.result())));
+    }
+    if options.diagnostics {
+        eprintln!("ptychat expect (Expect {EXPECT_VERSION} commands)");
+        if handle.eval(b"exp_internal 1") != Code::Ok {
+            return Err(whole(text(&handle.result())));
+        }
+    }
 
     let mut scripts: Vec<(String, Vec<u8>)> = options
         .commands
         .iter()
         .map(|c| ("-c".to_owned(), c.clone().into_bytes()))
         .collect();
-    if file.is_some() {
+    if options.interactive {
+        scripts.push(("-i".to_owned(), b"interpreter".to_vec()));
+    } else if file.is_some() && !options.buffered && !stdin {
         scripts.push((name.clone(), SOURCE.to_vec()));
     }
     let run = || -> Result<i32, ScriptError> {
@@ -151,6 +189,16 @@ pub fn run_expect(
                 }
                 let failure = tcl_error(handle, &source);
                 // The exit handler runs at an error's end too, as in Expect.
+                commands::run_exit_handler(&state, handle);
+                return match state.borrow().exit_code {
+                    Some(exit) => Ok(exit),
+                    None => Err(failure),
+                };
+            }
+        }
+        // `-b` or a script on standard input: read and run command by command.
+        if let Some(path) = file.filter(|_| (options.buffered || stdin) && !options.interactive) {
+            if let Err(failure) = buffered::run(handle, &state, path, &name) {
                 commands::run_exit_handler(&state, handle);
                 return match state.borrow().exit_code {
                     Some(exit) => Ok(exit),
@@ -184,6 +232,28 @@ fn option_logs(options: &ExpectOptions) -> std::io::Result<Vec<Sink>> {
     Ok(sinks)
 }
 
+/// The prompt of `-i`, as Expect's.
+const INTERACTIVE_PROMPT: &[u8] =
+    b"proc ::prompt1 {} { puts -nonewline \"expect[info level].[history nextid]> \" }";
+
+/// `--trace`: prints each traced command with the FILE:LINE it runs at (the script's
+/// file, or `(eval)` and the line in the evaluated string for `-c`, `-b` and typed
+/// commands).
+const TRACE: &str = r#"
+namespace eval ::ptychat {}
+proc ::ptychat::trace {command op} {
+    set frame [info frame -2]
+    if {[dict exists $frame file]} {
+        set where [dict get $frame file]:[dict get $frame line]
+    } elseif {[dict exists $frame line]} {
+        set where (eval):[dict get $frame line]
+    } else {
+        set where (eval)
+    }
+    puts stderr "ptychat trace: $where: [string map [list \n \\n \r \\r] $command]"
+}
+"#;
+
 /// How the script file is run: by Tcl's `source`, so `info script` and errors' file
 /// lines are right.
 const SOURCE: &[u8] = b"source $::argv0";
@@ -194,7 +264,10 @@ fn set_globals(
     file: Option<&Path>,
     args: &[OsString],
 ) -> Result<(), Vec<u8>> {
-    let argv0 = file.map_or(&b"expect"[..], |p| p.as_os_str().as_bytes());
+    let argv0 = match file {
+        Some(path) if path.as_os_str() != "-" => path.as_os_str().as_bytes(),
+        _ => b"expect",
+    };
     interp.set_var("argv0", None, argv0, Scope::Global)?;
     interp.set_var("argv", None, b"", Scope::Global)?;
     for arg in args {
