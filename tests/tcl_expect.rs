@@ -10,7 +10,7 @@ use std::process::Output;
 mod common;
 
 use common::users::ThrowawayUser;
-use common::{assert_success, require, run_with_input, stderr, stdout, temp_path};
+use common::{assert_same, assert_success, require, run_with_input, stderr, stdout, temp_path};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
 
@@ -303,16 +303,6 @@ fn both(name: &str, args: &[&str], input: &[u8]) -> (Output, Output) {
     ours_args.extend_from_slice(args);
     let ours = run_with_input(BIN, &ours_args, input);
     (theirs, ours)
-}
-
-fn assert_same(theirs: &Output, ours: &Output) {
-    assert_eq!(
-        (theirs.status.code(), stdout(theirs)),
-        (ours.status.code(), stdout(ours)),
-        "Expect's stderr: {}\nptychat's stderr: {}",
-        stderr(theirs),
-        stderr(ours)
-    );
 }
 
 #[test]

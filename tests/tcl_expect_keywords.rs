@@ -7,7 +7,7 @@ use std::process::Output;
 
 mod common;
 
-use common::{require, run_with_input, stderr, stdout, temp_path};
+use common::{assert_same, require, run_with_input, stderr, stdout, temp_path};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
 
@@ -19,16 +19,6 @@ fn both_text(script: &str) -> (Output, Output) {
     let theirs = run_with_input("expect", &[path.to_str().unwrap()], b"");
     let ours = run_with_input(BIN, &["expect", path.to_str().unwrap()], b"");
     (theirs, ours)
-}
-
-fn assert_same(theirs: &Output, ours: &Output) {
-    assert_eq!(
-        (theirs.status.code(), stdout(theirs)),
-        (ours.status.code(), stdout(ours)),
-        "Expect's stderr: {}\nptychat's stderr: {}",
-        stderr(theirs),
-        stderr(ours)
-    );
 }
 
 #[test]

@@ -99,6 +99,22 @@ fn general(words: &[Vec<u8>]) -> bool {
 }
 
 /// Reads interact's arguments (the single-session form).
+/// The seconds of an interact `timeout N ACTION` (both forms of interact).
+pub(super) fn timeout_seconds(seconds: Option<Vec<u8>>) -> Result<Duration, String> {
+    let seconds = seconds.ok_or("interact: timeout needs a number of seconds")?;
+    text(&seconds)
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| {
+            format!(
+                "interact: timeout needs a number of seconds, not \"{}\"",
+                text(&seconds)
+            )
+        })
+}
+
 fn parse(words: Vec<Vec<u8>>) -> Result<Call, String> {
     let mut call = Call::default();
     let mut words = words.into_iter();
@@ -155,20 +171,7 @@ fn parse(words: Vec<Vec<u8>>) -> Result<Call, String> {
                 continue;
             }
             "timeout" => {
-                let seconds = words
-                    .next()
-                    .ok_or("interact: timeout needs a number of seconds")?;
-                let after = text(&seconds)
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
-                    .ok_or_else(|| {
-                        format!(
-                            "interact: timeout needs a number of seconds, not \"{}\"",
-                            text(&seconds)
-                        )
-                    })?;
+                let after = timeout_seconds(words.next())?;
                 let action = words.next().ok_or("interact: timeout needs an action")?;
                 match output {
                     true => call.output_timeout = Some((after, action)),

@@ -20,7 +20,7 @@ use crate::sys::tcl::{Code, InterpRef, Scope};
 use crate::{Match, MatchOrder, Pattern, Session, Transport};
 
 use super::expect::error;
-use super::interact::{RawTerminal, Rule, refuse, rule, run, set_interact_out};
+use super::interact::{RawTerminal, Rule, refuse, rule, run, set_interact_out, timeout_seconds};
 use super::state::{Shared, State, USER_SPAWN_ID, spawn_id};
 use super::text;
 
@@ -157,20 +157,7 @@ fn parse(interp: InterpRef<'_>, words: Vec<Vec<u8>>) -> Result<Vec<Input>, Strin
                 continue;
             }
             "timeout" => {
-                let seconds = words
-                    .next()
-                    .ok_or("interact: timeout needs a number of seconds")?;
-                let after = text(&seconds)
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
-                    .ok_or_else(|| {
-                        format!(
-                            "interact: timeout needs a number of seconds, not \"{}\"",
-                            text(&seconds)
-                        )
-                    })?;
+                let after = timeout_seconds(words.next())?;
                 let body = words.next().ok_or("interact: timeout needs an action")?;
                 inputs[current].timeout = Some((after, Action { body, iwrite }));
                 (reset, iwrite) = (false, false);

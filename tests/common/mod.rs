@@ -166,3 +166,15 @@ pub fn run_with_input<S: AsRef<std::ffi::OsStr>>(
     drop(stdin);
     child.wait_with_output().unwrap()
 }
+
+/// Asserts that a script ran the same under Expect (`theirs`) and `ptychat expect`
+/// (`ours`): the same exit status and standard output (the stderrs are shown if not).
+pub fn assert_same(theirs: &Output, ours: &Output) {
+    assert_eq!(
+        (theirs.status.code(), stdout(theirs)),
+        (ours.status.code(), stdout(ours)),
+        "Expect's stderr: {}\nptychat's stderr: {}",
+        stderr(theirs),
+        stderr(ours)
+    );
+}
