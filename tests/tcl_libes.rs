@@ -343,24 +343,6 @@ else
 fi
 "#;
 
-/// Whether `password` is the user's password: the shadow hash recomputed by the C
-/// library's crypt (through perl, which has it built in).
-fn has_password(user: &ThrowawayUser, password: &str) -> bool {
-    require("perl");
-    let hash = user.hash();
-    let check = std::process::Command::new("perl")
-        .args([
-            "-e",
-            "print crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? 'yes' : 'no'",
-            password,
-            &hash,
-        ])
-        .output()
-        .unwrap();
-    assert_success(&check);
-    stdout(&check) == "yes"
-}
-
 /// With a `passwd` that asks as passmass expects (`-program`), passmass changes the
 /// password over ssh: under `ptychat expect`, then again under Expect, each checked in
 /// /etc/shadow.
@@ -384,7 +366,7 @@ fn libes_passmass_changes_the_password_over_ssh_as_under_expect() {
         assert_eq!(status, Some(0), "{runner}: {text}");
         assert!(verdicts(&text).is_empty(), "{runner}: {text}");
         assert!(text.contains("password changed"), "{runner}: {text}");
-        assert!(has_password(&user, new), "{runner}: {text}");
+        assert!(user.has_password(new), "{runner}: {text}");
         old = new;
     }
 }

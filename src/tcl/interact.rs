@@ -99,6 +99,16 @@ fn general(words: &[Vec<u8>]) -> bool {
 }
 
 /// Reads interact's arguments (the single-session form).
+/// A pattern's action and whether it runs with the terminal reset: a final pattern
+/// without an action runs `interpreter`, as in Expect, with the terminal in its mode from
+/// before interact (the prompt reads lines).
+pub(super) fn action_of(action: Option<Vec<u8>>, reset: bool) -> (Vec<u8>, bool) {
+    match action {
+        Some(action) => (action, reset),
+        None => (b"interpreter".to_vec(), true),
+    }
+}
+
 /// The seconds of an interact `timeout N ACTION` (both forms of interact).
 pub(super) fn timeout_seconds(seconds: Option<Vec<u8>>) -> Result<Duration, String> {
     let seconds = seconds.ok_or("interact: timeout needs a number of seconds")?;
@@ -185,12 +195,7 @@ fn parse(words: Vec<Vec<u8>>) -> Result<Call, String> {
             _ => word,
         };
         let regex = kind.take().unwrap_or(false);
-        // A final pattern without an action runs `interpreter`, as in Expect, with the
-        // terminal in its mode from before (a line editor needs it cooked).
-        let (action, reset_mode) = match words.next() {
-            Some(action) => (action, reset),
-            None => (b"interpreter".to_vec(), true),
-        };
+        let (action, reset_mode) = action_of(words.next(), reset);
         let rule = rule(pattern, regex, nobuffer, indices, reset_mode, false, action)?;
         call.echo |= echo && !output;
         match output {

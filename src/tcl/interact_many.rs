@@ -20,7 +20,9 @@ use crate::sys::tcl::{Code, InterpRef, Scope};
 use crate::{Match, MatchOrder, Pattern, Session, Transport};
 
 use super::expect::error;
-use super::interact::{RawTerminal, Rule, refuse, rule, run, set_interact_out, timeout_seconds};
+use super::interact::{
+    RawTerminal, Rule, action_of, refuse, rule, run, set_interact_out, timeout_seconds,
+};
 use super::state::{Shared, State, USER_SPAWN_ID, spawn_id};
 use super::text;
 
@@ -168,11 +170,7 @@ fn parse(interp: InterpRef<'_>, words: Vec<Vec<u8>>) -> Result<Vec<Input>, Strin
             _ => word,
         };
         let regex = kind.take().unwrap_or(false);
-        // A final pattern without an action runs `interpreter`, as in Expect.
-        let (action, reset_mode) = match words.next() {
-            Some(action) => (action, reset),
-            None => (b"interpreter".to_vec(), true),
-        };
+        let (action, reset_mode) = action_of(words.next(), reset);
         let made = rule(
             pattern, regex, nobuffer, indices, reset_mode, iwrite, action,
         )?;
