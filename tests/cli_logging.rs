@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod common;
 
+use common::cast::check_cast;
 use common::{assert_success, require, stderr, stdout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
@@ -41,89 +42,6 @@ fn ptychat(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn read(path: &Path) -> String {
     String::from_utf8(std::fs::read(path).unwrap()).unwrap()
-}
-
-/// An asciicast v2 file as python3's `json` module reads it.
-#[derive(Debug)]
-struct Cast {
-    /// `WIDTHxHEIGHT` from the header.
-    size: String,
-    /// `(kind, data)` of each event, in order.
-    events: Vec<(char, String)>,
-}
-
-impl Cast {
-    /// The events, with neighbours of the same kind merged: how the output was cut into
-    /// reads is up to the terminal.
-    fn merged(&self) -> Vec<(char, String)> {
-        let mut merged: Vec<(char, String)> = Vec::new();
-        for (kind, data) in &self.events {
-            match merged.last_mut() {
-                Some((last, text)) if last == kind && *kind != 'r' => text.push_str(data),
-                _ => merged.push((*kind, data.clone())),
-            }
-        }
-        merged
-    }
-
-    fn data(&self, kind: char) -> String {
-        self.events
-            .iter()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, d)| d.as_str())
-            .collect()
-    }
-}
-
-/// Parses every line with `json.loads`, checks the header and that event times never
-/// decrease, and returns the events. Panics with python's message if anything is off.
-fn check_cast(path: &Path) -> Cast {
-    const CHECK: &str = r#"
-import json, sys
-text = open(sys.argv[1], encoding='utf-8').read()
-assert text.endswith('\n'), 'no final newline'
-lines = text[:-1].split('\n')
-header = json.loads(lines[0])
-assert header['version'] == 2, header
-assert isinstance(header['width'], int) and isinstance(header['height'], int), header
-assert isinstance(header['timestamp'], int), header
-print('%dx%d' % (header['width'], header['height']))
-last = 0
-for line in lines[1:]:
-    time, kind, data = json.loads(line)
-    assert isinstance(time, (int, float)) and time >= last, 'time goes back: ' + line
-    last = time
-    assert kind in 'oirm' and len(kind) == 1 and isinstance(data, str), line
-    print(kind, data.encode('utf-8').hex())
-"#;
-    let out = Command::new("python3")
-        .args(["-c", CHECK])
-        .arg(path)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{} is not a valid asciicast v2 file: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut lines = text.lines();
-    let size = lines.next().unwrap().to_owned();
-    let events = lines
-        .map(|line| {
-            let (kind, hex) = line.split_once(' ').unwrap();
-            let bytes: Vec<u8> = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-                .collect();
-            (
-                kind.chars().next().unwrap(),
-                String::from_utf8(bytes).unwrap(),
-            )
-        })
-        .collect();
-    Cast { size, events }
 }
 
 #[test]

@@ -7,7 +7,9 @@ use std::process::Output;
 
 mod common;
 
-use common::{assert_same, require, run_with_input, stderr, stdout, temp_path};
+use common::{
+    assert_same, require, run_with_input, run_with_open_input, stderr, stdout, temp_path,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
 
@@ -239,25 +241,6 @@ fn an_error_in_a_background_action_is_reported_and_the_loop_goes_on() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stdout(&output), "got-two\n");
     assert!(stderr(&output).contains("oops"), "{}", stderr(&output));
-}
-
-/// `program args`, with `input` written to its standard input, which stays open (not at
-/// its end) until the program exits.
-fn run_with_open_input(program: &str, args: &[&str], input: &[u8]) -> Output {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input).unwrap();
-    let output = child.wait_with_output().unwrap();
-    drop(stdin);
-    output
 }
 
 #[test]

@@ -5,10 +5,11 @@
 #![cfg(feature = "cli")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 
+use common::cast::check_cast;
 use common::{assert_success, require, run_with_input, stderr, stdout, temp_path};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ptychat");
@@ -31,42 +32,13 @@ fn read(path: &Path) -> String {
     String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned()
 }
 
-/// Checks with python3's `json` module that `path` is an asciicast v2 file (a header
-/// line with version 2 and the size, then `[time, kind, data]` event lines, times never
-/// going back); returns the data of its output events, joined.
+/// Checks that `path` is an asciicast v2 file with events (`common::cast::check_cast`)
+/// and returns the data of its output events, joined.
 fn cast_output(path: &Path) -> String {
-    const CHECK: &str = r#"
-import json, sys
-lines = open(sys.argv[1], encoding='utf-8').read().rstrip('\n').split('\n')
-header = json.loads(lines[0])
-assert header['version'] == 2, header
-assert isinstance(header['width'], int) and isinstance(header['height'], int), header
-assert len(lines) > 1, 'no events'
-last = 0
-out = ''
-for line in lines[1:]:
-    time, kind, data = json.loads(line)
-    assert isinstance(time, (int, float)) and time >= last, line
-    last = time
-    assert kind in 'oirm' and isinstance(data, str), line
-    if kind == 'o':
-        out += data
-sys.stdout.write(out)
-"#;
     require("python3");
-    let out = Command::new("python3")
-        .args(["-c", CHECK])
-        .arg(path)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{} is not a valid asciicast v2 file: {}\n{}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr),
-        read(path)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let cast = check_cast(path);
+    assert!(!cast.events.is_empty(), "no events in {}", read(path));
+    cast.data('o')
 }
 
 #[test]

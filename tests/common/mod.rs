@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use ptychat::{Command, Pattern, PtySession};
 
+pub mod cast;
 pub mod users;
 
 /// The deadline for anything that should succeed: generous, because a passing test never
@@ -154,6 +155,25 @@ pub fn run_with_input<S: AsRef<std::ffi::OsStr>>(
     args: &[S],
     input: &[u8],
 ) -> Output {
+    run_feeding(program, args, input, true)
+}
+
+/// As [`run_with_input`], but standard input stays open after `input` (the program never
+/// sees its end) until the program exits.
+pub fn run_with_open_input<S: AsRef<std::ffi::OsStr>>(
+    program: &str,
+    args: &[S],
+    input: &[u8],
+) -> Output {
+    run_feeding(program, args, input, false)
+}
+
+fn run_feeding<S: AsRef<std::ffi::OsStr>>(
+    program: &str,
+    args: &[S],
+    input: &[u8],
+    close: bool,
+) -> Output {
     let mut child = std::process::Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -163,8 +183,13 @@ pub fn run_with_input<S: AsRef<std::ffi::OsStr>>(
         .unwrap_or_else(|e| panic!("{program} runs: {e}"));
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(input).unwrap();
+    if close {
+        drop(stdin);
+        return child.wait_with_output().unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
     drop(stdin);
-    child.wait_with_output().unwrap()
+    output
 }
 
 /// Asserts that a script ran the same under Expect (`theirs`) and `ptychat expect`
