@@ -187,30 +187,23 @@ pub fn run_expect(
                     eprintln!("ptychat: {}", tcl_error(handle, &source));
                     continue;
                 }
-                let failure = tcl_error(handle, &source);
-                // The exit handler runs at an error's end too, as in Expect.
-                commands::run_exit_handler(&state, handle);
-                return match state.borrow().exit_code {
-                    Some(exit) => Ok(exit),
-                    None => Err(failure),
-                };
+                return Err(tcl_error(handle, &source));
             }
         }
         // `-b` or a script on standard input: read and run command by command.
-        if let Some(path) = file.filter(|_| (options.buffered || stdin) && !options.interactive) {
-            if let Err(failure) = buffered::run(handle, &state, path, &name) {
-                commands::run_exit_handler(&state, handle);
-                return match state.borrow().exit_code {
-                    Some(exit) => Ok(exit),
-                    None => Err(failure),
-                };
+        match file {
+            Some(path) if (options.buffered || stdin) && !options.interactive => {
+                buffered::run(handle, &state, path, &name)
             }
+            _ => Ok(0),
         }
-        commands::run_exit_handler(&state, handle);
-        let exit = state.borrow().exit_code;
-        Ok(exit.unwrap_or(0))
     };
     let result = run();
+    // The exit handler runs at every end, as in Expect (once: `exit` may have run it); an
+    // `exit` in it sets the code, even after an error.
+    commands::run_exit_handler(&state, handle);
+    let exit = state.borrow().exit_code;
+    let result = exit.map_or(result, Ok);
     // Problems writing the `--log` / `--record` files are warnings, as in `ptychat run`.
     let sinks = std::mem::take(&mut state.borrow_mut().option_logs);
     for problem in sinks.into_iter().filter_map(Sink::close) {
