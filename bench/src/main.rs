@@ -2,7 +2,7 @@
 //! portable-pty, in the spawn benchmark only), and prints one markdown report
 //! with ratios measured in the same run.
 //!
-//! `cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only GROUPS] [--impls NAMES] [--spawns N] [--parent-gib N] [--sessions N] [--flood-mib N]`
+//! `cargo run --release --manifest-path bench/Cargo.toml -- [--quick] [--only GROUPS] [--impls NAMES] [--spawns N] [--parent-gib N] [--sessions N] [--flood-mib N] [--sizes-mib N,..] [--reps N]`
 
 mod async_bench;
 mod emit;
@@ -32,6 +32,7 @@ static ALLOCATOR: memory::Counting = memory::Counting;
 const USAGE: &str =
     "usage: ptychat-bench [--quick] [--only GROUP[,GROUP..]] [--impls NAME[,NAME..]] [--spawns N]
                      [--parent-gib N] [--sessions N] [--flood-mib N]
+                     [--sizes-mib N[,N..]] [--reps N]
                      [--many-sessions N[,N..]] [--many-reps N] [--peers DIR] [--peers-max N]
   --quick      fewer iterations; throughput at 1 and 10 MiB only
   --only       throughput, open3, roundtrip, spawn, idle, memory, screen, many, async
@@ -43,6 +44,9 @@ const USAGE: &str =
                N GiB of memory (default: 4; 0 skips it)
   --sessions   idle sessions in the memory benchmark (default: 1000, quick: 200)
   --flood-mib  size of the flood in the memory benchmark (default: 1024, quick: 256)
+  --sizes-mib N[,N..]  payload sizes of throughput, open3 and screen (default: 1,10,50;
+               quick: 1,10)
+  --reps N     runs per payload size (default: 5, 3 from 50 MiB on and when quick)
   many (--only many; also in the default run):
   --many-sessions N[,N..]  session counts (default: 10,100,1000,4000; quick: 10,100,1000)
   --many-reps N       runs per size (default: 3, 1 from 4000 sessions on and when quick)
@@ -70,6 +74,10 @@ struct Options {
     impls: Vec<Impl>,
     /// Overrides the plan's spawn count.
     spawns: Option<usize>,
+    /// Overrides the plan's payload sizes (throughput, open3, screen).
+    sizes_mib: Option<Vec<usize>>,
+    /// Overrides the plan's runs per payload size.
+    reps: Option<usize>,
     /// Overrides the plan's idle session count.
     sessions: Option<usize>,
     /// Overrides the plan's flood size.
@@ -97,6 +105,8 @@ struct Plan {
     /// Size of the flood with no match.
     flood_mib: usize,
     quick: bool,
+    /// Runs per payload size, when given (else by size: see `throughput_reps`).
+    reps: Option<usize>,
 }
 
 impl Plan {
@@ -113,10 +123,14 @@ impl Plan {
             sessions: if quick { 200 } else { 1000 },
             flood_mib: if quick { 256 } else { 1024 },
             quick,
+            reps: None,
         }
     }
 
     fn throughput_reps(&self, mib: usize) -> usize {
+        if let Some(reps) = self.reps {
+            return reps;
+        }
         match (self.quick, mib >= 50) {
             (true, _) => 3,
             (false, false) => 5,
@@ -143,6 +157,8 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
         groups: GROUPS.to_vec(),
         impls: Impl::ALL.to_vec(),
         spawns: None,
+        sizes_mib: None,
+        reps: None,
         sessions: None,
         flood_mib: None,
         parent_gib: None,
@@ -166,6 +182,12 @@ fn parse_args(args: &[String]) -> std::result::Result<Options, String> {
             }
             "--impls" => options.impls = parse_list(args.next(), "--impls", Impl::from_name)?,
             "--spawns" => options.spawns = Some(positive(arg, args.next())?),
+            "--sizes-mib" => {
+                options.sizes_mib = Some(parse_list(args.next(), "--sizes-mib", |n| {
+                    n.parse().ok().filter(|&n| n > 0)
+                })?);
+            }
+            "--reps" => options.reps = Some(positive(arg, args.next())?),
             "--sessions" => options.sessions = Some(positive(arg, args.next())?),
             "--flood-mib" => options.flood_mib = Some(positive(arg, args.next())?),
             "--parent-gib" => {
@@ -776,6 +798,10 @@ fn run(options: &Options) -> Result<()> {
     if let Some(spawns) = options.spawns {
         plan.spawns = spawns;
     }
+    if let Some(sizes) = options.sizes_mib.clone() {
+        plan.sizes_mib = sizes;
+    }
+    plan.reps = options.reps;
     if let Some(sessions) = options.sessions {
         plan.sessions = sessions;
     }

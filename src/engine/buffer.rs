@@ -3,8 +3,9 @@
 //! Bytes are read straight into the buffer's spare room (no intermediate copy). The buffer
 //! allocates what it needs: a fresh buffer reserves [`FIRST_READ`] bytes, and a read that
 //! fills all the room it was given doubles the next reservation, up to [`READ_CHUNK`]. Its
-//! capacity grows geometrically while the unmatched output grows, but never much beyond
-//! the maximum size: [`Buffer::bound`] is the maximum plus a fifth plus one read. After a
+//! capacity grows geometrically while the unmatched output grows, up to [`LARGE`], then in
+//! one step to its bound (hinted for huge pages), but never much beyond the
+//! maximum size: [`Buffer::bound`] is the maximum plus a fifth plus one read. After a
 //! large burst, once the unmatched bytes are few again, capacity above [`SHRINK_ABOVE`] is
 //! given back (with hysteresis: only when the unmatched bytes fill at most an eighth of it).
 //!
@@ -18,6 +19,8 @@
 //!
 //! Positions are absolute (counted from the first byte the session ever read) so matchers
 //! can remember how far they scanned even when old bytes are dropped.
+
+use crate::sys;
 
 /// What a session does when unmatched output reaches its maximum buffer size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,6 +49,10 @@ pub(crate) const SHRINK_ABOVE: usize = 2 * READ_CHUNK;
 /// compacted: the memory bound is `max * (1 + 1 / SLACK)` plus one read, and a compaction
 /// moves at most `SLACK` bytes per byte read since the previous one.
 const SLACK: usize = 5;
+
+/// From this capacity on, a growing buffer goes straight to its bound, in an allocation
+/// hinted for huge pages (see [`Buffer::grow`]).
+const LARGE: usize = sys::memory::HUGE_PAGE;
 
 pub(crate) struct Buffer {
     /// `data[..data.len()]` is initialised; `data[start..end]` is the unmatched output.
@@ -173,20 +180,36 @@ impl Buffer {
     }
 
     /// Reallocates for the live bytes and `want` more: twice the live bytes, but the whole
-    /// bound once past half of it (so the old and the new allocation together never exceed
-    /// the bound), and beyond the bound only as far as needed.
+    /// bound once past half of it or past [`LARGE`] (so the old and the new allocation
+    /// together stay within the bound plus [`LARGE`]), and beyond the bound only as far as
+    /// needed.
+    ///
+    /// A large allocation is hinted for huge pages right after `realloc` has copied the
+    /// (fewer than [`LARGE`]) live bytes into it, before the rest is written (see
+    /// [`sys::memory::advise_huge_pages`]); going there in one step spares a doubling
+    /// buffer copying itself into fresh memory at every step. Where the kernel gives huge
+    /// pages, the 16 MiB a default buffer may keep cost a few page faults, not thousands.
     fn grow(&mut self, want: usize) {
         let len = self.len();
         let bound = self.bound();
         let mut target = (len + want).max(2 * len).max(FIRST_READ);
-        if target > bound / 2 {
+        let large = target >= LARGE;
+        if large || target > bound / 2 {
             target = (len + want).max(bound);
         }
-        if self.start == 0 {
+        if self.start == 0 || large {
+            if self.start > 0 {
+                // Fewer than LARGE bytes; `realloc` keeps old and new from being held at
+                // once (as the allocator counts them).
+                self.compact();
+            }
             // `realloc` (which may move pages rather than bytes).
             self.count_moved(self.data.len());
             self.data.truncate(self.end);
             self.data.reserve_exact(target - self.end);
+            if large {
+                sys::memory::advise_huge_pages(&mut self.data);
+            }
         } else {
             self.count_moved(len);
             let mut data = Vec::with_capacity(target);
@@ -415,6 +438,25 @@ mod tests {
     }
 
     #[test]
+    fn a_buffer_growing_past_large_goes_to_its_bound_in_one_step() {
+        let mut b = Buffer::new(DEFAULT_MAX);
+        let mut capacities = vec![b.capacity()];
+        while b.len() < 8 << 20 {
+            read(&mut b, usize::MAX, b'q');
+            if capacities.last() != Some(&b.capacity()) {
+                capacities.push(b.capacity());
+            }
+        }
+        // Doubling while small, then the bound at once: no 2, 4, 8 MiB steps in between.
+        let (&last, small) = capacities.split_last().unwrap();
+        assert_eq!(last, b.bound());
+        assert!(small.iter().all(|&c| c < LARGE), "{capacities:?}");
+        // The small steps, and one copy of under LARGE bytes into the large allocation.
+        assert!(b.moved < 2 * LARGE as u64, "{} bytes moved", b.moved);
+        assert_eq!(b.as_slice(), &vec![b'q'; b.len()][..]);
+    }
+
+    #[test]
     fn a_full_buffer_discarding_stays_bounded_and_moves_each_byte_o1_times() {
         let max = 1 << 20;
         let mut b = Buffer::new(max);
@@ -454,7 +496,14 @@ mod tests {
             (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
         };
         for round in 0..16 {
-            let max = READ_CHUNK * (1 + next(4));
+            // Every fourth round is large: its allocation takes the huge-page path.
+            let large = round % 4 == 3;
+            let max = if large {
+                LARGE + READ_CHUNK * next(8)
+            } else {
+                READ_CHUNK * (1 + next(4))
+            };
+            let most = if large { 3 * LARGE } else { 5 * READ_CHUNK };
             let mut b = Buffer::new(max);
             let mut model: Vec<u8> = Vec::new();
             let (mut base, mut discarded, mut appended) = (0u64, 0u64, 0u64);
@@ -475,7 +524,12 @@ mod tests {
                         b.enforce_max();
                     }
                     3 => {
-                        let n = next(5 * READ_CHUNK);
+                        // (Large rounds append only up to about their maximum: past its
+                        // bound a buffer grows one append at a time.)
+                        let n = match large {
+                            true => next(most).min(max.saturating_sub(model.len()) + READ_CHUNK),
+                            false => next(most),
+                        };
                         b.extend(&vec![byte; n]);
                         model.extend(std::iter::repeat_n(byte, n));
                         appended += n as u64;
