@@ -50,16 +50,35 @@ pub(crate) const SHRINK_ABOVE: usize = 2 * READ_CHUNK;
 /// moves at most `SLACK` bytes per byte read since the previous one.
 const SLACK: usize = 5;
 
-/// From this capacity on, a growing buffer goes straight to its bound, in an allocation
-/// hinted for huge pages (see [`Buffer::grow`]).
+/// From this capacity on, a growing buffer moves into pages of its own (see
+/// [`Buffer::grow`]).
 const LARGE: usize = sys::memory::HUGE_PAGE;
 
+/// Only a buffer with at least this maximum moves into pages of its own: a full one keeps
+/// up to one partly used huge page beyond its live bytes, which must stay within a quarter
+/// of the maximum.
+const PAGES_FROM: usize = 4 * sys::memory::HUGE_PAGE;
+
+/// Bytes taken out of pages of our own are copied this many at a time, and their pages
+/// given back after each piece.
+const COPY_OUT_PIECE: usize = 256 * 1024;
+
+/// Where a buffer's bytes live.
+enum Storage {
+    /// A vector: `[..len()]` is initialised.
+    Heap(Vec<u8>),
+    /// Huge pages of our own, for a buffer past [`LARGE`]: every byte is initialised, dead
+    /// pages are given back as the live bytes move on, and a compaction moves pages, not
+    /// bytes (see [`Buffer::compact`]).
+    Pages(sys::memory::Pages),
+}
+
 pub(crate) struct Buffer {
-    /// `data[..data.len()]` is initialised; `data[start..end]` is the unmatched output.
-    data: Vec<u8>,
+    /// `bytes()[start..end]` is the unmatched output.
+    storage: Storage,
     start: usize,
     end: usize,
-    /// Absolute position of `data[start]`.
+    /// Absolute position of `bytes()[start]`.
     base: u64,
     max: usize,
     discarded: u64,
@@ -67,6 +86,8 @@ pub(crate) struct Buffer {
     reserve: usize,
     /// The length of the room [`Buffer::spare`] gave last.
     offered: usize,
+    /// In [`Storage::Pages`], `[..released]` has been given back (a multiple of a huge page).
+    released: usize,
     /// Bytes moved by compactions, growth and shrinking (for the tests' cost checks).
     #[cfg(test)]
     moved: u64,
@@ -75,7 +96,7 @@ pub(crate) struct Buffer {
 impl Buffer {
     pub(crate) fn new(max: usize) -> Self {
         Buffer {
-            data: Vec::new(),
+            storage: Storage::Heap(Vec::new()),
             start: 0,
             end: 0,
             base: 0,
@@ -83,14 +104,30 @@ impl Buffer {
             discarded: 0,
             reserve: FIRST_READ,
             offered: 0,
+            released: 0,
             #[cfg(test)]
             moved: 0,
         }
     }
 
+    /// The initialised bytes of the storage.
+    fn bytes(&self) -> &[u8] {
+        match &self.storage {
+            Storage::Heap(data) => data,
+            Storage::Pages(pages) => pages.bytes(),
+        }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match &mut self.storage {
+            Storage::Heap(data) => data,
+            Storage::Pages(pages) => pages.bytes_mut(),
+        }
+    }
+
     /// The unmatched bytes.
     pub(crate) fn as_slice(&self) -> &[u8] {
-        &self.data[self.start..self.end]
+        &self.bytes()[self.start..self.end]
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -117,16 +154,35 @@ impl Buffer {
         self.discarded
     }
 
-    /// The bytes allocated for the buffer.
-    #[cfg(test)]
+    /// The bytes allocated (or mapped) for the buffer.
     pub(crate) fn capacity(&self) -> usize {
-        self.data.capacity()
+        match &self.storage {
+            Storage::Heap(data) => data.capacity(),
+            Storage::Pages(pages) => pages.len(),
+        }
     }
 
-    /// The capacity a buffer at its maximum size keeps to: the maximum, the dead prefix it
-    /// may carry, and one read.
+    /// The capacity a buffer at its maximum size keeps to: in a vector, the maximum, the
+    /// dead prefix it may carry, and one read; in pages of our own, [`Buffer::pages_len`].
+    #[cfg(test)]
     pub(crate) fn bound(&self) -> usize {
+        match self.storage {
+            Storage::Heap(_) => self.heap_bound(),
+            Storage::Pages(_) => self.pages_len(),
+        }
+    }
+
+    fn heap_bound(&self) -> usize {
         self.max + self.max / SLACK + READ_CHUNK
+    }
+
+    /// The length of the pages a large buffer maps: twice the maximum and some huge pages,
+    /// so that whenever the end reaches it the live bytes' pages and the dead pages before
+    /// them do not overlap, and one remapping moves them to the front (see
+    /// [`Buffer::compact`]). Only the pages in use are resident; the rest is address space.
+    fn pages_len(&self) -> usize {
+        let page = sys::memory::HUGE_PAGE;
+        (2 * self.max + 6 * page + 2 * READ_CHUNK).next_multiple_of(page)
     }
 
     /// True when the buffer holds its maximum.
@@ -142,20 +198,50 @@ impl Buffer {
     /// Room for one read at the end of the buffer (at least the current reservation, at
     /// most [`READ_CHUNK`]). Fill it, then call [`Buffer::commit`].
     pub(crate) fn spare(&mut self) -> &mut [u8] {
-        if self.data.len() - self.end < self.reserve {
+        if self.bytes().len() - self.end < self.reserve {
             self.make_room(self.reserve);
         }
-        self.offered = (self.data.len() - self.end).min(READ_CHUNK);
-        &mut self.data[self.end..self.end + self.offered]
+        self.offered = (self.bytes().len() - self.end)
+            .min(READ_CHUNK)
+            .min(self.to_page_boundary());
+        let (end, offered) = (self.end, self.offered);
+        &mut self.bytes_mut()[end..end + offered]
+    }
+
+    /// In pages of our own, the bytes from `end` to the next huge-page boundary: a read
+    /// stops there, so that a full buffer gives back its oldest page (once the read's
+    /// excess is dropped) before the next read faults in a new one, and the two are never
+    /// resident together. Unlimited in a vector.
+    fn to_page_boundary(&self) -> usize {
+        match self.storage {
+            Storage::Heap(_) => usize::MAX,
+            Storage::Pages(_) => {
+                let page = sys::memory::HUGE_PAGE;
+                page - self.end % page
+            }
+        }
     }
 
     /// Makes `want` initialised bytes available after `end`: by compacting when that is
     /// cheap enough (see the module's notes), else by growing, geometrically up to
     /// [`Buffer::bound`].
     fn make_room(&mut self, want: usize) {
+        if let Storage::Pages(_) = self.storage {
+            if self.end + want > self.capacity() {
+                if self.start > 0 {
+                    self.compact();
+                }
+                if self.end + want > self.capacity() {
+                    // Only past the maximum (`extend`, or a larger maximum set later).
+                    let len = self.len();
+                    self.move_to_pages((2 * (len + want)).max(self.pages_len()));
+                }
+            }
+            return;
+        }
         let len = self.len();
-        let capacity = self.data.capacity();
-        let at_bound = capacity >= self.bound() && len + want <= capacity;
+        let capacity = self.capacity();
+        let at_bound = capacity >= self.heap_bound() && len + want <= capacity;
         if self.start > 0 && (self.start >= len || (at_bound && self.end + want > capacity)) {
             self.compact();
         }
@@ -164,80 +250,130 @@ impl Buffer {
         if capacity - self.end < want.div_ceil(2) {
             self.grow(want);
         }
-        let initialised = (self.end + want).min(self.data.capacity());
-        if initialised > self.data.len() {
-            // Each byte is zeroed once per allocation, right before a read fills it.
-            self.data.resize(initialised, 0);
+        if let Storage::Heap(data) = &mut self.storage {
+            let initialised = (self.end + want).min(data.capacity());
+            if initialised > data.len() {
+                // Each byte is zeroed once per allocation, right before a read fills it.
+                data.resize(initialised, 0);
+            }
         }
     }
 
-    /// Moves the live bytes to the front of the allocation.
+    /// Moves the live bytes to the front.
+    ///
+    /// In pages of our own, the live bytes' pages are remapped to the front in one system
+    /// call (no byte is copied: [`sys::memory::Pages::slide`]), and the dead pages left
+    /// between them and the old place are given back; where the kernel cannot remap, the
+    /// bytes are copied.
     fn compact(&mut self) {
+        let page = sys::memory::HUGE_PAGE;
+        let (start, end) = (self.start, self.end);
+        if let Storage::Pages(pages) = &mut self.storage {
+            let from = start / page * page;
+            let len = end.next_multiple_of(page) - from;
+            if from > 0
+                && len <= from
+                && from + len <= pages.len()
+                && pages.slide(from, len).is_ok()
+            {
+                pages.release(len..from);
+                self.start -= from;
+                self.end -= from;
+                self.released = 0;
+                return;
+            }
+        }
         self.count_moved(self.len());
-        self.data.copy_within(self.start..self.end, 0);
+        self.bytes_mut().copy_within(start..end, 0);
         self.end -= self.start;
         self.start = 0;
+        if let Storage::Pages(pages) = &mut self.storage {
+            let rest = self.end.next_multiple_of(page).min(pages.len());
+            let whole = pages.len();
+            pages.release(rest..whole);
+            self.released = 0;
+        }
     }
 
     /// Reallocates for the live bytes and `want` more: twice the live bytes, but the whole
-    /// bound once past half of it or past [`LARGE`] (so the old and the new allocation
-    /// together stay within the bound plus [`LARGE`]), and beyond the bound only as far as
-    /// needed.
-    ///
-    /// A large allocation is hinted for huge pages right after `realloc` has copied the
-    /// (fewer than [`LARGE`]) live bytes into it, before the rest is written (see
-    /// [`sys::memory::advise_huge_pages`]); going there in one step spares a doubling
-    /// buffer copying itself into fresh memory at every step. Where the kernel gives huge
-    /// pages, the 16 MiB a default buffer may keep cost a few page faults, not thousands.
+    /// bound once past half of it (so the old and the new allocation together never exceed
+    /// the bound), and beyond the bound only as far as needed. A buffer with a maximum of
+    /// at least [`PAGES_FROM`] that would reach [`LARGE`] moves into pages of its own
+    /// instead ([`Buffer::move_to_pages`]), where the kernel gives them.
     fn grow(&mut self, want: usize) {
         let len = self.len();
-        let bound = self.bound();
+        let bound = self.heap_bound();
         let mut target = (len + want).max(2 * len).max(FIRST_READ);
-        let large = target >= LARGE;
-        if large || target > bound / 2 {
+        if target >= LARGE
+            && self.max >= PAGES_FROM
+            && self.move_to_pages(self.pages_len().max(len + want))
+        {
+            return;
+        }
+        if target > bound / 2 {
             target = (len + want).max(bound);
         }
-        if self.start == 0 || large {
-            if self.start > 0 {
-                // Fewer than LARGE bytes; `realloc` keeps old and new from being held at
-                // once (as the allocator counts them).
-                self.compact();
-            }
+        let Storage::Heap(data) = &mut self.storage else {
+            unreachable!("pages grow by moving to larger pages");
+        };
+        if self.start == 0 {
             // `realloc` (which may move pages rather than bytes).
-            self.count_moved(self.data.len());
-            self.data.truncate(self.end);
-            self.data.reserve_exact(target - self.end);
-            if large {
-                sys::memory::advise_huge_pages(&mut self.data);
+            #[cfg(test)]
+            {
+                self.moved += data.len() as u64;
             }
+            data.truncate(self.end);
+            data.reserve_exact(target - self.end);
         } else {
             self.count_moved(len);
-            let mut data = Vec::with_capacity(target);
-            data.extend_from_slice(self.as_slice());
-            self.data = data;
+            let mut fresh = Vec::with_capacity(target);
+            fresh.extend_from_slice(self.as_slice());
+            self.storage = Storage::Heap(fresh);
             self.end = len;
             self.start = 0;
         }
     }
 
+    /// Moves the live bytes into fresh pages of `len` bytes (at least). False, and nothing
+    /// changed, when the kernel gives no mapping.
+    fn move_to_pages(&mut self, len: usize) -> bool {
+        let Ok(mut pages) = sys::memory::Pages::new(len) else {
+            return false;
+        };
+        let live = self.len();
+        self.count_moved(live);
+        pages.bytes_mut()[..live].copy_from_slice(self.as_slice());
+        self.storage = Storage::Pages(pages);
+        self.start = 0;
+        self.end = live;
+        self.released = 0;
+        true
+    }
+
     /// Gives back capacity above [`SHRINK_ABOVE`] when the unmatched bytes fill at most an
-    /// eighth of it. The copy is of those few bytes, after at least three times as many
-    /// were appended, so it is amortised O(1) per byte, and growing back to the same size
-    /// takes as many bytes again, so the buffer does not thrash.
+    /// eighth of it (pages of our own: a quarter of [`LARGE`]). The copy is of those few
+    /// bytes, after at least three times as many were appended, so it is amortised O(1)
+    /// per byte, and growing back to the same size takes as many bytes again, so the
+    /// buffer does not thrash.
     fn maybe_shrink(&mut self) {
-        let capacity = self.data.capacity();
+        let capacity = self.capacity();
         let len = self.len();
-        if capacity <= SHRINK_ABOVE || len > capacity / 8 {
+        let few = match self.storage {
+            Storage::Heap(_) => capacity > SHRINK_ABOVE && len <= capacity / 8,
+            Storage::Pages(_) => len <= LARGE / 4,
+        };
+        if !few {
             return;
         }
         let keep = (2 * len).max(FIRST_READ);
         self.count_moved(len);
         let mut data = Vec::with_capacity(keep);
         data.extend_from_slice(self.as_slice());
-        self.data = data;
+        self.storage = Storage::Heap(data);
         self.end -= self.start;
         self.start = 0;
         self.reserve = FIRST_READ;
+        self.released = 0;
     }
 
     #[cfg_attr(not(test), allow(unused_variables))]
@@ -251,7 +387,7 @@ impl Buffer {
     /// Marks `n` bytes of [`Buffer::spare`] as filled. A read that filled all the room it
     /// was given doubles the next reservation.
     pub(crate) fn commit(&mut self, n: usize) {
-        debug_assert!(n <= self.offered && self.end + n <= self.data.len());
+        debug_assert!(n <= self.offered && self.end + n <= self.bytes().len());
         if n == self.offered {
             self.reserve = (2 * self.reserve).min(READ_CHUNK);
         }
@@ -263,8 +399,9 @@ impl Buffer {
     /// their front (text mode removing escape sequences from what was just read).
     pub(crate) fn rewrite_tail(&mut self, n: usize, f: impl FnOnce(&mut [u8]) -> usize) {
         let start = self.end - n.min(self.len());
-        let kept = f(&mut self.data[start..self.end]);
-        self.end = start + kept.min(self.end - start);
+        let end = self.end;
+        let kept = f(&mut self.bytes_mut()[start..end]);
+        self.end = start + kept.min(end - start);
     }
 
     /// Removes and returns all the unmatched bytes.
@@ -293,21 +430,42 @@ impl Buffer {
         }
     }
 
-    /// Removes the first `n` unmatched bytes and returns them. When they are most of the
-    /// buffer (at least one read's worth), the allocation itself is handed over (after
-    /// moving the live bytes to its front, in place) and only the (smaller) rest is copied,
-    /// so taking a long `before` costs no second allocation of its size.
+    /// Removes the first `n` unmatched bytes and returns them. In a vector, when they are
+    /// most of the buffer (at least one read's worth), the allocation itself is handed over
+    /// (after moving the live bytes to its front, in place) and only the (smaller) rest is
+    /// copied, so taking a long `before` costs no second allocation of its size. From pages
+    /// of our own they are copied out [`COPY_OUT_PIECE`] at a time, each piece's pages given
+    /// back once copied, so memory does not double either.
     pub(crate) fn take_front(&mut self, n: usize) -> Vec<u8> {
         assert!(n <= self.len(), "take past the end of the buffer");
         let rest = self.len() - n;
+        if let Storage::Pages(_) = self.storage {
+            let mut taken = Vec::with_capacity(n);
+            let mut freed = self.start;
+            while taken.len() < n {
+                let piece = (n - taken.len()).min(COPY_OUT_PIECE);
+                taken.extend_from_slice(&self.as_slice()[..piece]);
+                self.count_moved(piece);
+                self.drop_front(piece);
+                if let Storage::Pages(pages) = &mut self.storage {
+                    freed = pages.release_small(freed..self.start);
+                }
+            }
+            self.maybe_shrink();
+            return taken;
+        }
         if n >= rest && n >= READ_CHUNK {
             if self.start > 0 {
                 self.compact();
             }
             let mut kept = Vec::with_capacity((rest + self.reserve).max(FIRST_READ));
             self.count_moved(rest);
-            kept.extend_from_slice(&self.data[n..self.end]);
-            let mut taken = std::mem::replace(&mut self.data, kept);
+            kept.extend_from_slice(&self.bytes()[n..self.end]);
+            let Storage::Heap(data) = std::mem::replace(&mut self.storage, Storage::Heap(kept))
+            else {
+                unreachable!("pages were handled above");
+            };
+            let mut taken = data;
             taken.truncate(n);
             if taken.capacity() - n >= READ_CHUNK {
                 taken.shrink_to_fit();
@@ -331,9 +489,20 @@ impl Buffer {
         assert!(n <= self.len(), "consume past the end of the buffer");
         self.start += n;
         self.base += n as u64;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
+        match &mut self.storage {
+            Storage::Heap(_) => {
+                if self.start == self.end {
+                    self.start = 0;
+                    self.end = 0;
+                }
+            }
+            Storage::Pages(pages) => {
+                // Each huge page the live bytes have left is given back (one system call
+                // per huge page read).
+                if self.start >= self.released + sys::memory::HUGE_PAGE {
+                    self.released = pages.release(self.released..self.start);
+                }
+            }
         }
     }
 }
@@ -416,11 +585,12 @@ mod tests {
 
     #[test]
     fn shrinks_back_after_a_burst_with_hysteresis() {
-        let mut b = Buffer::new(DEFAULT_MAX);
-        while b.len() < 8 << 20 {
+        // A vector (a maximum below PAGES_FROM) shrinks at an eighth of its capacity.
+        let mut b = Buffer::new(PAGES_FROM / 2);
+        while b.len() < PAGES_FROM / 2 {
             read(&mut b, usize::MAX, b'z');
         }
-        assert!(b.capacity() >= 8 << 20);
+        assert!(matches!(b.storage, Storage::Heap(_)));
         // Consuming to a quarter of the capacity keeps it (no thrashing)...
         let big = b.capacity();
         b.consume(b.len() - big / 4);
@@ -430,9 +600,30 @@ mod tests {
         assert!(b.capacity() <= FIRST_READ, "{}", b.capacity());
         assert_eq!(b.as_slice(), &[b'z'; 100][..]);
         // Taking a long prefix hands it over and keeps little.
+        b.extend(&vec![b'w'; 1 << 20]);
+        let taken = b.take_front(b.len() - 10);
+        assert_eq!(taken.len(), 100 + (1 << 20) - 10);
+        assert!(b.capacity() <= SHRINK_ABOVE, "{}", b.capacity());
+        assert_eq!(b.as_slice(), b"wwwwwwwwww");
+
+        // Pages of its own go back to a vector once under a quarter of LARGE is left.
+        let mut b = Buffer::new(DEFAULT_MAX);
+        while b.len() < 8 << 20 {
+            read(&mut b, usize::MAX, b'z');
+        }
+        assert!(matches!(b.storage, Storage::Pages(_)));
+        let big = b.capacity();
+        b.consume(b.len() - LARGE / 2);
+        assert_eq!(b.capacity(), big);
+        b.consume(b.len() - 100);
+        assert!(b.capacity() <= FIRST_READ, "{}", b.capacity());
+        assert_eq!(b.as_slice(), &[b'z'; 100][..]);
+        // A long prefix is copied out, and little is kept.
         b.extend(&vec![b'w'; 4 << 20]);
+        assert!(matches!(b.storage, Storage::Pages(_)));
         let taken = b.take_front(b.len() - 10);
         assert_eq!(taken.len(), 100 + (4 << 20) - 10);
+        assert!(taken[..100].iter().all(|&c| c == b'z') && taken[100..].iter().all(|&c| c == b'w'));
         assert!(b.capacity() <= SHRINK_ABOVE, "{}", b.capacity());
         assert_eq!(b.as_slice(), b"wwwwwwwwww");
     }
@@ -485,6 +676,38 @@ mod tests {
         assert_eq!(all.len(), max);
     }
 
+    /// A full buffer in pages of its own keeps dropping its oldest bytes: compactions
+    /// remap pages, so no byte is copied after the move into the pages.
+    #[test]
+    fn a_full_buffer_in_pages_moves_no_bytes() {
+        let max = DEFAULT_MAX;
+        let mut b = Buffer::new(max);
+        let mut total = 0u64;
+        let mut expected = std::collections::VecDeque::new();
+        for i in 0..(160usize << 20) / (READ_CHUNK / 2) {
+            let n = read(&mut b, 1 + (i * 7919) % READ_CHUNK, i as u8);
+            total += n as u64;
+            expected.extend(std::iter::repeat_n(i as u8, n));
+            b.enforce_max();
+            let excess = expected.len().saturating_sub(max);
+            expected.drain(..excess);
+            assert!(b.capacity() <= b.bound());
+            assert!(b.end <= b.capacity());
+        }
+        assert!(matches!(b.storage, Storage::Pages(_)));
+        assert!(b.as_slice() == expected.make_contiguous());
+        assert_eq!(b.discarded(), total - max as u64);
+        // The bytes copied when moving into the pages (under LARGE), and the small
+        // vector's growth before that.
+        assert!(
+            b.moved < 2 * LARGE as u64,
+            "{} bytes moved for {total} read",
+            b.moved
+        );
+        assert_eq!(b.take_all(), expected.make_contiguous());
+        assert!(matches!(b.storage, Storage::Heap(_)));
+    }
+
     /// Random appends, reads, matches, takes and discards against a plain `Vec` model.
     #[test]
     fn agrees_with_a_simple_model() {
@@ -496,10 +719,11 @@ mod tests {
             (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
         };
         for round in 0..16 {
-            // Every fourth round is large: its allocation takes the huge-page path.
+            // Every fourth round is large: it moves into pages of its own, where a full
+            // buffer's compactions remap pages.
             let large = round % 4 == 3;
             let max = if large {
-                LARGE + READ_CHUNK * next(8)
+                PAGES_FROM + READ_CHUNK * next(8)
             } else {
                 READ_CHUNK * (1 + next(4))
             };

@@ -1,33 +1,181 @@
-//! Memory hints: asking the kernel to back a large buffer with transparent huge pages.
+//! Memory for large buffers: the transparent-huge-page hint, and [`Pages`], a mapping of our
+//! own whose pages can be given back and moved without copying.
 
 use std::ffi::c_void;
+use std::num::NonZeroUsize;
+use std::ops::Range;
 use std::ptr::NonNull;
 
-use nix::sys::mman::{MmapAdvise, madvise};
+use nix::sys::mman::{
+    MRemapFlags, MapFlags, MmapAdvise, ProtFlags, madvise, mmap_anonymous, mremap, munmap,
+};
 
 /// The size of a transparent huge page on the platforms ptychat runs on (x86-64 and
 /// aarch64 with 4 KiB base pages).
 pub(crate) const HUGE_PAGE: usize = 2 << 20;
 
-/// Asks the kernel to back the whole huge pages inside `vec`'s capacity with transparent
-/// huge pages when they are first touched (`MADV_HUGEPAGE`). Faulting in a 2 MiB page
-/// costs about what one 4 KiB fault does, so a buffer that will hold megabytes fills in a
-/// fraction of the time. A hint only: where the kernel has huge pages disabled
-/// (`/sys/kernel/mm/transparent_hugepage/enabled` is `never`), or none to give, nothing
-/// changes, and errors are ignored.
-pub(crate) fn advise_huge_pages(vec: &mut Vec<u8>) {
-    let start = vec.as_mut_ptr() as usize;
-    let first = start.next_multiple_of(HUGE_PAGE);
-    let last = (start + vec.capacity()) / HUGE_PAGE * HUGE_PAGE;
-    if last <= first {
-        return;
+/// Memory of our own for a large buffer: an anonymous private mapping of whole huge
+/// pages, aligned to a huge page and hinted for transparent huge pages. Unlike a vector,
+/// its pages can be given back one by one and moved without copying their bytes
+/// ([`Pages::slide`]); it is zero-filled by the kernel as it is first touched, so every
+/// byte is always initialised.
+pub(crate) struct Pages {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a `Pages` owns its mapping exclusively, as a `Vec<u8>` owns its allocation;
+// nothing in it is tied to a thread.
+unsafe impl Send for Pages {}
+// SAFETY: shared references only read the bytes (no interior mutability).
+unsafe impl Sync for Pages {}
+
+impl Pages {
+    /// A mapping of at least `len` bytes (rounded up to whole huge pages).
+    pub(crate) fn new(len: usize) -> std::io::Result<Pages> {
+        let len = len.max(1).next_multiple_of(HUGE_PAGE);
+        let padded = NonZeroUsize::new(len + HUGE_PAGE).expect("a non-zero length");
+        // SAFETY: a fresh anonymous private mapping at an address of the kernel's choice
+        // aliases nothing.
+        let raw = unsafe {
+            mmap_anonymous(
+                None,
+                padded,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE,
+            )
+        }?;
+        let start = raw.as_ptr() as usize;
+        let aligned = start.next_multiple_of(HUGE_PAGE);
+        let unmap = |from: usize, to: usize| {
+            if let Some(addr) = NonNull::new(from as *mut c_void).filter(|_| to > from) {
+                // SAFETY: [from, to) is a part of the mapping made above that no one uses.
+                let _ = unsafe { munmap(addr, to - from) };
+            }
+        };
+        // Keep the aligned `len` bytes; give back the padding on either side.
+        unmap(start, aligned);
+        unmap(aligned + len, start + len + HUGE_PAGE);
+        let ptr = NonNull::new(aligned as *mut u8).expect("a mapping is never at 0");
+        let pages = Pages { ptr, len };
+        pages.advise(0, len);
+        Ok(pages)
     }
-    let Some(addr) = NonNull::new(first as *mut c_void) else {
-        return;
-    };
-    // SAFETY: [first, last) lies inside `vec`'s allocation, which the `&mut` borrow keeps
-    // alive and ours for the call. MADV_HUGEPAGE only changes how the kernel backs pages
-    // it has yet to fault in (or may later merge): it never changes their contents, so
-    // every byte of the vector, initialised or not, reads as before.
-    let _ = unsafe { madvise(addr, last - first, MmapAdvise::MADV_HUGEPAGE) };
+
+    /// Asks for huge pages over `[from, from + len)` (whole huge pages).
+    fn advise(&self, from: usize, len: usize) {
+        // SAFETY: the range lies inside our mapping; MADV_HUGEPAGE never changes contents.
+        let _ = unsafe { madvise(self.ptr.add(from).cast(), len, MmapAdvise::MADV_HUGEPAGE) };
+    }
+
+    /// The mapping's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` points to `len` readable bytes that we own, all initialised (the
+        // kernel zero-fills anonymous pages), alive as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`, and the `&mut self` borrow makes them ours alone.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// Gives back the whole huge pages inside `range` (`MADV_DONTNEED`): their bytes read
+    /// as zeros until written again. Returns the offset up to which `range` is given back
+    /// (`range.start` when it holds no whole page: then no system call is made).
+    pub(crate) fn release(&mut self, range: Range<usize>) -> usize {
+        assert!(range.end <= self.len, "a range outside the mapping");
+        let first = range.start.next_multiple_of(HUGE_PAGE);
+        let last = range.end / HUGE_PAGE * HUGE_PAGE;
+        if last <= first {
+            return range.start;
+        }
+        // SAFETY: [first, last) lies inside our mapping and the `&mut self` borrow makes
+        // it ours alone; MADV_DONTNEED on private anonymous memory only makes those bytes
+        // read as zeros, which are initialised `u8`s, as if we had written them. (Errors
+        // are ignored: the pages then stay.)
+        let _ = unsafe {
+            madvise(
+                self.ptr.add(first).cast(),
+                last - first,
+                MmapAdvise::MADV_DONTNEED,
+            )
+        };
+        last
+    }
+
+    /// Gives back the whole base pages (4 KiB) inside `range`, splitting a huge page that
+    /// is partly inside: for bytes that are copied out and then dropped, where the split
+    /// costs less than keeping the page. Returns the offset up to which `range` is given
+    /// back.
+    pub(crate) fn release_small(&mut self, range: Range<usize>) -> usize {
+        assert!(range.end <= self.len, "a range outside the mapping");
+        let page = base_page();
+        let first = range.start.next_multiple_of(page);
+        let last = range.end / page * page;
+        if last <= first {
+            return range.start;
+        }
+        // SAFETY: as in `release`.
+        let _ = unsafe {
+            madvise(
+                self.ptr.add(first).cast(),
+                last - first,
+                MmapAdvise::MADV_DONTNEED,
+            )
+        };
+        last
+    }
+
+    /// Moves the huge pages `[from, from + len)` (both multiples of [`HUGE_PAGE`], the
+    /// ranges not overlapping: `len <= from`) down to offset 0 by remapping them: no byte is
+    /// copied, and the pages that were at the destination (bytes the caller has given up)
+    /// are freed. The source stays mapped, empty (`MREMAP_DONTUNMAP`: its bytes read as
+    /// zeros). One system call, and the mapping never has a hole. On an error (a kernel
+    /// before 5.7, the process's limit on mappings) nothing has moved, and the caller
+    /// copies instead.
+    pub(crate) fn slide(&mut self, from: usize, len: usize) -> std::io::Result<()> {
+        assert!(
+            from % HUGE_PAGE == 0 && len % HUGE_PAGE == 0 && 0 < len && len <= from,
+            "a bad slide"
+        );
+        assert!(from + len <= self.len, "a slide outside the mapping");
+        // SAFETY: both ranges lie inside our mapping, which the `&mut self` borrow makes
+        // ours alone, and do not overlap. MREMAP_FIXED replaces the destination's pages with
+        // the source's; MREMAP_DONTUNMAP leaves the source mapped with no pages, so every
+        // byte of the mapping stays readable and initialised (zeros there).
+        unsafe {
+            mremap(
+                self.ptr.add(from).cast(),
+                len,
+                len,
+                MRemapFlags::MREMAP_MAYMOVE
+                    | MRemapFlags::MREMAP_FIXED
+                    | MRemapFlags::MREMAP_DONTUNMAP,
+                Some(self.ptr.cast()),
+            )
+        }?;
+        Ok(())
+    }
+}
+
+/// The size of the kernel's base pages (`sysconf(_SC_PAGESIZE)`). Read once.
+fn base_page() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf reads a constant of the system; it takes no pointers.
+        let page = unsafe { nix::libc::sysconf(nix::libc::_SC_PAGESIZE) };
+        usize::try_from(page).unwrap_or(4096)
+    })
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is ours and nothing borrows it any more.
+        let _ = unsafe { munmap(self.ptr.cast(), self.len) };
+    }
 }

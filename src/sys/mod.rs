@@ -12,7 +12,7 @@
 //! | `fork.rs` | fork without exec for a Rust closure, with the single-thread check ([`fork::Trust`]) |
 //! | `fd.rs` | non-blocking mode, close-on-exec pipes, moving an fd off stdio, the SIGPIPE-free write |
 //! | `term.rs` | opening a pty pair, window size, echo, special characters, `isatty` |
-//! | `memory.rs` | the transparent-huge-page hint for a large buffer (`MADV_HUGEPAGE`) |
+//! | `memory.rs` | `Pages`: an aligned mapping of huge pages for a large buffer, whose pages are given back (`MADV_DONTNEED`) and moved without copying (`mremap`) |
 //! | `process.rs` | pidfds, counting our threads |
 //! | `signals.rs` | the self-pipe signal handlers and their registry, reading a disposition |
 //! | `alarm.rs` | the SIGALRM handler, per-thread POSIX timers, the record of fired timers |
