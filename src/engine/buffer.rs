@@ -261,10 +261,9 @@ impl Buffer {
 
     /// Moves the live bytes to the front.
     ///
-    /// In pages of our own, the live bytes' pages are remapped to the front in one system
-    /// call (no byte is copied: [`sys::memory::Pages::slide`]), and the dead pages left
-    /// between them and the old place are given back; where the kernel cannot remap, the
-    /// bytes are copied.
+    /// In pages of our own, the live bytes' pages are remapped to the front of a fresh
+    /// mapping (no byte is copied: [`sys::memory::Pages::slide`]) and the old one, with its
+    /// dead pages, is unmapped; where the kernel cannot remap, the bytes are copied.
     fn compact(&mut self) {
         let page = sys::memory::HUGE_PAGE;
         let (start, end) = (self.start, self.end);
@@ -276,7 +275,6 @@ impl Buffer {
                 && from + len <= pages.len()
                 && pages.slide(from, len).is_ok()
             {
-                pages.release(len..from);
                 self.start -= from;
                 self.end -= from;
                 self.released = 0;

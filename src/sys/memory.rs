@@ -88,9 +88,21 @@ impl Pages {
     /// as zeros until written again. Returns the offset up to which `range` is given back
     /// (`range.start` when it holds no whole page: then no system call is made).
     pub(crate) fn release(&mut self, range: Range<usize>) -> usize {
+        self.release_pages_of(range, HUGE_PAGE)
+    }
+
+    /// Gives back the whole base pages (4 KiB) inside `range`, splitting a huge page that
+    /// is partly inside: for bytes that are copied out and then dropped, where the split
+    /// costs less than keeping the page. Returns as [`Pages::release`] does.
+    pub(crate) fn release_small(&mut self, range: Range<usize>) -> usize {
+        self.release_pages_of(range, base_page())
+    }
+
+    /// Gives back the whole pages of `page` bytes inside `range`.
+    fn release_pages_of(&mut self, range: Range<usize>, page: usize) -> usize {
         assert!(range.end <= self.len, "a range outside the mapping");
-        let first = range.start.next_multiple_of(HUGE_PAGE);
-        let last = range.end / HUGE_PAGE * HUGE_PAGE;
+        let first = range.start.next_multiple_of(page);
+        let last = range.end / page * page;
         if last <= first {
             return range.start;
         }
@@ -108,47 +120,25 @@ impl Pages {
         last
     }
 
-    /// Gives back the whole base pages (4 KiB) inside `range`, splitting a huge page that
-    /// is partly inside: for bytes that are copied out and then dropped, where the split
-    /// costs less than keeping the page. Returns the offset up to which `range` is given
-    /// back.
-    pub(crate) fn release_small(&mut self, range: Range<usize>) -> usize {
-        assert!(range.end <= self.len, "a range outside the mapping");
-        let page = base_page();
-        let first = range.start.next_multiple_of(page);
-        let last = range.end / page * page;
-        if last <= first {
-            return range.start;
-        }
-        // SAFETY: as in `release`.
-        let _ = unsafe {
-            madvise(
-                self.ptr.add(first).cast(),
-                last - first,
-                MmapAdvise::MADV_DONTNEED,
-            )
-        };
-        last
-    }
-
-    /// Moves the huge pages `[from, from + len)` (both multiples of [`HUGE_PAGE`], the
-    /// ranges not overlapping: `len <= from`) down to offset 0 by remapping them: no byte is
-    /// copied, and the pages that were at the destination (bytes the caller has given up)
-    /// are freed. The source stays mapped, empty (`MREMAP_DONTUNMAP`: its bytes read as
-    /// zeros). One system call, and the mapping never has a hole. On an error (a kernel
-    /// before 5.7, the process's limit on mappings) nothing has moved, and the caller
-    /// copies instead.
+    /// Moves the huge pages `[from, from + len)` (both multiples of [`HUGE_PAGE`], with
+    /// `len <= from`) to the front of a fresh mapping of the same length, which then
+    /// replaces this one: no byte is copied (`mremap` moves the pages), and the old mapping,
+    /// with the dead pages, is unmapped. On an error (a kernel before 5.7, the process's
+    /// limits on mappings or address space) this mapping is untouched and the caller copies
+    /// instead; the fresh mapping's front, which a failed `mremap` may have unmapped (and
+    /// which another thread may since have mapped), is left alone, its tail unmapped.
     pub(crate) fn slide(&mut self, from: usize, len: usize) -> std::io::Result<()> {
         assert!(
             from % HUGE_PAGE == 0 && len % HUGE_PAGE == 0 && 0 < len && len <= from,
             "a bad slide"
         );
         assert!(from + len <= self.len, "a slide outside the mapping");
-        // SAFETY: both ranges lie inside our mapping, which the `&mut self` borrow makes
-        // ours alone, and do not overlap. MREMAP_FIXED replaces the destination's pages with
-        // the source's; MREMAP_DONTUNMAP leaves the source mapped with no pages, so every
-        // byte of the mapping stays readable and initialised (zeros there).
-        unsafe {
+        let fresh = Pages::new(self.len)?;
+        // SAFETY: the source lies inside our mapping, which the `&mut self` borrow makes
+        // ours alone; the destination is the front of `fresh`, which no one else knows of.
+        // MREMAP_FIXED replaces its (untouched) pages with ours; MREMAP_DONTUNMAP leaves
+        // the source mapped with no pages, so this mapping stays whole either way.
+        let moved = unsafe {
             mremap(
                 self.ptr.add(from).cast(),
                 len,
@@ -156,10 +146,24 @@ impl Pages {
                 MRemapFlags::MREMAP_MAYMOVE
                     | MRemapFlags::MREMAP_FIXED
                     | MRemapFlags::MREMAP_DONTUNMAP,
-                Some(self.ptr.cast()),
+                Some(fresh.ptr.cast()),
             )
-        }?;
-        Ok(())
+        };
+        match moved {
+            Ok(_) => {
+                // Dropping the old mapping unmaps it.
+                *self = fresh;
+                Ok(())
+            }
+            Err(error) => {
+                let fresh = std::mem::ManuallyDrop::new(fresh);
+                if fresh.len > len {
+                    // SAFETY: the tail of `fresh` is ours and untouched by the failed move.
+                    let _ = unsafe { munmap(fresh.ptr.add(len).cast(), fresh.len - len) };
+                }
+                Err(error.into())
+            }
+        }
     }
 }
 
