@@ -3,9 +3,10 @@
 //! Bytes are read straight into the buffer's spare room (no intermediate copy). The buffer
 //! allocates what it needs: a fresh buffer reserves [`FIRST_READ`] bytes, and a read that
 //! fills all the room it was given doubles the next reservation, up to [`READ_CHUNK`]. Its
-//! capacity grows geometrically while the unmatched output grows, up to [`LARGE`], then in
-//! one step to its bound (hinted for huge pages), but never much beyond the
-//! maximum size: [`Buffer::bound`] is the maximum plus a fifth plus one read. After a
+//! capacity grows geometrically while the unmatched output grows, but never much beyond
+//! the maximum size: [`Buffer::bound`] is the maximum plus a fifth plus one read (a buffer
+//! with a maximum of at least [`PAGES_FROM`] moves into pages of its own at [`LARGE`]
+//! instead: see [`Buffer::grow`] and [`Buffer::compact`]). After a
 //! large burst, once the unmatched bytes are few again, capacity above [`SHRINK_ABOVE`] is
 //! given back (with hysteresis: only when the unmatched bytes fill at most an eighth of it).
 //!
@@ -286,7 +287,7 @@ impl Buffer {
         self.end -= self.start;
         self.start = 0;
         if let Storage::Pages(pages) = &mut self.storage {
-            let rest = self.end.next_multiple_of(page).min(pages.len());
+            let rest = self.end.next_multiple_of(page);
             let whole = pages.len();
             pages.release(rest..whole);
             self.released = 0;
@@ -311,15 +312,12 @@ impl Buffer {
         if target > bound / 2 {
             target = (len + want).max(bound);
         }
-        let Storage::Heap(data) = &mut self.storage else {
-            unreachable!("pages grow by moving to larger pages");
-        };
         if self.start == 0 {
             // `realloc` (which may move pages rather than bytes).
-            #[cfg(test)]
-            {
-                self.moved += data.len() as u64;
-            }
+            self.count_moved(self.bytes().len());
+            let Storage::Heap(data) = &mut self.storage else {
+                unreachable!("pages grow by moving to larger pages");
+            };
             data.truncate(self.end);
             data.reserve_exact(target - self.end);
         } else {
@@ -445,7 +443,8 @@ impl Buffer {
                 taken.extend_from_slice(&self.as_slice()[..piece]);
                 self.count_moved(piece);
                 self.drop_front(piece);
-                if let Storage::Pages(pages) = &mut self.storage {
+                // (A short take leaves its pages to `drop_front`: no system call.)
+                if let (Storage::Pages(pages), true) = (&mut self.storage, n >= COPY_OUT_PIECE) {
                     freed = pages.release_small(freed..self.start);
                 }
             }

@@ -1,5 +1,5 @@
-//! Memory for large buffers: the transparent-huge-page hint, and [`Pages`], a mapping of our
-//! own whose pages can be given back and moved without copying.
+//! Memory for large buffers: [`Pages`], a mapping of our own, hinted for transparent huge
+//! pages, whose pages can be given back and moved without copying.
 
 use std::ffi::c_void;
 use std::num::NonZeroUsize;
@@ -58,14 +58,14 @@ impl Pages {
         unmap(aligned + len, start + len + HUGE_PAGE);
         let ptr = NonNull::new(aligned as *mut u8).expect("a mapping is never at 0");
         let pages = Pages { ptr, len };
-        pages.advise(0, len);
+        pages.advise_huge_pages();
         Ok(pages)
     }
 
-    /// Asks for huge pages over `[from, from + len)` (whole huge pages).
-    fn advise(&self, from: usize, len: usize) {
-        // SAFETY: the range lies inside our mapping; MADV_HUGEPAGE never changes contents.
-        let _ = unsafe { madvise(self.ptr.add(from).cast(), len, MmapAdvise::MADV_HUGEPAGE) };
+    /// Asks for transparent huge pages over the whole mapping (a hint: errors ignored).
+    fn advise_huge_pages(&self) {
+        // SAFETY: the range is our mapping; MADV_HUGEPAGE never changes contents.
+        let _ = unsafe { madvise(self.ptr.cast(), self.len, MmapAdvise::MADV_HUGEPAGE) };
     }
 
     /// The mapping's length in bytes.
