@@ -622,10 +622,14 @@ fn any_spawn_id_stands_for_every_id_the_expect_names() {
         "log_user 0\n",
         "spawn -noecho sh -c {echo a; echo b; read x}\n",
         "set one $spawn_id\n",
-        "spawn -noecho sh -c {echo c; read x}\n",
+        // The second program says `c` only when asked, after `b` was matched: otherwise
+        // Expect itself would print C instead of B whenever `a` and `b` came in two reads
+        // and `c` was ready first (the background pattern on `$any_spawn_id` fires).
+        "spawn -noecho sh -c {read x; echo c; read x}\n",
         "expect_before -i $any_spawn_id c {puts C}\n",
         "expect -i $one a {puts A}\n",
         "expect -i $one b {puts B} -i $spawn_id -i $any_spawn_id zzz {puts Z}\n",
+        "send \"go\\r\"\n",
         // Without arguments this clears the current spawn id's patterns only: the ones
         // given to `$any_spawn_id` stay, and come first.
         "expect_before\n",
