@@ -188,6 +188,45 @@ fn discard_oldest_still_finds_a_match_near_the_end() {
 }
 
 #[test]
+fn a_maximum_of_usize_max_keeps_every_byte() {
+    // What a caller writes for "no bound": 24 MiB, past the default 16 MiB, all kept.
+    let (mut command, written) = burst_then_exit(24 << 20);
+    let mut s = spawn(&mut command);
+    s.set_max_buffer(usize::MAX, BufferFull::Error);
+    let m = s.expect(Pattern::eof()).unwrap();
+    assert!(m.before() == onlcr(&written), "the output differs");
+    assert_eq!(s.discarded(), 0);
+}
+
+#[test]
+fn raising_the_maximum_of_a_full_buffer_keeps_the_newest_bytes() {
+    // Full at 8 MiB (dropping its oldest bytes) and kept there by a `keep` match, then
+    // allowed 32 MiB: the bytes kept are the newest ones, in order, and the count of
+    // dropped ones adds up.
+    let mut s = py(concat!(
+        "import sys\n",
+        "sys.stdout.write('x' * (12 << 20) + 'HALF\\n')\n",
+        "sys.stdout.flush()\n",
+        "input()\n",
+        "sys.stdout.write(''.join('%07d\\n' % i for i in range(2 << 20)))\n",
+    ));
+    s.set_echo(false).unwrap();
+    s.set_max_buffer(8 << 20, BufferFull::DiscardOldest);
+    s.expect(Pattern::exact("HALF\r\n").keep()).unwrap();
+    assert_eq!(s.buffer().len(), 8 << 20);
+    assert_eq!(s.discarded(), (12 << 20) + 6 - (8 << 20));
+    s.set_max_buffer(32 << 20, BufferFull::DiscardOldest);
+    s.send_line("").unwrap();
+    let m = s.expect(Pattern::eof()).unwrap();
+    let mut expected = vec![b'x'; (8 << 20) - 6];
+    expected.extend_from_slice(b"HALF\r\n");
+    expected.extend((0..2 << 20).flat_map(|i| format!("{i:07}\r\n").into_bytes()));
+    assert_eq!(m.before().len(), expected.len());
+    assert!(m.before() == &expected[..], "the output differs");
+    assert_eq!(s.discarded(), (12 << 20) + 6 - (8 << 20));
+}
+
+#[test]
 fn max_buffer_has_a_floor_of_64_kib() {
     let mut s = spawn(&mut Command::new("cat"));
     s.set_max_buffer(10, BufferFull::DiscardOldest);

@@ -169,21 +169,32 @@ impl Buffer {
     pub(crate) fn bound(&self) -> usize {
         match self.storage {
             Storage::Heap(_) => self.heap_bound(),
-            Storage::Pages(_) => self.pages_len(),
+            Storage::Pages(_) => self.pages_len().unwrap_or(self.capacity()),
         }
     }
 
     fn heap_bound(&self) -> usize {
-        self.max + self.max / SLACK + READ_CHUNK
+        // (Saturating: a maximum of `usize::MAX` means no bound.)
+        self.max
+            .saturating_add(self.max / SLACK)
+            .saturating_add(READ_CHUNK)
     }
 
     /// The length of the pages a large buffer maps: twice the maximum and some huge pages,
-    /// so that whenever the end reaches it the live bytes' pages and the dead pages before
-    /// them do not overlap, and one remapping moves them to the front (see
-    /// [`Buffer::compact`]). Only the pages in use are resident; the rest is address space.
-    fn pages_len(&self) -> usize {
+    /// so that whenever a full buffer's end reaches it, at least its maximum of dead pages
+    /// lies before the live ones, and the remapping that moves them to the front (see
+    /// [`Buffer::compact`]) comes once per maximum read. Only the pages in use are resident;
+    /// the rest is address space. A maximum raised later moves the live pages into a larger
+    /// mapping the next time the end reaches this one ([`Buffer::make_room`]).
+    /// `None` when that is beyond the address space (a maximum meaning "no bound"): such a
+    /// buffer stays in a vector.
+    fn pages_len(&self) -> Option<usize> {
         let page = sys::memory::HUGE_PAGE;
-        (2 * self.max + 6 * page + 2 * READ_CHUNK).next_multiple_of(page)
+        self.max
+            .checked_mul(2)?
+            .checked_add(6 * page + 2 * READ_CHUNK)?
+            .checked_next_multiple_of(page)
+            .filter(|&len| len <= isize::MAX as usize / 2)
     }
 
     /// True when the buffer holds its maximum.
@@ -228,15 +239,26 @@ impl Buffer {
     /// [`Buffer::bound`].
     fn make_room(&mut self, want: usize) {
         if let Storage::Pages(_) = self.storage {
-            if self.end + want > self.capacity() {
-                if self.start > 0 {
-                    self.compact();
+            if self.end + want <= self.capacity() {
+                return;
+            }
+            let len = self.len();
+            let pages_len = self.pages_len().unwrap_or(0);
+            if self.capacity() < pages_len {
+                // A maximum raised since the pages were mapped: their live pages move into
+                // larger ones, sized for the new maximum.
+                if !self.remap_pages(pages_len) {
+                    self.move_to_pages(pages_len);
                 }
-                if self.end + want > self.capacity() {
-                    // Only past the maximum (`extend`, or a larger maximum set later).
-                    let len = self.len();
-                    self.move_to_pages((2 * (len + want)).max(self.pages_len()));
-                }
+            } else if self.start > 0 {
+                self.compact();
+            }
+            if self.end + want > self.capacity()
+                && !self.move_to_pages(pages_len.max(2 * (len + want)))
+            {
+                // Past the maximum (`extend`), and the kernel gives no larger mapping: a
+                // vector, as for a small maximum.
+                self.move_to_heap((len + want).max(self.heap_bound().min(2 * (len + want))));
             }
             return;
         }
@@ -263,24 +285,13 @@ impl Buffer {
     /// Moves the live bytes to the front.
     ///
     /// In pages of our own, the live bytes' pages are remapped to the front of a fresh
-    /// mapping (no byte is copied: [`sys::memory::Pages::slide`]) and the old one, with its
-    /// dead pages, is unmapped; where the kernel cannot remap, the bytes are copied.
+    /// mapping ([`Buffer::remap_pages`]); where the kernel cannot remap, the bytes are
+    /// copied.
     fn compact(&mut self) {
         let page = sys::memory::HUGE_PAGE;
         let (start, end) = (self.start, self.end);
-        if let Storage::Pages(pages) = &mut self.storage {
-            let from = start / page * page;
-            let len = end.next_multiple_of(page) - from;
-            if from > 0
-                && len <= from
-                && from + len <= pages.len()
-                && pages.slide(from, len).is_ok()
-            {
-                self.start -= from;
-                self.end -= from;
-                self.released = 0;
-                return;
-            }
+        if start >= page && self.remap_pages(self.capacity()) {
+            return;
         }
         self.count_moved(self.len());
         self.bytes_mut().copy_within(start..end, 0);
@@ -294,6 +305,30 @@ impl Buffer {
         }
     }
 
+    /// In pages of our own, moves the live bytes' pages to the front of a fresh mapping of
+    /// `new_len` bytes (no byte is copied: [`sys::memory::Pages::slide`]); the old one,
+    /// with its dead pages, is unmapped. False, and nothing changed, when the kernel cannot
+    /// remap.
+    fn remap_pages(&mut self, new_len: usize) -> bool {
+        let page = sys::memory::HUGE_PAGE;
+        let from = self.start / page * page;
+        let len = self.end.next_multiple_of(page) - from;
+        let Storage::Pages(pages) = &mut self.storage else {
+            return false;
+        };
+        if self.start == self.end {
+            // (No pages to move; a copy of nothing is as cheap.)
+            return false;
+        }
+        if pages.slide(from, len, new_len.max(len)).is_err() {
+            return false;
+        }
+        self.start -= from;
+        self.end -= from;
+        self.released = 0;
+        true
+    }
+
     /// Reallocates for the live bytes and `want` more: twice the live bytes, but the whole
     /// bound once past half of it (so the old and the new allocation together never exceed
     /// the bound), and beyond the bound only as far as needed. A buffer with a maximum of
@@ -303,11 +338,11 @@ impl Buffer {
         let len = self.len();
         let bound = self.heap_bound();
         let mut target = (len + want).max(2 * len).max(FIRST_READ);
-        if target >= LARGE
-            && self.max >= PAGES_FROM
-            && self.move_to_pages(self.pages_len().max(len + want))
-        {
-            return;
+        if target >= LARGE && self.max >= PAGES_FROM {
+            let pages_len = self.pages_len();
+            if pages_len.is_some_and(|pages_len| self.move_to_pages(pages_len.max(len + want))) {
+                return;
+            }
         }
         if target > bound / 2 {
             target = (len + want).max(bound);
@@ -321,13 +356,20 @@ impl Buffer {
             data.truncate(self.end);
             data.reserve_exact(target - self.end);
         } else {
-            self.count_moved(len);
-            let mut fresh = Vec::with_capacity(target);
-            fresh.extend_from_slice(self.as_slice());
-            self.storage = Storage::Heap(fresh);
-            self.end = len;
-            self.start = 0;
+            self.move_to_heap(target);
         }
+    }
+
+    /// Moves the live bytes into a fresh vector of `capacity` bytes (at least).
+    fn move_to_heap(&mut self, capacity: usize) {
+        let len = self.len();
+        self.count_moved(len);
+        let mut fresh = Vec::with_capacity(capacity.max(len));
+        fresh.extend_from_slice(self.as_slice());
+        self.storage = Storage::Heap(fresh);
+        self.start = 0;
+        self.end = len;
+        self.released = 0;
     }
 
     /// Moves the live bytes into fresh pages of `len` bytes (at least). False, and nothing
@@ -361,15 +403,8 @@ impl Buffer {
         if !few {
             return;
         }
-        let keep = (2 * len).max(FIRST_READ);
-        self.count_moved(len);
-        let mut data = Vec::with_capacity(keep);
-        data.extend_from_slice(self.as_slice());
-        self.storage = Storage::Heap(data);
-        self.end -= self.start;
-        self.start = 0;
+        self.move_to_heap((2 * len).max(FIRST_READ));
         self.reserve = FIRST_READ;
-        self.released = 0;
     }
 
     #[cfg_attr(not(test), allow(unused_variables))]
@@ -719,13 +754,15 @@ mod tests {
             // Every fourth round is large: it moves into pages of its own, where a full
             // buffer's compactions remap pages.
             let large = round % 4 == 3;
-            let max = if large {
+            let mut max = if large {
                 PAGES_FROM + READ_CHUNK * next(8)
             } else {
                 READ_CHUNK * (1 + next(4))
             };
             let most = if large { 3 * LARGE } else { 5 * READ_CHUNK };
             let mut b = Buffer::new(max);
+            // The largest maximum so far: a lowered one leaves the capacity as it was.
+            let mut top = max;
             let mut model: Vec<u8> = Vec::new();
             let (mut base, mut discarded, mut appended) = (0u64, 0u64, 0u64);
             let mut moved_floor = 0u64;
@@ -768,6 +805,13 @@ mod tests {
                         base += n as u64;
                     }
                     _ => {
+                        if next(4) == 0 {
+                            // A new maximum, up or down (a session's `set_max_buffer`).
+                            max = max / 2 + next(max + 1);
+                            b.set_max(max);
+                            max = b.max();
+                            top = top.max(max);
+                        }
                         let excess = model.len().saturating_sub(max);
                         model.drain(..excess);
                         base += excess as u64;
@@ -778,12 +822,14 @@ mod tests {
                 assert_eq!(b.as_slice(), &model[..], "round {round} step {step}");
                 assert_eq!(b.base(), base);
                 assert_eq!(b.discarded(), discarded);
+                b.max = top;
+                let bound = b.bound();
+                b.max = max;
                 assert!(
-                    b.capacity() <= b.bound().max(8 * (b.len() + 2 * READ_CHUNK)),
-                    "capacity {} for {} bytes (bound {})",
+                    b.capacity() <= bound.max(8 * (b.len() + 2 * READ_CHUNK)),
+                    "capacity {} for {} bytes (bound {bound})",
                     b.capacity(),
                     b.len(),
-                    b.bound()
                 );
                 moved_floor = moved_floor.max(b.moved);
             }
@@ -792,6 +838,58 @@ mod tests {
                 "{moved_floor} bytes moved for {appended} appended"
             );
         }
+    }
+
+    #[test]
+    fn a_maximum_at_the_end_of_the_address_space_means_no_bound() {
+        // `usize::MAX` (what a caller writes for "keep everything") must not overflow the
+        // bound's or the mapping's arithmetic; the buffer grows as far as it is fed.
+        for max in [usize::MAX, usize::MAX / 2, isize::MAX as usize - 1] {
+            let mut b = Buffer::new(max);
+            let mut model = Vec::new();
+            while model.len() < 3 * LARGE {
+                let byte = (model.len() / 1000) as u8;
+                let n = read(&mut b, READ_CHUNK, byte);
+                model.extend(std::iter::repeat_n(byte, n));
+                b.enforce_max();
+            }
+            assert_eq!(b.as_slice(), model);
+            assert_eq!(b.discarded(), 0);
+            b.consume(model.len() - 10);
+            assert_eq!(b.as_slice(), &model[model.len() - 10..]);
+        }
+    }
+
+    #[test]
+    fn raising_the_maximum_of_a_full_buffer_in_pages_moves_no_bytes() {
+        // Full at one maximum (in pages of its own), then fed up to a maximum four times
+        // larger: the live pages move into a mapping for the new maximum (no byte copied),
+        // not by a compaction per read that frees a few bytes each.
+        let mut b = Buffer::new(PAGES_FROM);
+        let mut total = 0;
+        while total < 2 * PAGES_FROM {
+            total += read(&mut b, READ_CHUNK, 1);
+            b.enforce_max();
+        }
+        assert!(matches!(b.storage, Storage::Pages(_)));
+        let before = b.moved;
+        b.set_max(4 * PAGES_FROM);
+        let mut added = 0;
+        while added < 3 * PAGES_FROM {
+            added += read(&mut b, READ_CHUNK, 2);
+            b.enforce_max();
+        }
+        assert_eq!(b.len(), 4 * PAGES_FROM);
+        assert_eq!(b.discarded() as usize, total - PAGES_FROM);
+        let (old, new) = b.as_slice().split_at(b.len() - added);
+        assert!(old.iter().all(|&x| x == 1) && new.iter().all(|&x| x == 2));
+        assert_eq!(b.moved - before, 0, "bytes moved for {added} read");
+        assert!(
+            b.capacity() <= b.bound(),
+            "{} > {}",
+            b.capacity(),
+            b.bound()
+        );
     }
 
     #[test]

@@ -33,8 +33,15 @@ unsafe impl Sync for Pages {}
 impl Pages {
     /// A mapping of at least `len` bytes (rounded up to whole huge pages).
     pub(crate) fn new(len: usize) -> std::io::Result<Pages> {
-        let len = len.max(1).next_multiple_of(HUGE_PAGE);
-        let padded = NonZeroUsize::new(len + HUGE_PAGE).expect("a non-zero length");
+        let too_long = || std::io::Error::from_raw_os_error(nix::libc::ENOMEM);
+        let len = len
+            .max(1)
+            .checked_next_multiple_of(HUGE_PAGE)
+            .ok_or_else(too_long)?;
+        let padded = len
+            .checked_add(HUGE_PAGE)
+            .and_then(NonZeroUsize::new)
+            .ok_or_else(too_long)?;
         // SAFETY: a fresh anonymous private mapping at an address of the kernel's choice
         // aliases nothing.
         let raw = unsafe {
@@ -120,20 +127,20 @@ impl Pages {
         last
     }
 
-    /// Moves the huge pages `[from, from + len)` (both multiples of [`HUGE_PAGE`], with
-    /// `len <= from`) to the front of a fresh mapping of the same length, which then
-    /// replaces this one: no byte is copied (`mremap` moves the pages), and the old mapping,
-    /// with the dead pages, is unmapped. On an error (a kernel before 5.7, the process's
-    /// limits on mappings or address space) this mapping is untouched and the caller copies
-    /// instead; the fresh mapping's front, which a failed `mremap` may have unmapped (and
-    /// which another thread may since have mapped), is left alone, its tail unmapped.
-    pub(crate) fn slide(&mut self, from: usize, len: usize) -> std::io::Result<()> {
+    /// Moves the huge pages `[from, from + len)` (both multiples of [`HUGE_PAGE`]) to the
+    /// front of a fresh mapping of at least `new_len` bytes, which then replaces this one:
+    /// no byte is copied (`mremap` moves the pages), and the old mapping, with the pages
+    /// left in it, is unmapped. On an error (a kernel before 5.7, the process's limits on
+    /// mappings or address space) this mapping is untouched and the caller copies instead;
+    /// the fresh mapping's front, which a failed `mremap` may have unmapped (and which
+    /// another thread may since have mapped), is left alone, its tail unmapped.
+    pub(crate) fn slide(&mut self, from: usize, len: usize, new_len: usize) -> std::io::Result<()> {
         assert!(
-            from % HUGE_PAGE == 0 && len % HUGE_PAGE == 0 && 0 < len && len <= from,
+            from % HUGE_PAGE == 0 && len % HUGE_PAGE == 0 && 0 < len && len <= new_len,
             "a bad slide"
         );
         assert!(from + len <= self.len, "a slide outside the mapping");
-        let fresh = Pages::new(self.len)?;
+        let fresh = Pages::new(new_len)?;
         // SAFETY: the source lies inside our mapping, which the `&mut self` borrow makes
         // ours alone; the destination is the front of `fresh`, which no one else knows of.
         // MREMAP_FIXED replaces its (untouched) pages with ours; MREMAP_DONTUNMAP leaves
