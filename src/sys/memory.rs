@@ -21,7 +21,10 @@ pub(crate) const HUGE_PAGE: usize = 2 << 20;
 /// byte is always initialised.
 pub(crate) struct Pages {
     ptr: NonNull<u8>,
+    /// The bytes in use: all mapped.
     len: usize,
+    /// The bytes to unmap at the end (more than `len` after a failed [`Pages::recycle`]).
+    mapped: usize,
 }
 
 // SAFETY: a `Pages` owns its mapping exclusively, as a `Vec<u8>` owns its allocation;
@@ -64,7 +67,11 @@ impl Pages {
         unmap(start, aligned);
         unmap(aligned + len, start + len + HUGE_PAGE);
         let ptr = NonNull::new(aligned as *mut u8).expect("a mapping is never at 0");
-        let pages = Pages { ptr, len };
+        let pages = Pages {
+            ptr,
+            len,
+            mapped: len,
+        };
         pages.advise_huge_pages();
         Ok(pages)
     }
@@ -127,6 +134,49 @@ impl Pages {
         last
     }
 
+    /// Moves the pages of `[from, from + len)` to `[to, to + len)` in this mapping (all
+    /// multiples of [`HUGE_PAGE`], the two ranges apart): the bytes now at `to` are those
+    /// that were at `from`, and `from` reads as zeros, with no page of its own. For pages
+    /// that are no longer needed where they are and will be written at `to`: they are
+    /// reused there rather than given back and faulted in anew (zeroed by the kernel).
+    ///
+    /// On an error (the process's limit on mappings, ...) the kernel may already have
+    /// unmapped `[to, to + len)`: the pages in use then end at `to` (so none of them is
+    /// missing; the rest is unmapped with the mapping), and the caller gives the pages back
+    /// instead.
+    pub(crate) fn recycle(&mut self, from: usize, to: usize, len: usize) -> std::io::Result<()> {
+        assert!(
+            from % HUGE_PAGE == 0 && to % HUGE_PAGE == 0 && len % HUGE_PAGE == 0,
+            "a bad recycle"
+        );
+        assert!(
+            from.max(to) + len <= self.len && (from + len <= to || to + len <= from),
+            "a recycle outside the mapping or onto itself"
+        );
+        // SAFETY: both ranges lie inside our mapping, which the `&mut self` borrow makes
+        // ours alone, and they do not overlap. MREMAP_FIXED replaces the pages at `to` with
+        // those from `from`; MREMAP_DONTUNMAP leaves `from` mapped, reading zeros. Every
+        // byte stays an initialised `u8`; the failure case is handled below.
+        let moved = unsafe {
+            mremap(
+                self.ptr.add(from).cast(),
+                len,
+                len,
+                MRemapFlags::MREMAP_MAYMOVE
+                    | MRemapFlags::MREMAP_FIXED
+                    | MRemapFlags::MREMAP_DONTUNMAP,
+                Some(self.ptr.add(to).cast()),
+            )
+        };
+        if let Err(error) = moved {
+            // No slice reaches past `to` from now on; the rest stays ours to unmap at the
+            // end (unmapping it now could itself fail at the limit on mappings).
+            self.len = to;
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
     /// Moves the huge pages `[from, from + len)` (both multiples of [`HUGE_PAGE`]) to the
     /// front of a fresh mapping of at least `new_len` bytes, which then replaces this one:
     /// no byte is copied (`mremap` moves the pages), and the old mapping, with the pages
@@ -187,6 +237,6 @@ fn base_page() -> usize {
 impl Drop for Pages {
     fn drop(&mut self) {
         // SAFETY: the mapping is ours and nothing borrows it any more.
-        let _ = unsafe { munmap(self.ptr.cast(), self.len) };
+        let _ = unsafe { munmap(self.ptr.cast(), self.mapped) };
     }
 }
