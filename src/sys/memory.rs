@@ -153,21 +153,10 @@ impl Pages {
             from.max(to) + len <= self.len && (from + len <= to || to + len <= from),
             "a recycle outside the mapping or onto itself"
         );
-        // SAFETY: both ranges lie inside our mapping, which the `&mut self` borrow makes
-        // ours alone, and they do not overlap. MREMAP_FIXED replaces the pages at `to` with
-        // those from `from`; MREMAP_DONTUNMAP leaves `from` mapped, reading zeros. Every
-        // byte stays an initialised `u8`; the failure case is handled below.
-        let moved = unsafe {
-            mremap(
-                self.ptr.add(from).cast(),
-                len,
-                len,
-                MRemapFlags::MREMAP_MAYMOVE
-                    | MRemapFlags::MREMAP_FIXED
-                    | MRemapFlags::MREMAP_DONTUNMAP,
-                Some(self.ptr.add(to).cast()),
-            )
-        };
+        // SAFETY: `to` lies inside our mapping, which the `&mut self` borrow makes ours
+        // alone, apart from the source; its bytes, replaced, stay initialised `u8`s. The
+        // failure case is handled below.
+        let moved = unsafe { self.move_pages_onto(from, len, self.ptr.add(to)) };
         if let Err(error) = moved {
             // No slice reaches past `to` from now on; the rest stays ours to unmap at the
             // end (unmapping it now could itself fail at the limit on mappings).
@@ -175,6 +164,37 @@ impl Pages {
             return Err(error.into());
         }
         Ok(())
+    }
+
+    /// Moves the pages of `[from, from + len)` (inside this mapping) onto the `len` bytes
+    /// at `dest` (`mremap` with `MREMAP_FIXED`, which replaces what was there), leaving
+    /// the source mapped with no pages, reading zeros (`MREMAP_DONTUNMAP`): this mapping
+    /// stays whole either way.
+    ///
+    /// # Safety
+    ///
+    /// `[dest, dest + len)` must be mapped memory of ours that nothing references, apart
+    /// from the source range. On an error the kernel may have unmapped it.
+    unsafe fn move_pages_onto(
+        &mut self,
+        from: usize,
+        len: usize,
+        dest: NonNull<u8>,
+    ) -> nix::Result<NonNull<c_void>> {
+        assert!(from + len <= self.len, "a move outside the mapping");
+        // SAFETY: the source lies inside our mapping, which the `&mut self` borrow makes
+        // ours alone; the destination is the caller's to give (see above).
+        unsafe {
+            mremap(
+                self.ptr.add(from).cast(),
+                len,
+                len,
+                MRemapFlags::MREMAP_MAYMOVE
+                    | MRemapFlags::MREMAP_FIXED
+                    | MRemapFlags::MREMAP_DONTUNMAP,
+                Some(dest.cast()),
+            )
+        }
     }
 
     /// Moves the huge pages `[from, from + len)` (both multiples of [`HUGE_PAGE`]) to the
@@ -191,21 +211,8 @@ impl Pages {
         );
         assert!(from + len <= self.len, "a slide outside the mapping");
         let fresh = Pages::new(new_len)?;
-        // SAFETY: the source lies inside our mapping, which the `&mut self` borrow makes
-        // ours alone; the destination is the front of `fresh`, which no one else knows of.
-        // MREMAP_FIXED replaces its (untouched) pages with ours; MREMAP_DONTUNMAP leaves
-        // the source mapped with no pages, so this mapping stays whole either way.
-        let moved = unsafe {
-            mremap(
-                self.ptr.add(from).cast(),
-                len,
-                len,
-                MRemapFlags::MREMAP_MAYMOVE
-                    | MRemapFlags::MREMAP_FIXED
-                    | MRemapFlags::MREMAP_DONTUNMAP,
-                Some(fresh.ptr.cast()),
-            )
-        };
+        // SAFETY: the destination is the front of `fresh`, which no one else knows of.
+        let moved = unsafe { self.move_pages_onto(from, len, fresh.ptr) };
         match moved {
             Ok(_) => {
                 // Dropping the old mapping unmaps it.
