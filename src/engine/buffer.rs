@@ -97,6 +97,9 @@ pub(crate) struct Buffer {
     /// In [`Storage::Pages`], the pages after the end's huge page up to `ready` (when
     /// larger) are recycled ones, resident, for the next reads (see [`Buffer::drop_front`]).
     ready: usize,
+    /// Whether dead pages are recycled: from the move into pages until a recycling fails
+    /// (each failure costs a smaller mapping, so it is not tried again).
+    recycling: bool,
     /// Bytes moved by compactions, growth and shrinking (for the tests' cost checks).
     #[cfg(test)]
     moved: u64,
@@ -115,6 +118,7 @@ impl Buffer {
             offered: 0,
             released: 0,
             ready: 0,
+            recycling: false,
             #[cfg(test)]
             moved: 0,
         }
@@ -262,14 +266,14 @@ impl Buffer {
             } else if self.start > 0 {
                 self.compact();
             }
-            if self.end + want > self.capacity()
-                && !self.move_to_pages(pages_len.max(2 * (len + want)))
+            if self.end + want <= self.capacity()
+                || self.move_to_pages(pages_len.max(2 * (len + want)))
             {
-                // Past the maximum (`extend`), and the kernel gives no larger mapping: a
-                // vector, as for a small maximum.
-                self.move_to_heap((len + want).max(self.heap_bound().min(2 * (len + want))));
+                return;
             }
-            return;
+            // Past the maximum (`extend`), and the kernel gives no larger mapping: a vector,
+            // as for a small maximum, made ready below.
+            self.move_to_heap((len + want).max(self.heap_bound().min(2 * (len + want))));
         }
         let len = self.len();
         let capacity = self.capacity();
@@ -360,6 +364,7 @@ impl Buffer {
         if target >= LARGE && self.max >= PAGES_FROM {
             let pages_len = self.pages_len();
             if pages_len.is_some_and(|pages_len| self.move_to_pages(pages_len.max(len + want))) {
+                self.recycling = true;
                 return;
             }
         }
@@ -548,7 +553,7 @@ impl Buffer {
         while chunk + page <= self.start {
             let after_end = self.end.next_multiple_of(page);
             let to = after_end.max(self.ready);
-            let wanted = to < after_end + READY_AHEAD * page;
+            let wanted = self.recycling && to < after_end + READY_AHEAD * page;
             if wanted && to + page > self.capacity() && !slid && chunk > 0 {
                 slid = true;
                 if self.remap_pages_from(chunk, self.capacity()) {
@@ -559,11 +564,16 @@ impl Buffer {
             let Storage::Pages(pages) = &mut self.storage else {
                 return;
             };
-            if wanted && to + page <= pages.len() && pages.recycle(chunk, to, page).is_ok() {
-                self.ready = to + page;
-            } else {
-                pages.release(chunk..chunk + page);
+            if wanted && to + page <= pages.len() {
+                if pages.recycle(chunk, to, page).is_ok() {
+                    self.ready = to + page;
+                    chunk += page;
+                    continue;
+                }
+                // (The mapping may now end at `to`: then the next read finds it short.)
+                self.recycling = false;
             }
+            pages.release(chunk..chunk + page);
             chunk += page;
         }
         self.released = chunk;
@@ -941,6 +951,61 @@ mod tests {
         for (i, &x) in b.as_slice().iter().enumerate() {
             assert_eq!(x, label(first + i), "byte {}", first + i);
         }
+    }
+
+    #[test]
+    fn when_pages_cannot_be_moved_a_full_buffer_copies_each_byte_o1_times() {
+        // As on a kernel before 5.7 (no MREMAP_DONTUNMAP) or at the limit on mappings: the
+        // first failed recycling cuts the mapping short (its target may be gone), and then
+        // the buffer neither retries nor recopies itself each time it finds it short.
+        sys::memory::failing::fail_moves(true);
+        let max = 2 * PAGES_FROM + 3 * READ_CHUNK;
+        let mut b = Buffer::new(max);
+        let label = |at: usize| (at / 4099) as u8;
+        let mut total = 0usize;
+        while total < 8 * max {
+            let spare = b.spare();
+            assert!(!spare.is_empty(), "no room offered at {total}");
+            let n = spare.len().min(READ_CHUNK);
+            for (i, x) in spare[..n].iter_mut().enumerate() {
+                *x = label(total + i);
+            }
+            b.commit(n);
+            b.enforce_max();
+            total += n;
+        }
+        sys::memory::failing::fail_moves(false);
+        assert!(matches!(b.storage, Storage::Pages(_)));
+        assert!(
+            b.moved <= (2 * total + 2 * max) as u64,
+            "{} bytes moved for {total} read",
+            b.moved
+        );
+        let first = b.base() as usize;
+        for (i, &x) in b.as_slice().iter().enumerate() {
+            assert_eq!(x, label(first + i), "byte {}", first + i);
+        }
+    }
+
+    #[test]
+    fn a_buffer_in_pages_that_gets_no_larger_mapping_offers_room_in_a_vector() {
+        // A maximum raised beyond what the address space can map: the buffer goes back
+        // to a vector, and every read is offered room.
+        let mut b = Buffer::new(PAGES_FROM);
+        let mut total = 0;
+        while total < 2 * PAGES_FROM {
+            total += read(&mut b, READ_CHUNK, 1);
+            b.enforce_max();
+        }
+        assert!(matches!(b.storage, Storage::Pages(_)));
+        b.set_max(usize::MAX / 16);
+        for _ in 0..400 {
+            assert!(!b.spare().is_empty());
+            read(&mut b, READ_CHUNK, 2);
+            b.enforce_max();
+        }
+        assert!(matches!(b.storage, Storage::Heap(_)));
+        assert_eq!(b.discarded() as usize, total - PAGES_FROM);
     }
 
     #[test]

@@ -5,6 +5,9 @@ use std::ffi::c_void;
 use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::errno::Errno;
 
 use nix::sys::mman::{
     MRemapFlags, MapFlags, MmapAdvise, ProtFlags, madvise, mmap_anonymous, mremap, munmap,
@@ -21,11 +24,12 @@ pub(crate) const HUGE_PAGE: usize = 2 << 20;
 /// byte is always initialised.
 pub(crate) struct Pages {
     ptr: NonNull<u8>,
-    /// The bytes in use: all mapped.
     len: usize,
-    /// The bytes to unmap at the end (more than `len` after a failed [`Pages::recycle`]).
-    mapped: usize,
 }
+
+/// Set when the kernel refused `MREMAP_DONTUNMAP` (before Linux 5.7): [`Pages::recycle`]
+/// is not tried again.
+static NO_RECYCLING: AtomicBool = AtomicBool::new(false);
 
 // SAFETY: a `Pages` owns its mapping exclusively, as a `Vec<u8>` owns its allocation;
 // nothing in it is tied to a thread.
@@ -67,11 +71,7 @@ impl Pages {
         unmap(start, aligned);
         unmap(aligned + len, start + len + HUGE_PAGE);
         let ptr = NonNull::new(aligned as *mut u8).expect("a mapping is never at 0");
-        let pages = Pages {
-            ptr,
-            len,
-            mapped: len,
-        };
+        let pages = Pages { ptr, len };
         pages.advise_huge_pages();
         Ok(pages)
     }
@@ -140,11 +140,24 @@ impl Pages {
     /// that are no longer needed where they are and will be written at `to`: they are
     /// reused there rather than given back and faulted in anew (zeroed by the kernel).
     ///
-    /// On an error (the process's limit on mappings, ...) the kernel may already have
-    /// unmapped `[to, to + len)`: the pages in use then end at `to` (so none of them is
-    /// missing; the rest is unmapped with the mapping), and the caller gives the pages back
-    /// instead.
+    /// On an error (the process's limit on mappings, memory, a kernel before 5.7) the
+    /// kernel may already have unmapped `[to, to + len)`, and another thread may map
+    /// something there at any time: this mapping then ends at `to` (what followed it is
+    /// unmapped; at worst `len` bytes of untouched address space are never given back),
+    /// and the caller gives the pages back instead. After a refusal of the flags, no
+    /// recycling is tried again in this process.
     pub(crate) fn recycle(&mut self, from: usize, to: usize, len: usize) -> std::io::Result<()> {
+        if NO_RECYCLING.load(Ordering::Relaxed) {
+            return Err(std::io::ErrorKind::Unsupported.into());
+        }
+        #[cfg(test)]
+        if failing::moves() {
+            // As a kernel that unmapped the target and then failed: the real error path.
+            // SAFETY: `[to, to + len)` is ours and apart from the source; after the error
+            // path below no slice reaches it.
+            let _ = unsafe { munmap(self.ptr.add(to).cast(), len) };
+            return self.recycle_failed(to, len, Errno::ENOMEM);
+        }
         assert!(
             from % HUGE_PAGE == 0 && to % HUGE_PAGE == 0 && len % HUGE_PAGE == 0,
             "a bad recycle"
@@ -157,13 +170,25 @@ impl Pages {
         // alone, apart from the source; its bytes, replaced, stay initialised `u8`s. The
         // failure case is handled below.
         let moved = unsafe { self.move_pages_onto(from, len, self.ptr.add(to)) };
-        if let Err(error) = moved {
-            // No slice reaches past `to` from now on; the rest stays ours to unmap at the
-            // end (unmapping it now could itself fail at the limit on mappings).
-            self.len = to;
-            return Err(error.into());
+        match moved {
+            Ok(_) => Ok(()),
+            Err(error) => self.recycle_failed(to, len, error),
         }
-        Ok(())
+    }
+
+    /// After a failed [`Pages::recycle`] onto `[to, to + len)`: the mapping ends at `to`.
+    fn recycle_failed(&mut self, to: usize, len: usize, error: Errno) -> std::io::Result<()> {
+        if error == Errno::EINVAL {
+            NO_RECYCLING.store(true, Ordering::Relaxed);
+        }
+        let tail = to + len;
+        if self.len > tail {
+            // SAFETY: `[tail, self.len)` is ours and untouched by the failed move; no slice
+            // reaches past `to` after this.
+            let _ = unsafe { munmap(self.ptr.add(tail).cast(), self.len - tail) };
+        }
+        self.len = to;
+        Err(error.into())
     }
 
     /// Moves the pages of `[from, from + len)` (inside this mapping) onto the `len` bytes
@@ -210,6 +235,10 @@ impl Pages {
             "a bad slide"
         );
         assert!(from + len <= self.len, "a slide outside the mapping");
+        #[cfg(test)]
+        if failing::moves() {
+            return Err(Errno::EINVAL.into());
+        }
         let fresh = Pages::new(new_len)?;
         // SAFETY: the destination is the front of `fresh`, which no one else knows of.
         let moved = unsafe { self.move_pages_onto(from, len, fresh.ptr) };
@@ -244,6 +273,27 @@ fn base_page() -> usize {
 impl Drop for Pages {
     fn drop(&mut self) {
         // SAFETY: the mapping is ours and nothing borrows it any more.
-        let _ = unsafe { munmap(self.ptr.cast(), self.mapped) };
+        let _ = unsafe { munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// For tests: page moves that fail on this thread, as on a kernel before 5.7 or at the
+/// limit on mappings.
+#[cfg(test)]
+pub(crate) mod failing {
+    use std::cell::Cell;
+
+    thread_local! {
+        static MOVES: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Makes [`super::Pages::recycle`] (after unmapping its target, as a failing kernel
+    /// may) and [`super::Pages::slide`] fail on this thread.
+    pub(crate) fn fail_moves(on: bool) {
+        MOVES.with(|moves| moves.set(on));
+    }
+
+    pub(super) fn moves() -> bool {
+        MOVES.with(Cell::get)
     }
 }
