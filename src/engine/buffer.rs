@@ -653,6 +653,47 @@ mod tests {
         n
     }
 
+    /// The byte at absolute position `at` in [`read_labelled`]'s output.
+    fn label(at: usize) -> u8 {
+        (at / 4099) as u8
+    }
+
+    /// One read as [`read`] does, of bytes that tell their position ([`label`]), then
+    /// the session's discard; returns the total read so far (`total` includes it).
+    fn read_labelled(b: &mut Buffer, total: &mut usize) -> usize {
+        let spare = b.spare();
+        assert!(!spare.is_empty(), "no room offered at {total}");
+        let n = spare.len().min(READ_CHUNK);
+        for (i, x) in spare[..n].iter_mut().enumerate() {
+            *x = label(*total + i);
+        }
+        b.commit(n);
+        b.enforce_max();
+        *total += n;
+        *total
+    }
+
+    /// Checks that the buffer holds [`read_labelled`]'s bytes from its base on.
+    fn assert_labelled(b: &Buffer) {
+        let first = b.base() as usize;
+        for (i, &x) in b.as_slice().iter().enumerate() {
+            assert_eq!(x, label(first + i), "byte {}", first + i);
+        }
+    }
+
+    /// A buffer with maximum `max`, in pages of its own, fed `2 * max` bytes of 1 (so it
+    /// is full and has dropped its oldest bytes); also returns the total read.
+    fn full_in_pages(max: usize) -> (Buffer, usize) {
+        let mut b = Buffer::new(max);
+        let mut total = 0;
+        while total < 2 * max {
+            total += read(&mut b, READ_CHUNK, 1);
+            b.enforce_max();
+        }
+        assert!(matches!(b.storage, Storage::Pages(_)));
+        (b, total)
+    }
+
     #[test]
     fn first_read_is_small_and_full_reads_double_the_next() {
         let mut b = Buffer::new(0);
@@ -921,23 +962,10 @@ mod tests {
         // page at another time than the end enters one.
         let max = PAGES_FROM + 3 * READ_CHUNK;
         let mut b = Buffer::new(max);
-        // Each byte tells its position.
-        let label = |at: usize| (at / 4099) as u8;
-        let mut total = 0usize;
-        let mut read_labelled = |b: &mut Buffer| {
-            let spare = b.spare();
-            let n = spare.len().min(READ_CHUNK);
-            for (i, x) in spare[..n].iter_mut().enumerate() {
-                *x = label(total + i);
-            }
-            b.commit(n);
-            b.enforce_max();
-            total += n;
-            total
-        };
-        while read_labelled(&mut b) < 2 * max {}
+        let mut total = 0;
+        while read_labelled(&mut b, &mut total) < 2 * max {}
         let before = faults();
-        while read_labelled(&mut b) < 2 * max + 8 * PAGES_FROM {}
+        while read_labelled(&mut b, &mut total) < 2 * max + 8 * PAGES_FROM {}
         let during = faults() - before;
         assert!(
             during < 16,
@@ -946,11 +974,8 @@ mod tests {
         );
         // And the bytes are the newest ones.
         assert_eq!(b.len(), max);
-        let first = b.base() as usize;
-        assert_eq!(first, b.discarded() as usize);
-        for (i, &x) in b.as_slice().iter().enumerate() {
-            assert_eq!(x, label(first + i), "byte {}", first + i);
-        }
+        assert_eq!(b.base(), b.discarded());
+        assert_labelled(&b);
     }
 
     #[test]
@@ -961,19 +986,8 @@ mod tests {
         sys::memory::failing::fail_moves(true);
         let max = 2 * PAGES_FROM + 3 * READ_CHUNK;
         let mut b = Buffer::new(max);
-        let label = |at: usize| (at / 4099) as u8;
-        let mut total = 0usize;
-        while total < 8 * max {
-            let spare = b.spare();
-            assert!(!spare.is_empty(), "no room offered at {total}");
-            let n = spare.len().min(READ_CHUNK);
-            for (i, x) in spare[..n].iter_mut().enumerate() {
-                *x = label(total + i);
-            }
-            b.commit(n);
-            b.enforce_max();
-            total += n;
-        }
+        let mut total = 0;
+        while read_labelled(&mut b, &mut total) < 8 * max {}
         sys::memory::failing::fail_moves(false);
         assert!(matches!(b.storage, Storage::Pages(_)));
         assert!(
@@ -981,23 +995,14 @@ mod tests {
             "{} bytes moved for {total} read",
             b.moved
         );
-        let first = b.base() as usize;
-        for (i, &x) in b.as_slice().iter().enumerate() {
-            assert_eq!(x, label(first + i), "byte {}", first + i);
-        }
+        assert_labelled(&b);
     }
 
     #[test]
     fn a_buffer_in_pages_that_gets_no_larger_mapping_offers_room_in_a_vector() {
         // A maximum raised beyond what the address space can map: the buffer goes back
         // to a vector, and every read is offered room.
-        let mut b = Buffer::new(PAGES_FROM);
-        let mut total = 0;
-        while total < 2 * PAGES_FROM {
-            total += read(&mut b, READ_CHUNK, 1);
-            b.enforce_max();
-        }
-        assert!(matches!(b.storage, Storage::Pages(_)));
+        let (mut b, total) = full_in_pages(PAGES_FROM);
         b.set_max(usize::MAX / 16);
         for _ in 0..400 {
             assert!(!b.spare().is_empty());
@@ -1033,13 +1038,7 @@ mod tests {
         // Full at one maximum (in pages of its own), then fed up to a maximum four times
         // larger: the live pages move into a mapping for the new maximum (no byte copied),
         // not by a compaction per read that frees a few bytes each.
-        let mut b = Buffer::new(PAGES_FROM);
-        let mut total = 0;
-        while total < 2 * PAGES_FROM {
-            total += read(&mut b, READ_CHUNK, 1);
-            b.enforce_max();
-        }
-        assert!(matches!(b.storage, Storage::Pages(_)));
+        let (mut b, total) = full_in_pages(PAGES_FROM);
         let before = b.moved;
         b.set_max(4 * PAGES_FROM);
         let mut added = 0;
