@@ -95,7 +95,8 @@ pub(crate) struct Buffer {
     /// a huge page).
     released: usize,
     /// In [`Storage::Pages`], the pages after the end's huge page up to `ready` (when
-    /// larger) are recycled ones, resident, for the next reads (see [`Buffer::drop_front`]).
+    /// larger) are recycled ones, resident, for the next reads (see
+    /// [`Buffer::recycle_dead_pages`]).
     ready: usize,
     /// Whether dead pages are recycled: from the move into pages until a recycling fails
     /// (each failure costs a smaller mapping, so it is not tried again).

@@ -8,7 +8,6 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
-
 use nix::sys::mman::{
     MRemapFlags, MapFlags, MmapAdvise, ProtFlags, madvise, mmap_anonymous, mremap, munmap,
 };
@@ -150,14 +149,6 @@ impl Pages {
         if NO_RECYCLING.load(Ordering::Relaxed) {
             return Err(std::io::ErrorKind::Unsupported.into());
         }
-        #[cfg(test)]
-        if failing::moves() {
-            // As a kernel that unmapped the target and then failed: the real error path.
-            // SAFETY: `[to, to + len)` is ours and apart from the source; after the error
-            // path below no slice reaches it.
-            let _ = unsafe { munmap(self.ptr.add(to).cast(), len) };
-            return self.recycle_failed(to, len, Errno::ENOMEM);
-        }
         assert!(
             from % HUGE_PAGE == 0 && to % HUGE_PAGE == 0 && len % HUGE_PAGE == 0,
             "a bad recycle"
@@ -166,6 +157,14 @@ impl Pages {
             from.max(to) + len <= self.len && (from + len <= to || to + len <= from),
             "a recycle outside the mapping or onto itself"
         );
+        #[cfg(test)]
+        if failing::moves() {
+            // As a kernel that unmapped the target and then failed: the real error path.
+            // SAFETY: `[to, to + len)` is ours and apart from the source; after the error
+            // path below no slice reaches it.
+            let _ = unsafe { munmap(self.ptr.add(to).cast(), len) };
+            return self.recycle_failed(to, len, Errno::ENOMEM);
+        }
         // SAFETY: `to` lies inside our mapping, which the `&mut self` borrow makes ours
         // alone, apart from the source; its bytes, replaced, stay initialised `u8`s. The
         // failure case is handled below.
