@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
-use common::{LONG, contains, spawn};
+use common::{LONG, contains, open_pty, set_terminal_size, spawn};
 use nix::fcntl::OFlag;
 use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -333,7 +333,7 @@ fn handler(signal: Signal) -> libc::sighandler_t {
 }
 
 /// Reads the pty master until `done` holds for what was read.
-fn read_until(master: &OwnedFd, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+fn read_until(master: &File, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
     let deadline = Instant::now() + LONG;
     let mut seen = Vec::new();
     while !done(&seen) {
@@ -354,30 +354,22 @@ fn read_until(master: &OwnedFd, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
 #[test]
 fn a_terminal_as_the_user_is_put_in_raw_mode_and_restored() {
     let _serial = DISPOSITIONS.lock().unwrap_or_else(|e| e.into_inner());
-    let pty = nix::pty::openpty(
-        Some(&nix::pty::Winsize {
-            ws_row: 33,
-            ws_col: 101,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        }),
-        None,
-    )
-    .unwrap();
-    let before = tcgetattr(&pty.slave).unwrap();
+    let (master, slave) = open_pty();
+    set_terminal_size(&slave, 33, 101);
+    let before = tcgetattr(&slave).unwrap();
     let handlers = || TERMINATING.map(handler);
     let handlers_before = handlers();
     // Typed before interact starts: the terminal holds it until interact reads it.
-    nix::unistd::write(&pty.master, b"go\r").unwrap();
+    nix::unistd::write(&master, b"go\r").unwrap();
     let mut s = spawn(&mut Command::shell("read x; stty size; echo got-$x"));
     let raw = Cell::new(None);
     let outcome = s
         .interact_with(
             Interact::new()
-                .stdin(pty.slave.as_fd())
-                .stdout(pty.slave.as_fd())
+                .stdin(slave.as_fd())
+                .stdout(slave.as_fd())
                 .on_output("33 101", |_, _| {
-                    let mode = tcgetattr(&pty.slave).unwrap();
+                    let mode = tcgetattr(&slave).unwrap();
                     raw.set(Some(!mode.local_flags.contains(LocalFlags::ICANON)));
                     Flow::Continue
                 }),
@@ -385,9 +377,9 @@ fn a_terminal_as_the_user_is_put_in_raw_mode_and_restored() {
         .unwrap();
     assert_eq!(outcome, InteractOutcome::Exited(ExitStatus::Exited(0)));
     assert_eq!(raw.get(), Some(true), "raw mode while interacting");
-    assert_eq!(tcgetattr(&pty.slave).unwrap(), before);
+    assert_eq!(tcgetattr(&slave).unwrap(), before);
     assert_eq!(handlers(), handlers_before);
-    let screen = read_until(&pty.master, |seen| contains(seen, b"got-go\r\n"));
+    let screen = read_until(&master, |seen| contains(seen, b"got-go\r\n"));
     assert!(contains(&screen, b"33 101\r\n"), "{:?}", text(&screen));
 }
 
@@ -400,21 +392,21 @@ static DISPOSITIONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 #[test]
 fn a_panicking_hook_leaves_the_terminal_as_it_was() {
     let _serial = DISPOSITIONS.lock().unwrap_or_else(|e| e.into_inner());
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let before = tcgetattr(&pty.slave).unwrap();
+    let (_master, slave) = open_pty();
+    let before = tcgetattr(&slave).unwrap();
     let handlers = || TERMINATING.map(handler);
     let handlers_before = handlers();
     let mut s = spawn(&mut Command::shell("echo BOOM; exec sleep 30"));
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         s.interact_with(
             Interact::new()
-                .stdin(pty.slave.as_fd())
-                .stdout(pty.slave.as_fd())
+                .stdin(slave.as_fd())
+                .stdout(slave.as_fd())
                 .on_output("BOOM", |_, _| panic!("hook panics")),
         )
     }));
     assert!(panicked.is_err());
-    assert_eq!(tcgetattr(&pty.slave).unwrap(), before);
+    assert_eq!(tcgetattr(&slave).unwrap(), before);
     assert_eq!(handlers(), handlers_before);
     assert!(s.is_alive().unwrap());
 }

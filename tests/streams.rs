@@ -18,10 +18,8 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use command_server::{HELP, PROMPT};
-use common::LONG;
-use nix::fcntl::{OFlag, open};
-use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
-use nix::sys::stat::Mode;
+use common::{LONG, open_pty};
+use nix::fcntl::OFlag;
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 use ptychat::{Error, Pattern, Session, StreamSession};
 
@@ -317,17 +315,6 @@ fn from_fds_over_two_pipes_to_a_thread() {
 
 // ---------------------------------------------------------------------------------------
 // A terminal opened as a file, like a serial line
-
-/// A pty pair, both ends close-on-exec from the start (`openpty` would leave them
-/// inheritable for a moment, and other tests spawn processes meanwhile): (master, slave).
-fn open_pty() -> (File, File) {
-    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-    let master = posix_openpt(flags).unwrap();
-    grantpt(&master).unwrap();
-    unlockpt(&master).unwrap();
-    let slave = open(ptsname_r(&master).unwrap().as_str(), flags, Mode::empty()).unwrap();
-    (File::from(OwnedFd::from(master)), File::from(slave))
-}
 
 /// Puts a terminal in raw mode: bytes pass unchanged, as on a serial line. Done before
 /// anything is sent, or the terminal would cook what arrives meanwhile.

@@ -203,3 +203,31 @@ pub fn assert_same(theirs: &Output, ours: &Output) {
         stderr(ours)
     );
 }
+
+/// A pty pair, both ends close-on-exec from the start (`openpty` leaves them inheritable,
+/// and other tests spawn processes meanwhile, which would hold them open): (master, slave).
+pub fn open_pty() -> (std::fs::File, std::fs::File) {
+    use nix::fcntl::{OFlag, open};
+    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+    use nix::sys::stat::Mode;
+    use std::os::fd::OwnedFd;
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let master = posix_openpt(flags).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let slave = open(ptsname_r(&master).unwrap().as_str(), flags, Mode::empty()).unwrap();
+    (
+        std::fs::File::from(OwnedFd::from(master)),
+        std::fs::File::from(slave),
+    )
+}
+
+/// Sets a terminal's size with `stty` (reading the terminal as its input).
+pub fn set_terminal_size(terminal: &std::fs::File, rows: u16, cols: u16) {
+    let status = std::process::Command::new("stty")
+        .args(["rows", &rows.to_string(), "cols", &cols.to_string()])
+        .stdin(terminal.try_clone().unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success(), "stty: {status}");
+}
