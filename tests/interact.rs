@@ -447,7 +447,10 @@ mod cli {
         let (code, out, err) = ptychat(&["interact", "sh"], b"echo hi\n");
         assert_eq!(code, Some(0), "{err}");
         // (The prompt and the terminal's echo of the line come in either order.)
-        assert!(out.replace("echo hi", "").contains("hi\r\n"), "{out:?}");
+        assert!(
+            out.replace("echo hi", "").contains("hi\r\n"),
+            "output {out:?}, stderr {err:?}"
+        );
 
         let (code, out, err) =
             ptychat(&["interact", "--escape", "none", "sh", "-c", "exit 3"], b"");
